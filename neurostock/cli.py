@@ -1,0 +1,189 @@
+"""The `neurostock` command: ingest, build, export, sample, status, dbt."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from neurostock import __version__
+from neurostock.errors import NeurostockError
+from neurostock.warehouse import WAREHOUSE_ENV, connect, resolve_warehouse
+
+
+def _say(message: str) -> None:
+    print(f"[neurostock] {message}", file=sys.stderr, flush=True)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> None:
+    from ingest.sqlite_copy import ingest
+
+    result = ingest(args.source_db, args.warehouse, progress=_say)
+    if result.status == "unchanged":
+        print(f"nothing to do: {result.source_path} is unchanged (load {result.load_id})")
+    else:
+        tables = ", ".join(f"{t} {n:,}" for t, n in result.table_rows.items())
+        print(
+            f"loaded {result.source_path} as load {result.load_id} in "
+            f"{result.seconds:.1f} s: {tables}"
+        )
+
+
+def _cmd_build(args: argparse.Namespace) -> None:
+    from neurostock.dbt_runner import run_dbt
+
+    dbt_args = ["build"]
+    if args.select:
+        dbt_args += ["--select", *args.select]
+    if args.vars:
+        dbt_args += ["--vars", args.vars]
+    started = time.perf_counter()
+    run_dbt(dbt_args, args.warehouse)
+    print(f"build finished in {time.perf_counter() - started:.1f} s")
+
+
+def _cmd_dbt(args: argparse.Namespace) -> None:
+    from neurostock.dbt_runner import run_dbt
+
+    run_dbt(args.dbt_args, args.warehouse)
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from neurostock.export import export
+
+    written = export(args.out, args.warehouse, image_prefix=args.image_prefix, progress=_say)
+    print(f"exported {len(written)} files to {Path(args.out).resolve()}")
+
+
+def _cmd_sample(args: argparse.Namespace) -> None:
+    from ingest.sample_source import write_sample
+
+    out = Path(args.out)
+    db = out / "core.download.db"
+    if db.exists():
+        if not args.force:
+            raise NeurostockError(f"{db} already exists: pass --force to replace the sample")
+        _remove_sample(out)
+    try:
+        summary = write_sample(out, rows=args.rows, seed=args.seed, progress=_say)
+    except ValueError as exc:
+        raise NeurostockError(str(exc)) from exc
+    print(
+        f"wrote {summary.db_path}: {summary.rows:,} images, {summary.rating_rows:,} ratings "
+        f"of {summary.rated_images:,} images, {summary.image_files:,} image files"
+    )
+
+
+def _remove_sample(out: Path) -> None:
+    """Remove what a previous `sample` wrote, and nothing else."""
+    import shutil
+
+    for name in ("core.download.db", "README.txt", "sample_manifest.json"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "core", ignore_errors=True)
+
+
+def _cmd_status(args: argparse.Namespace) -> None:
+    target = resolve_warehouse(args.warehouse)
+    with connect(target, read_only=True) as con:
+        print(f"warehouse {target}")
+        load = con.execute(
+            "select load_id, source_path, source_sha256, finished_at from meta.loads "
+            "order by load_id desc limit 1"
+        ).fetchone() if con.execute(
+            "select count(*) from duckdb_tables() where schema_name='meta' and table_name='loads'"
+        ).fetchone()[0] else None
+        if load is None:
+            print("no load yet: run `neurostock ingest SOURCE_DB`")
+            return
+        print(f"last load {load[0]}: {load[1]} (sha256 {load[2][:12]}…) at {load[3]}")
+        rows = con.execute(
+            "select schema_name || '.' || table_name, estimated_size from duckdb_tables() "
+            "where schema_name in ('raw', 'main') order by 1"
+        ).fetchall()
+        for name, size in rows:
+            print(f"  {name:<32} {size:>12,} rows")
+
+
+def _cmd_sql(args: argparse.Namespace) -> None:
+    import duckdb
+
+    with connect(args.warehouse, read_only=True) as con:
+        try:
+            relation = con.sql(args.query)
+        except duckdb.Error as exc:
+            raise NeurostockError(str(exc).strip().splitlines()[0]) from exc
+        if relation is not None:
+            relation.show(max_rows=args.max_rows, max_width=200)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neurostock",
+        description="Warehouse for judging generated images: ingest, build, export.",
+    )
+    parser.add_argument("--version", action="version", version=f"neurostock {__version__}")
+    parser.add_argument(
+        "--warehouse",
+        metavar="PATH",
+        help=f"DuckDB warehouse file (default: ${WAREHOUSE_ENV} or ./warehouse.duckdb)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="copy every table of core.download.db into schema raw")
+    p.add_argument("source_db", metavar="SOURCE_DB", help="the team's SQLite file")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("build", help="dbt build: staging, quarantine, marts and their tests")
+    p.add_argument("--select", "-s", nargs="+", help="dbt node selection")
+    p.add_argument("--vars", help="dbt vars as YAML, e.g. '{big_set_size: 500}'")
+    p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("export", help="write the team's CSV/TXT files and Parquet of every mart")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument(
+        "--image-prefix",
+        default="",
+        help="text put before all_data/... in image_list.txt (e.g. ../beauty_predict/datasets/)",
+    )
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("sample", help="write a synthetic core.download.db with images")
+    p.add_argument("--rows", type=int, default=5000, help="img_info rows, 100 to 2,111,057")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="replace an existing sample in DIR")
+    p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("status", help="the last load and the row count of every table")
+    p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("sql", help="run one read-only SQL query and print the result")
+    p.add_argument("query", metavar="QUERY")
+    p.add_argument("--max-rows", type=int, default=40)
+    p.set_defaults(func=_cmd_sql)
+
+    p = sub.add_parser("dbt", help="run any dbt command on this warehouse: neurostock dbt test")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER, metavar="DBT_ARGS")
+    p.set_defaults(func=_cmd_dbt)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; expected failures print one line and return 1."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except NeurostockError as exc:
+        print(f"neurostock: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("neurostock: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

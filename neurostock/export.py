@@ -1,0 +1,122 @@
+"""The team's files, written from the marts so their notebooks and PIA keep working."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from neurostock.errors import NeurostockError
+from neurostock.warehouse import connect, sql_string
+
+MARTS = ("ann", "full_set", "big_set", "nessesary_files", "image_ratings", "quarantine")
+
+# File name -> query whose columns are exactly the team's. `{prefix}` is the
+# path the image lists put before all_data/ (PIA read `../beauty_predict/datasets/`).
+_CSV_QUERIES = {
+    "nessesary_files.csv": """
+        select image_id as id, img_path, img_name, rating
+        from nessesary_files order by rating_id
+    """,
+    "ann.csv": """
+        select image_id as id, img_path, img_name,
+               strftime(generated_at, '%Y-%m-%dT%H:%M:%S.%f') as generation_date,
+               experiment_model_id, experiment_number,
+               prompt_raw as img_generation_promt, rating
+        from ann order by image_id
+    """,
+    "full_set.csv": """
+        select image_id as id, prompt as img_generation_promt, rating,
+               dataset_img_path as img_path
+        from full_set order by image_id
+    """,
+    "big_set.csv": """
+        select image_id as id, img_path, img_name,
+               generation_date_text as generation_date,
+               experiment_model_id, experiment_number,
+               prompt_raw as img_generation_promt
+        from big_set order by sample_rank
+    """,
+}
+_LIST_QUERIES = {
+    "image_list.txt": "select ? || dataset_img_path from full_set order by image_id",
+    "big_set.txt": "select img_path from big_set order by sample_rank",
+}
+
+
+def _missing_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
+    present = {
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'main'"
+        ).fetchall()
+    }
+    return [m for m in MARTS if m not in present]
+
+
+def export(
+    out_dir: str | Path,
+    warehouse: str | Path | None = None,
+    image_prefix: str = "",
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, int]:
+    """Write the team's CSV/TXT files and Parquet of every mart into `out_dir`.
+
+    Returns file name -> rows written. Each file is written beside its final
+    name and moved into place, so a failed export leaves no half-written file.
+    """
+    say = progress or (lambda _msg: None)
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise NeurostockError(f"export target {out} exists and is not a folder")
+    written: dict[str, int] = {}
+    with connect(warehouse, read_only=True) as con:
+        missing = _missing_marts(con)
+        if missing:
+            raise NeurostockError(
+                f"warehouse has no table(s) {', '.join(missing)}: run `neurostock build` first"
+            )
+        (out / "parquet").mkdir(parents=True, exist_ok=True)
+        for name, query in _CSV_QUERIES.items():
+            final = out / name
+            tmp = final.with_suffix(".csv.partial")
+            con.execute(f"copy ({query}) to {sql_string(tmp)} (format csv, header true)")
+            os.replace(tmp, final)
+            written[name] = con.execute(f"select count(*) from ({query})").fetchone()[0]
+            say(f"wrote {final} ({written[name]:,} rows)")
+        for name, query in _LIST_QUERIES.items():
+            params = [image_prefix] if "?" in query else []
+            rows = con.execute(query, params).fetchall()
+            lines = [r[0] if r[0] is not None else "" for r in rows]
+            final = out / name
+            tmp = final.with_suffix(".txt.partial")
+            tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+            os.replace(tmp, final)
+            written[name] = len(lines)
+            say(f"wrote {final} ({len(lines):,} lines)")
+        for mart in MARTS:
+            final = out / "parquet" / f"{mart}.parquet"
+            tmp = final.with_suffix(".parquet.partial")
+            con.execute(f"copy {mart} to {sql_string(tmp)} (format parquet)")
+            os.replace(tmp, final)
+            written[f"parquet/{mart}.parquet"] = con.execute(
+                f"select count(*) from {mart}"
+            ).fetchone()[0]
+        load = con.execute(
+            "select load_id, source_path, source_sha256 from meta.loads "
+            "order by load_id desc limit 1"
+        ).fetchone()
+    manifest = {
+        "exported_at": datetime.now(UTC).isoformat(),
+        "load_id": load[0] if load else None,
+        "source_path": load[1] if load else None,
+        "source_sha256": load[2] if load else None,
+        "rows": written,
+    }
+    (out / "export_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    say(f"wrote {out / 'export_manifest.json'}")
+    return written

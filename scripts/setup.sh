@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Creates .venv in the repository root and installs everything pinned
+# (requirements.lock), then installs DuckDB's sqlite and vss extensions from
+# the files their PyPI packages carry. Offline after the package download;
+# fast and silent when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${NEUROSTOCK_PYTHON:-}
+if [ -z "$python" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      python=$candidate; break
+    fi
+  done
+fi
+if [ -z "$python" ]; then
+  echo "setup: Python 3.11 is required (set NEUROSTOCK_PYTHON to its path)" >&2
+  exit 1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $python" >&2
+  "$python" -m venv .venv
+fi
+
+stamp=.venv/.neurostock-installed
+wanted=$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  echo "setup: installing pinned packages into .venv (first run takes a minute)" >&2
+  # This machine's pip config names local package folders that may be absent; hide that noise.
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.lock 2> >(grep -v "^WARNING: Location 'file:" >&2)
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -e . 2> >(grep -v "^WARNING: Location 'file:" >&2)
+  echo "$wanted" > "$stamp"
+fi
+
+.venv/bin/python -c 'import duckdb; from neurostock.warehouse import ensure_extensions; ensure_extensions(duckdb.connect())'

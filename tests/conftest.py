@@ -1,0 +1,46 @@
+"""Shared fixtures: real SQLite sources and real DuckDB warehouses in tmp_path."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.source_builder import image_row, make_source
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def tiny_source(tmp_path: Path) -> Path:
+    """Five images, six ratings (one of them of the wrong kind: rating 'x')."""
+    images = [image_row(i) for i in range(1, 6)]
+    ratings = [
+        (3, "2022-10-23T14:11:21.750878+03:00", 1, 1),
+        (2, "2022-10-23T15:00:00+03:00", 1, 2),
+        (5, "2022-10-23T15:01:00+03:00", 2, 3),
+        (4, "2022-10-24T09:00:00+00:00", 1, 4),
+        (4, "2022-10-24T09:00:00+00:00", 1, 4),
+        ("x", "2022-10-24T09:00:00+00:00", 2, 5),
+    ]
+    return make_source(tmp_path / "core.download.db", images, ratings)
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    return tmp_path / "wh" / "warehouse.duckdb"
+
+
+def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
+    """Run one read-only query on a warehouse file and return all rows."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
