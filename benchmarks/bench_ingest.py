@@ -4,7 +4,7 @@
 
 Makes (or reuses) a sample source of --rows img_info rows, then runs, each in a
 fresh process so peak memory (ru_maxrss) is its own:
-  pandas      the team's way: pandas.read_sql of every table, then into DuckDB
+  pandas      the team's way: pandas.read_sql of every table (as str), then into DuckDB
   bare        DuckDB's sqlite scanner, CREATE TABLE AS per table (all columns
               as VARCHAR: a declared-type scan fails on the sample's odd values)
   ingest      neurostock ingest into a new warehouse
@@ -43,7 +43,9 @@ def _child(mode: str, source: Path, warehouse: Path) -> dict:
         tables = [r[0] for r in src.execute("select name from sqlite_master where type='table'")]
         con = duckdb.connect(str(warehouse))
         for table in tables:
-            frame = pd.read_sql(f'select * from "{table}"', src)
+            # dtype=str: on mixed columns ('abc' among integers) DuckDB's
+            # frame scan fails otherwise; it also matches ingest's text copy.
+            frame = pd.read_sql(f'select * from "{table}"', src, dtype=str)
             con.register("frame", frame)
             con.execute(f'create table "{table}" as select * from frame')
             con.unregister("frame")

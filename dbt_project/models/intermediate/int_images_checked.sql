@@ -1,37 +1,40 @@
 -- One row per img_info source row, with every reason it cannot be used.
 -- Adds what staging cannot see row by row: an id that occurs twice keeps its
 -- first row (lowest SQLite rowid); the others are quarantined.
+-- A table, and without the cleaned prompt: every mart reads it, and cleaning
+-- 2.1 million prompts when the marts need a few thousand would dominate the build.
+{{ config(materialized='table') }}
+
 with
 
 images as (
 
-    select * from {{ ref('stg_core__img_info') }}
+    select * exclude (prompt) from {{ ref('stg_core__img_info') }}
 
 ),
 
-ranked as (
+first_rows as (
 
-    select
-        *,
-        case
-            when image_id is not null
-                then row_number() over (partition by image_id order by source_rowid)
-        end as id_occurrence,
-
+    select image_id, min(source_rowid) as first_rowid
     from images
+    where image_id is not null
+    group by image_id
+    having count(*) > 1
 
 ),
 
 final as (
 
     select
-        * exclude (invalid_reason, id_occurrence),
+        images.* exclude (invalid_reason),
         nullif(concat_ws('; ',
-            invalid_reason,
-            case when id_occurrence > 1 then 'duplicate id ' || image_id end
+            images.invalid_reason,
+            case when images.source_rowid != first_rows.first_rowid
+                then 'duplicate id ' || images.image_id end
         ), '') as invalid_reason,
 
-    from ranked
+    from images
+    left join first_rows using (image_id)
 
 )
 

@@ -24,7 +24,7 @@ final as (
         images.experiment_model_id,
         images.experiment_number,
         images.prompt_raw,
-        images.prompt,
+        {{ clean_prompt('images.prompt_raw') }} as prompt,
         ratings.rating,
         ratings.rating = 5 as is_unusable,
         ratings.n_ratings,

@@ -26,7 +26,7 @@ candidates as (
 
 ),
 
-final as (
+sampled as (
 
     select
         row_number() over (
@@ -39,11 +39,23 @@ final as (
         experiment_model_id,
         experiment_number,
         prompt_raw,
-        prompt,
         generation_date_text,
 
     from candidates
     qualify sample_rank <= {{ var("big_set_size") }}
+
+),
+
+final as (
+
+    -- Cleaned after sampling: only the sampled prompts need it.
+    select
+        * exclude (prompt_raw, generation_date_text),
+        prompt_raw,
+        {{ clean_prompt('prompt_raw') }} as prompt,
+        generation_date_text,
+
+    from sampled
     order by sample_rank
 
 )
