@@ -32,16 +32,54 @@ def _cmd_ingest(args: argparse.Namespace) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> None:
+    from embed.config import load_config
+    from embed.dbt_models import prepare
+    from embed.image_files import ensure_images_table
     from neurostock.dbt_runner import run_dbt
 
-    dbt_args = ["build"]
-    if args.select:
-        dbt_args += ["--select", *args.select]
-    if args.vars:
-        dbt_args += ["--vars", args.vars]
     started = time.perf_counter()
-    run_dbt(dbt_args, args.warehouse)
+    config = load_config(args.config)
+    with connect(args.warehouse) as con:
+        ensure_images_table(con)
+        infos = prepare(con, config)
+    for info in infos:
+        label = " (RANDOM WEIGHTS, testing only)" if info.is_random_init else ""
+        _say(f"embedder {info.embedder_id}: {info.library} {info.model}, {info.dim}-d{label}")
+    extra = ["--vars", args.vars] if args.vars else []
+    if args.select:
+        run_dbt(["build", "--select", *args.select, *extra], args.warehouse)
+    else:
+        # Marts first: the image files to check and embed are the marts' images.
+        run_dbt(["build", "--exclude", "tag:embedding+", *extra], args.warehouse)
+        if not args.skip_images:
+            _sync_images(args, config)
+        run_dbt(["build", "--select", "tag:embedding+", *extra], args.warehouse)
     print(f"build finished in {time.perf_counter() - started:.1f} s")
+
+
+def _sync_images(args: argparse.Namespace, config) -> None:
+    from embed.image_files import PathMap, sync_images
+
+    settings = config.images
+    maps = [PathMap.parse(m) for m in (getattr(args, "map", None) or settings.maps)]
+    summary = sync_images(
+        args.warehouse,
+        maps=maps,
+        dest=getattr(args, "dest", None) or settings.dest,
+        roots=getattr(args, "root", None) or settings.roots,
+        workers=settings.workers,
+        max_pixels=settings.max_pixels,
+        max_bytes=settings.max_bytes,
+    )
+    statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.by_status.items()))
+    _say(f"images: {summary.total:,} checked ({statuses}); {summary.copied:,} copied, "
+         f"{summary.skipped_copies:,} already in place")
+
+
+def _cmd_images_sync(args: argparse.Namespace) -> None:
+    from embed.config import load_config
+
+    _sync_images(args, load_config(args.config))
 
 
 def _cmd_dbt(args: argparse.Namespace) -> None:
@@ -130,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help=f"DuckDB warehouse file (default: ${WAREHOUSE_ENV} or ./warehouse.duckdb)",
     )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="neurostock.yml (default: $NEUROSTOCK_CONFIG or ./neurostock.yml)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", help="copy every table of core.download.db into schema raw")
@@ -139,7 +182,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="dbt build: staging, quarantine, marts and their tests")
     p.add_argument("--select", "-s", nargs="+", help="dbt node selection")
     p.add_argument("--vars", help="dbt vars as YAML, e.g. '{big_set_size: 500}'")
+    p.add_argument("--skip-images", action="store_true", help="do not check image files first")
     p.set_defaults(func=_cmd_build)
+
+    images = sub.add_parser("images", help="image files the marts need").add_subparsers(
+        dest="images_command", required=True, metavar="SUBCOMMAND"
+    )
+    p = images.add_parser(
+        "sync",
+        help="check every full_set/big_set image file, record it in files.images, "
+        "copy full_set images to DEST/<rating>/<id>.jpg",
+    )
+    p.add_argument("--map", action="append", metavar="FROM=TO",
+                   help="replace the path prefix FROM by TO (repeatable)")
+    p.add_argument("--dest", metavar="DIR", help="where full_set copies go (default all_data)")
+    p.add_argument("--root", action="append", metavar="DIR",
+                   help="allowed root for image files (repeatable; default: the --map targets, "
+                   "else the source file's folder)")
+    p.set_defaults(func=_cmd_images_sync)
 
     p = sub.add_parser("export", help="write the team's CSV/TXT files and Parquet of every mart")
     p.add_argument("--out", required=True, metavar="DIR")
@@ -174,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; expected failures print one line and return 1."""
     args = build_parser().parse_args(argv)
+    if args.config:
+        import os
+
+        from embed.config import CONFIG_ENV
+
+        os.environ[CONFIG_ENV] = str(Path(args.config).expanduser().resolve())
     try:
         args.func(args)
     except NeurostockError as exc:

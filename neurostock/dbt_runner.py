@@ -36,7 +36,10 @@ def run_dbt(args: Sequence[str], warehouse: str | os.PathLike | None = None) -> 
     ]
     # profiles.yml reads the warehouse path from the environment, so a user
     # running dbt by hand and this function build the same file.
-    env = {**os.environ, WAREHOUSE_ENV: str(target)}
+    from embed.config import CONFIG_ENV, NO_CONFIG, find_config
+
+    config = find_config()
+    env = {**os.environ, WAREHOUSE_ENV: str(target), CONFIG_ENV: str(config or NO_CONFIG)}
     completed = subprocess.run(command, env=env, cwd=DBT_PROJECT_DIR, check=False)
     if completed.returncode != 0:
         failed = _failed_nodes(DBT_PROJECT_DIR / "target" / "run_results.json")
