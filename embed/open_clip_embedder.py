@@ -57,6 +57,38 @@ def _checkpoint(cfg: EmbedderConfig) -> Path | None:
     return None
 
 
+def _cached_tag_weights(cfg: EmbedderConfig, pretrained_cfg: dict) -> Path | None:
+    """The locally cached weights file of a pretrained tag; refuses in one line when absent.
+
+    Checked before dbt runs, so a missing download is one clear line, not a hub
+    traceback from inside a model.
+    """
+    import os
+
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    looked = []
+    repo = (pretrained_cfg.get("hf_hub") or "").strip("/")
+    if repo:
+        parts = repo.split("/")
+        repo_id, names = "/".join(parts[:2]), ["/".join(parts[2:])] if len(parts) > 2 else []
+        names = names or ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        for name in names:
+            found = try_to_load_from_cache(repo_id, name)
+            if isinstance(found, str) and Path(found).is_file():
+                return Path(found)
+        looked.append(f"{constants.HF_HUB_CACHE} for {repo_id}")
+    url = pretrained_cfg.get("url") or ""
+    if url:
+        cached = Path(os.path.expanduser("~/.cache/clip")) / os.path.basename(url)
+        if cached.is_file():
+            return cached
+        looked.append(str(cached))
+    if os.environ.get("NEUROSTOCK_ALLOW_DOWNLOADS") == "1":
+        return None  # open_clip downloads it when the model loads
+    raise missing_weights(cfg, " and ".join(looked) or "open_clip's caches")
+
+
 def describe_open_clip(cfg: EmbedderConfig) -> EmbedderInfo:
     import open_clip
 
@@ -78,6 +110,7 @@ def describe_open_clip(cfg: EmbedderConfig) -> EmbedderInfo:
                 f"{name} (tags: {known})"
             )
         pretrained_cfg = open_clip.get_pretrained_cfg(name, tag) or {}
+        checkpoint = _cached_tag_weights(cfg, pretrained_cfg)
     quick_gelu = bool(pretrained_cfg.get("quick_gelu")) or "quickgelu" in name.lower()
     vision = model_cfg.get("vision_cfg", {})
     mean = pretrained_cfg.get("mean") or open_clip.OPENAI_DATASET_MEAN

