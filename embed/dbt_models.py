@@ -68,7 +68,7 @@ def _incremental_model(kind: str, info: EmbedderInfo, after: str | None) -> str:
 def _imported_tables(con: duckdb.DuckDBPyConnection, kind: str) -> list[str]:
     rows = con.execute(
         "select table_name from duckdb_tables() where schema_name = 'imported' "
-        "and table_name like ? order by 1",
+        "and table_name like ? escape '\\' order by 1",
         [f"emb\\_{kind}\\_\\_%"],
     ).fetchall()
     return [f"imported.{r[0]}" for r in rows]

@@ -23,14 +23,13 @@ from pathlib import Path
 import duckdb
 
 from embed.config import _ID as EMBEDDER_ID_RULE  # one rule for ids, configured or imported
+from embed.dbt_models import KINDS as _TABLE_KINDS
 from embed.dbt_models import model_name
 from embed.registry import EmbedderInfo, ensure_registry, fingerprint, upsert
 from neurostock.errors import NeurostockError
 from neurostock.warehouse import connect, sql_string
 
 IMPORT_KINDS = ("image", "prompt", "both", "keyword")
-# Registry kinds in the order the rest of the project lists them.
-_TABLE_KINDS = ("image", "prompt", "keyword")
 SCHEMA = "imported"
 # Headers pandas gives an unnamed index column.
 _INDEX_HEADERS = ("", "Unnamed: 0")
@@ -38,6 +37,7 @@ _EMBEDDING_COLUMN = re.compile(r"emb(_?)(0|[1-9][0-9]*)")
 _INTEGER = r"^\s*[+-]?[0-9]+\s*$"
 _STAGE = "_neurostock_import_stage"
 _SHOWN = 5
+_NAN = "'nan'::double"
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,13 @@ class _Layout:
 
     @property
     def dim(self) -> int:
+        """The vector size, the same for every kind in the file."""
         return len(self.vectors[0][1])
 
 
-def import_embeddings(warehouse, path, embedder_id: str, kind: str, dim: int | None = None,
-                      model: str | None = None) -> list[ImportSummary]:
+def import_embeddings(warehouse: str | os.PathLike | duckdb.DuckDBPyConnection | None,
+                      path: str | os.PathLike, embedder_id: str, kind: str,
+                      dim: int | None = None, model: str | None = None) -> list[ImportSummary]:
     """Import one CSV of embeddings; one summary per table written or found unchanged.
 
     `warehouse` is a warehouse path (None: the default one) or an open DuckDB
@@ -322,17 +324,15 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Path, path, layout: _Layout) 
         f"'c{i}': '{'VARCHAR' if i <= layout.key_position else 'DOUBLE'}'"
         for i in range(len(layout.header))
     )
+    # An empty cell is NULL, which list_dot_product refuses outright; as NaN it
+    # is reported, with its row's id, like the NaN and infinite values.
     vectors = ", ".join(
-        f"[{', '.join(f'c{p}' for p in positions)}] as v_{kind}"
+        f"[{', '.join(f'coalesce(c{p}, {_NAN})' for p in positions)}] as v_{kind}"
         for kind, positions in layout.vectors
     )
-    # list_dot_product refuses NULLs (empty cells): those rows keep a NULL norm²
-    # and are reported with the NaN and infinite values.
-    squares = ", ".join(
-        f"case when list_count(v_{kind}) = {len(positions)} "
-        f"then list_dot_product(v_{kind}, v_{kind}) end as sq_{kind}"
-        for kind, positions in layout.vectors
-    )
+    squares = ", ".join(f"list_dot_product(v_{kind}, v_{kind}) as sq_{kind}"
+                        for kind, _ in layout.vectors)
+    names = [f"v_{kind}" for kind, _ in layout.vectors]
     reader = (
         f"read_csv({sql_string(source)}, columns={{{columns}}}, header=true, auto_detect=false, "
         "delim=',', quote='\"', escape='\"')"
@@ -343,17 +343,13 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Path, path, layout: _Layout) 
     con.execute("set preserve_insertion_order = true")
     try:
         con.execute(
-            f"create or replace temp table {_STAGE} as select key, {', '.join(_vector_names(layout))}, "
-            f"{squares} from (select c{layout.key_position} as key, {vectors} from {reader})"
+            f"create or replace temp table {_STAGE} as select key, {', '.join(names)}, {squares} "
+            f"from (select c{layout.key_position} as key, {vectors} from {reader})"
         )
     except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
         raise NeurostockError(_csv_error(path, layout.header, exc)) from exc
     finally:
         con.execute(f"set preserve_insertion_order = {str(bool(preserve)).lower()}")
-
-
-def _vector_names(layout: _Layout) -> list[str]:
-    return [f"v_{kind}" for kind, _ in layout.vectors]
 
 
 def _csv_error(path, header: Sequence[str], exc: Exception) -> str:
@@ -369,7 +365,9 @@ def _csv_error(path, header: Sequence[str], exc: Exception) -> str:
     counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
     if counts:
         return f"{where}: expected {counts.group(1)} columns, found {counts.group(2)}"
-    detail = next((part.strip() for part in text.splitlines()[1:] if part.strip()), text)
+    # Otherwise DuckDB states the reason in the paragraph after the quoted line.
+    paragraphs = [part.strip() for part in re.split(r"\n\s*\n", text) if part.strip()]
+    detail = (paragraphs[1] if len(paragraphs) > 1 else paragraphs[0]).splitlines()[0]
     return f"{where}: cannot read it as CSV: {detail}"
 
 
@@ -384,7 +382,7 @@ def _check_rows(con: duckdb.DuckDBPyConnection, path, layout: _Layout) -> None:
     for kind, _ in layout.vectors:
         which = f"{kind} " if len(layout.vectors) > 1 else ""
         bad = con.execute(
-            f"select key from {_STAGE} where sq_{kind} is null or not isfinite(sq_{kind}) "
+            f"select key from {_STAGE} where not isfinite(sq_{kind}) "
             f"order by rowid limit 1"
         ).fetchone()
         if bad:

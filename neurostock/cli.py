@@ -71,9 +71,25 @@ def _sync_images(args: argparse.Namespace, config) -> None:
         max_pixels=settings.max_pixels,
         max_bytes=settings.max_bytes,
     )
+    _record_sync(args.warehouse, summary)
     statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.by_status.items()))
     _say(f"images: {summary.total:,} checked ({statuses}); {summary.copied:,} copied, "
          f"{summary.skipped_copies:,} already in place")
+
+
+def _record_sync(warehouse, summary) -> None:
+    """One meta.pipeline_runs row: copies made, copies skipped, files not ok."""
+    from embed.dbt_models import ensure_runs_table
+
+    not_ok = summary.total - summary.by_status.get("ok", 0)
+    with connect(warehouse) as con:
+        ensure_runs_table(con)
+        con.execute(
+            "insert into meta.pipeline_runs values (uuid(), 'images_sync', null, "
+            "now() - to_microseconds(cast(? * 1e6 as bigint)), now(), ?, ?, ?, ?)",
+            [summary.seconds, summary.copied, summary.skipped_copies, not_ok,
+             ", ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items()))],
+        )
 
 
 def _cmd_images_sync(args: argparse.Namespace) -> None:
@@ -143,6 +159,42 @@ def _cmd_status(args: argparse.Namespace) -> None:
         ).fetchall()
         for name, size in rows:
             print(f"  {name:<32} {size:>12,} rows")
+
+
+def _cmd_similar(args: argparse.Namespace) -> None:
+    from embed.config import load_config
+    from embed.search import similar_to_image, similar_to_text
+
+    config = load_config(args.config)
+    with connect(args.warehouse, read_only=args.text is None) as con:
+        if args.text is not None:
+            rows = similar_to_text(con, config, args.text, args.embedder, args.k)
+        else:
+            rows = similar_to_image(con, config, args.image, args.embedder, args.k)
+        prompts = dict(con.execute(
+            "select image_id, prompt from full_set union all select image_id, prompt from big_set"
+        ).fetchall())
+    for image_id, similarity in rows:
+        print(f"{image_id}\t{similarity:.4f}\t{prompts.get(image_id) or ''}")
+
+
+def _cmd_embeddings_import(args: argparse.Namespace) -> None:
+    from embed.config import load_config
+    from embed.dbt_models import prepare
+    from embed.embedding_import import import_embeddings
+
+    summaries = import_embeddings(args.warehouse, args.file, args.embedder, args.kind,
+                                  dim=args.dim, model=args.model)
+    for s in summaries:
+        if s.status == "unchanged":
+            print(f"nothing to do: {args.file} is already {s.table}")
+        else:
+            unknown = f" ({s.unknown_ids:,} ids are not images of the warehouse)" \
+                if s.unknown_ids else ""
+            print(f"imported {s.rows:,} {s.kind} vectors ({s.dim}-d) into {s.table}{unknown}")
+    # The union views pick the new table up.
+    with connect(args.warehouse) as con:
+        prepare(con, load_config(args.config))
 
 
 def _cmd_sql(args: argparse.Namespace) -> None:
@@ -219,6 +271,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="the last load and the row count of every table")
     p.set_defaults(func=_cmd_status)
+
+    embeddings = sub.add_parser("embeddings", help="embeddings computed elsewhere")
+    embeddings_sub = embeddings.add_subparsers(dest="embeddings_command", required=True,
+                                               metavar="SUBCOMMAND")
+    p = embeddings_sub.add_parser(
+        "import", help="load the team's CSV embeddings (id,emb0.. / id,emb_0.. / keyword,emb_0..)"
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--embedder", required=True, metavar="ID",
+                   help="the embedder id to file them under (e.g. team_vit_bigg14)")
+    p.add_argument("--kind", required=True, choices=["image", "prompt", "both", "keyword"])
+    p.add_argument("--dim", type=int, help="the declared dimension (checked against the file)")
+    p.add_argument("--model", help="what computed them, for the registry (e.g. ViT-bigG-14)")
+    p.set_defaults(func=_cmd_embeddings_import)
+
+    p = sub.add_parser("similar", help="the images nearest to an image or to a text")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--image", type=int, metavar="ID")
+    target.add_argument("--text", metavar="TEXT")
+    p.add_argument("--embedder", metavar="ID", help="default: the first configured embedder")
+    p.add_argument("-k", type=int, default=20, help="how many (default 20)")
+    p.set_defaults(func=_cmd_similar)
 
     p = sub.add_parser("sql", help="run one read-only SQL query and print the result")
     p.add_argument("query", metavar="QUERY")

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 ns=.venv/bin/neurostock
-rows=${NEUROSTOCK_SAMPLE_ROWS:-5000}
+rows=${NEUROSTOCK_SAMPLE_ROWS:-2000}
 
 if [ ! -f sample/core.download.db ]; then
   $ns sample --rows "$rows" --out sample

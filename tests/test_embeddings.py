@@ -44,9 +44,14 @@ def _tiny_checkpoint(folder: Path) -> tuple[Path, Path]:
 
 
 def _build(warehouse: Path, config: Path, *extra: str) -> int:
+    return _cli(warehouse, config, "build", *extra)
+
+
+def _cli(warehouse: Path, config: Path, *args: str) -> int:
+    """`neurostock --warehouse W --config C ARGS`, leaving the environment as it found it."""
     previous = os.environ.get(CONFIG_ENV)
     try:
-        return main(["--warehouse", str(warehouse), "--config", str(config), "build", *extra])
+        return main(["--warehouse", str(warehouse), "--config", str(config), *args])
     finally:
         if previous is None:
             os.environ.pop(CONFIG_ENV, None)
@@ -241,3 +246,39 @@ def test_config_errors_name_the_problem(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(NeurostockError, match=message):
         load_config(path)
+
+
+def test_imported_embeddings_join_the_views(embedded, tmp_path):
+    warehouse, config, *_ = embedded
+    ids = [r[0] for r in query(warehouse, "select image_id from full_set order by 1 limit 5")]
+    rng = np.random.default_rng(0)
+    csv = tmp_path / "team_img_embs.csv"
+    lines = ["id," + ",".join(f"emb{i}" for i in range(8))]
+    lines += [f"{i}," + ",".join(f"{v:.4f}" for v in rng.normal(size=8)) for i in ids]
+    csv.write_text("\n".join(lines) + "\n")
+    assert _cli(warehouse, config, "embeddings", "import", str(csv), "--embedder", "team_b32",
+                "--kind", "image", "--dim", "8") == 0
+    assert _build(warehouse, config, "--skip-images", "-s", "image_embeddings") == 0
+    rows = query(warehouse, "select image_id, is_imported, len(embedding) from image_embeddings "
+                            "where embedder_id = 'team_b32' order by 1")
+    assert rows == [(i, True, 8) for i in ids]
+
+
+def test_similarity_search_finds_the_image_itself_first(embedded, capsys):
+    warehouse, config, *_ = embedded
+    image_id = query(warehouse, "select min(image_id) from emb_image__tiny")[0][0]
+    exact = query(warehouse, "select embedding from emb_image__tiny where image_id = ?",
+                  [image_id])[0][0]
+    from embed.config import load_config as load
+    from embed.search import similar_to_image, similar_to_text
+
+    con = duckdb.connect(str(warehouse))
+    try:
+        neighbours = similar_to_image(con, load(config), image_id, "tiny", k=3)
+        assert len(neighbours) == 3 and image_id not in [n[0] for n in neighbours]
+        assert neighbours[0][1] >= neighbours[1][1] >= neighbours[2][1]
+        by_text = similar_to_text(con, load(config), "a beautiful sunset", "minilm", k=5)
+        assert len(by_text) == 5 and by_text[0][1] > 0.3
+    finally:
+        con.close()
+    assert len(exact) == 32
