@@ -31,6 +31,11 @@ class VectorCache:
                 "create table if not exists vectors (fingerprint text, content_sha256 text, "
                 "vector blob, primary key (fingerprint, content_sha256)) without rowid"
             )
+            # Score results (JSON), for the scoring UDFs: same resume rule as vectors.
+            self._con.execute(
+                "create table if not exists results (fingerprint text, content_sha256 text, "
+                "result text, primary key (fingerprint, content_sha256)) without rowid"
+            )
 
     def get_many(self, fingerprint: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = [h for h in set(hashes) if h]
@@ -52,6 +57,24 @@ class VectorCache:
                 for sha, v in items if sha]
         with self._lock, self._con:
             self._con.executemany("insert or replace into vectors values (?, ?, ?)", rows)
+
+    def get_results(self, fingerprint: str, hashes: Iterable[str]) -> dict[str, str]:
+        wanted = [h for h in set(hashes) if h]
+        found: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                found.update(self._con.execute(
+                    "select content_sha256, result from results where fingerprint = ? and "
+                    f"content_sha256 in ({', '.join('?' * len(part))})",
+                    [fingerprint, *part],
+                ).fetchall())
+        return found
+
+    def put_results(self, fingerprint: str, items: Iterable[tuple[str, str]]) -> None:
+        rows = [(fingerprint, sha, text) for sha, text in items if sha]
+        with self._lock, self._con:
+            self._con.executemany("insert or replace into results values (?, ?, ?)", rows)
 
     def close(self) -> None:
         with self._lock:

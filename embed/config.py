@@ -22,6 +22,8 @@ LIBRARIES = {"open_clip": ("image", "prompt", "keyword"),
 _ID = re.compile(r"[a-z][a-z0-9_]{0,47}")
 _EMBEDDER_KEYS = {"id", "library", "model", "pretrained", "batch_size", "device", "kinds",
                   "model_config", "precision"}
+# Computed scorers that run offline (score/): id -> what it needs.
+SCORERS = ("technical", "phash", "nsfw", "text_in_image")
 _IMAGES_KEYS = {"map", "dest", "roots", "max_pixels", "max_bytes", "workers"}
 
 
@@ -61,6 +63,7 @@ class Config:
     embedders: tuple[EmbedderConfig, ...] = ()
     images: ImagesConfig = field(default_factory=ImagesConfig)
     path: Path | None = None
+    scorers: tuple[str, ...] = ()
 
 
 def find_config(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -87,8 +90,10 @@ def load_config(explicit: str | os.PathLike | None = None) -> Config:
     except yaml.YAMLError as exc:
         raise NeurostockError(f"config {path} is not valid YAML: {exc}".splitlines()[0]) from exc
     if not isinstance(data, dict):
-        raise NeurostockError(f"config {path} must be a mapping with `embedders:` and `images:`")
-    unknown = set(data) - {"embedders", "images"}
+        raise NeurostockError(
+            f"config {path} must be a mapping with `embedders:`, `scorers:` and `images:`"
+        )
+    unknown = set(data) - {"embedders", "images", "scorers"}
     if unknown:
         raise NeurostockError(f"config {path}: unknown key(s) {', '.join(sorted(unknown))}")
     embedders = tuple(_embedder(e, path, i) for i, e in enumerate(data.get("embedders") or []))
@@ -96,7 +101,13 @@ def load_config(explicit: str | os.PathLike | None = None) -> Config:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise NeurostockError(f"config {path}: embedder id(s) used twice: {', '.join(duplicates)}")
-    return Config(embedders, _images(data.get("images") or {}, path), path)
+    scorers = tuple(str(x) for x in data.get("scorers") or ())
+    bad = [x for x in scorers if x not in SCORERS]
+    if bad:
+        raise NeurostockError(
+            f"config {path}: unknown scorer(s) {', '.join(bad)} (known: {', '.join(SCORERS)})"
+        )
+    return Config(embedders, _images(data.get("images") or {}, path), path, scorers)
 
 
 def _embedder(raw: object, path: Path, index: int) -> EmbedderConfig:

@@ -65,6 +65,7 @@ class EmbeddingFunctions:
 
     def __init__(self, config: Config, cache: VectorCache) -> None:
         self.configs = {e.id: e for e in config.embedders}
+        self.scorer_ids = tuple(config.scorers)
         self.cache = cache
         self._models: dict[str, object] = {}
         self._load_lock = threading.Lock()

@@ -33,27 +33,24 @@ def _cmd_ingest(args: argparse.Namespace) -> None:
 
 def _cmd_build(args: argparse.Namespace) -> None:
     from embed.config import load_config
-    from embed.dbt_models import prepare
-    from embed.image_files import ensure_images_table
-    from neurostock.dbt_runner import run_dbt
+    from neurostock.dbt_runner import prepare_project, run_dbt
 
     started = time.perf_counter()
     config = load_config(args.config)
-    with connect(args.warehouse) as con:
-        ensure_images_table(con)
-        infos = prepare(con, config)
+    infos, _ = prepare_project(args.warehouse, config)
     for info in infos:
         label = " (RANDOM WEIGHTS, testing only)" if info.is_random_init else ""
         _say(f"embedder {info.embedder_id}: {info.library} {info.model}, {info.dim}-d{label}")
     extra = ["--vars", args.vars] if args.vars else []
     if args.select:
-        run_dbt(["build", "--select", *args.select, *extra], args.warehouse)
+        run_dbt(["build", "--select", *args.select, *extra], args.warehouse, prepared=True)
     else:
-        # Marts first: the image files to check and embed are the marts' images.
-        run_dbt(["build", "--exclude", "tag:embedding+", *extra], args.warehouse)
+        # Marts first: the image files to check, embed and score are the marts' images.
+        after_files = ["tag:embedding+", "tag:score+"]
+        run_dbt(["build", "--exclude", *after_files, *extra], args.warehouse, prepared=True)
         if not args.skip_images:
             _sync_images(args, config)
-        run_dbt(["build", "--select", "tag:embedding+", *extra], args.warehouse)
+        run_dbt(["build", "--select", *after_files, *extra], args.warehouse, prepared=True)
     print(f"build finished in {time.perf_counter() - started:.1f} s")
 
 
@@ -197,6 +194,27 @@ def _cmd_embeddings_import(args: argparse.Namespace) -> None:
         prepare(con, load_config(args.config))
 
 
+def _cmd_scores_import(args: argparse.Namespace) -> None:
+    from embed.config import load_config
+    from score.dbt_models import prepare as prepare_scores
+    from score.importers import import_scores
+
+    expected = tuple(args.range) if args.range else None
+    summaries = import_scores(
+        args.warehouse, args.format, args.file, args.scorer_id, image_list=args.image_list,
+        label=args.label, id_column=args.id_column, score_columns=args.score_column,
+        expected_range=expected, higher_is=args.higher_is, version=args.version,
+    )
+    for s in summaries:
+        if s.status == "unchanged":
+            print(f"nothing to do: {args.file} is already scorer {s.scorer_id}")
+            continue
+        verdict = "valid" if s.is_valid else f"INVALID: {s.invalid_reason}"
+        print(f"imported {s.rows:,} scores as {s.scorer_id} ({verdict})")
+    with connect(args.warehouse) as con:
+        prepare_scores(con, load_config(args.config))
+
+
 def _cmd_sql(args: argparse.Namespace) -> None:
     import duckdb
 
@@ -285,6 +303,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dim", type=int, help="the declared dimension (checked against the file)")
     p.add_argument("--model", help="what computed them, for the registry (e.g. ViT-bigG-14)")
     p.set_defaults(func=_cmd_embeddings_import)
+
+    scores = sub.add_parser("scores", help="scores computed elsewhere")
+    scores_sub = scores.add_subparsers(dest="scores_command", required=True, metavar="SUBCOMMAND")
+    p = scores_sub.add_parser("import", help="load PIA / TANet / Hugging Face / CSV scores")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", required=True, choices=["pia", "tanet", "hf", "csv"])
+    p.add_argument("--scorer-id", required=True, metavar="ID")
+    p.add_argument("--image-list", metavar="FILE", help="pia: the image list PIA ran on")
+    p.add_argument("--label", help="hf: the label whose score to keep (never the top-1)")
+    p.add_argument("--id-column", default="id", help="csv: the image id column")
+    p.add_argument("--score-column", action="append", metavar="NAME",
+                   help="csv: a score column (repeatable; default: every numeric column)")
+    p.add_argument("--range", nargs=2, type=float, metavar=("MIN", "MAX"),
+                   help="the declared range; values outside it make the scorer invalid")
+    p.add_argument("--higher-is", metavar="TEXT", help="what a higher value means")
+    p.add_argument("--version", metavar="TEXT")
+    p.set_defaults(func=_cmd_scores_import)
 
     p = sub.add_parser("similar", help="the images nearest to an image or to a text")
     target = p.add_mutually_exclusive_group(required=True)

@@ -13,6 +13,7 @@ from duckdb import DuckDBPyConnection
 from neurostock.warehouse import ensure_extensions
 
 _FUNCTIONS = None  # one per dbt process: models are loaded once per run
+_SCORE_FUNCTIONS = None
 
 
 class Plugin(BasePlugin):
@@ -21,9 +22,12 @@ class Plugin(BasePlugin):
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         ensure_extensions(conn)
         conn.execute("load vss")
+        _ensure_step_tables(conn)
         # Our steps print their own progress; DuckDB's bar would garble dbt's log.
         conn.execute("set enable_progress_bar = false")
-        _embedding_functions(conn).register(conn)
+        embedding_functions = _embedding_functions(conn)
+        embedding_functions.register(conn)
+        _score_functions(embedding_functions).register(conn)
 
 
 def _embedding_functions(conn: DuckDBPyConnection):
@@ -48,3 +52,27 @@ def _embedding_functions(conn: DuckDBPyConnection):
         warehouse = Path(path) if path else Path.cwd() / "memory.duckdb"
         _FUNCTIONS = EmbeddingFunctions(config, VectorCache(cache_path_for(warehouse)))
     return _FUNCTIONS
+
+
+def _score_functions(embedding_functions):
+    global _SCORE_FUNCTIONS
+    if _SCORE_FUNCTIONS is None:
+        from score.udfs import ScoreFunctions
+
+        _SCORE_FUNCTIONS = ScoreFunctions(embedding_functions.scorer_ids,
+                                          embedding_functions.cache)
+    return _SCORE_FUNCTIONS
+
+
+def _ensure_step_tables(conn: DuckDBPyConnection) -> None:
+    """The tables Python steps write and dbt reads as sources, created empty if missing,
+    so `dbt build` by hand works before any `neurostock build`."""
+    from embed.dbt_models import ensure_runs_table
+    from embed.image_files import ensure_images_table
+    from embed.registry import ensure_registry
+    from score.aesthetic_heads import ensure_heads_table
+    from score.registry import ensure_scorers_table
+
+    for ensure in (ensure_images_table, ensure_registry, ensure_runs_table,
+                   ensure_scorers_table, ensure_heads_table):
+        ensure(conn)

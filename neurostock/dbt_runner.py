@@ -15,7 +15,26 @@ from neurostock.warehouse import WAREHOUSE_ENV, resolve_warehouse
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
 
-def run_dbt(args: Sequence[str], warehouse: str | os.PathLike | None = None) -> None:
+def prepare_project(warehouse: str | os.PathLike | None = None, config=None):
+    """Registry rows and generated model files for `config` (default: the config in
+    effect), so dbt's generated models always match the config of this run.
+
+    Returns (embedder infos, scorer infos).
+    """
+    from embed.config import load_config
+    from embed.dbt_models import prepare as prepare_embeddings
+    from embed.image_files import ensure_images_table
+    from neurostock.warehouse import connect
+    from score.dbt_models import prepare as prepare_scores
+
+    config = config if config is not None else load_config()
+    with connect(warehouse) as con:
+        ensure_images_table(con)
+        return prepare_embeddings(con, config), prepare_scores(con, config)
+
+
+def run_dbt(args: Sequence[str], warehouse: str | os.PathLike | None = None,
+            prepared: bool = False) -> None:
     """Run `dbt ARGS` in dbt_project/ on `warehouse`; NeurostockError if dbt reports failure.
 
     dbt runs in a child process: dbt-duckdb keeps its DuckDB connection open for
@@ -27,6 +46,8 @@ def run_dbt(args: Sequence[str], warehouse: str | os.PathLike | None = None) -> 
     target = resolve_warehouse(warehouse)
     if not target.exists():
         raise NeurostockError(f"warehouse {target} does not exist: run `neurostock ingest` first")
+    if not prepared:
+        prepare_project(target)
     colour = [] if sys.stdout.isatty() else ["--no-use-colors"]
     command = [
         sys.executable, "-c", "from dbt.cli.main import cli; cli()",

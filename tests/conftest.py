@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from tests.source_builder import image_row, make_source
+
+# Tests never pick up the repository's demo neurostock.yml (pytest runs in the
+# repository root): no config unless a test names one.
+os.environ.setdefault("NEUROSTOCK_CONFIG", "none")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
