@@ -1,0 +1,157 @@
+"""Scores in the DAG: computed scorers as UDF steps, imported scores, aesthetic heads only
+where they apply, validity, percentiles, near-duplicates; real dbt, real DuckDB."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from embed.config import CONFIG_ENV
+from ingest.sample_source import write_sample
+from neurostock.cli import main
+from score.aesthetic_heads import HEADS, load_head, register_heads
+from tests.conftest import SHARED_DATA, query
+
+pytestmark = pytest.mark.slow
+
+
+def _cli(warehouse: Path, config: Path, *args: str) -> int:
+    previous = os.environ.get(CONFIG_ENV)
+    try:
+        return main(["--warehouse", str(warehouse), "--config", str(config), *args])
+    finally:
+        os.environ[CONFIG_ENV] = previous if previous is not None else "none"
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scored")
+    summary = write_sample(root / "sample", rows=200, seed=21)
+    config = root / "neurostock.yml"
+    config.write_text("scorers: [technical, phash]\n"
+                      f"images: {{dest: {root / 'all_data'}}}\n")
+    warehouse = root / "warehouse.duckdb"
+    assert _cli(warehouse, config, "ingest", str(summary.db_path)) == 0
+    assert _cli(warehouse, config, "build") == 0
+    return warehouse, config, root
+
+
+def test_every_ok_image_gets_each_technical_measure(scored):
+    warehouse, *_ = scored
+    n_ok = query(warehouse, "select count(*) from files.images where status = 'ok'")[0][0]
+    rows = dict(query(warehouse, "select scorer_id, count(*) from scores group by all"))
+    for part in ("sharpness", "luminance_mean", "clipped_dark", "clipped_bright",
+                 "colourfulness", "noise", "entropy", "width", "height", "aspect"):
+        assert rows[f"technical_{part}"] == n_ok, part
+    hashes = query(warehouse, "select count(*), count(distinct score_text) from score__phash")
+    assert hashes[0][0] == n_ok and hashes[0][1] > n_ok * 0.9
+
+
+def test_constant_measures_are_invalid_and_left_out_of_percentiles(scored):
+    warehouse, *_ = scored
+    summary = {r[0]: (r[1], r[2]) for r in query(
+        warehouse, "select scorer_id, is_valid, invalid_reason from scorer_summary")}
+    # The synthetic sample is all square: aspect is constant.
+    assert summary["technical_aspect"][0] is False
+    assert "constant" in summary["technical_aspect"][1]
+    assert summary["technical_sharpness"] == (True, None)
+    in_percentiles = {r[0] for r in query(warehouse, "select distinct scorer_id "
+                                                     "from score_percentiles")}
+    assert "technical_aspect" not in in_percentiles and "technical_sharpness" in in_percentiles
+    bounds = query(warehouse, "select min(percentile), max(percentile) from score_percentiles")
+    assert bounds == [(0.0, 1.0)]
+
+
+def test_second_build_scores_nothing(scored):
+    warehouse, config, _ = scored
+    assert _cli(warehouse, config, "build", "--skip-images") == 0
+    runs = query(warehouse, "select target_id, n_computed, n_skipped from meta.pipeline_runs "
+                            "where step = 'score' qualify row_number() over "
+                            "(partition by target_id order by finished_at desc) = 1")
+    assert {r[0]: r[1] for r in runs} == {"technical": 0, "phash": 0}
+    assert all(r[2] > 50 for r in runs)
+
+
+def test_near_duplicates_are_grouped(scored):
+    warehouse, config, root = scored
+    first, second = query(warehouse, "select resolved_path from files.images "
+                                     "where status = 'ok' order by image_id limit 2")
+    Path(second[0]).write_bytes(Path(first[0]).read_bytes())
+    assert _cli(warehouse, config, "build") == 0
+    groups = query(warehouse, "select group_size, count(*) from near_duplicate_groups "
+                              "group by all")
+    assert (2, 2) in groups
+
+
+def test_aesthetic_heads_apply_only_to_their_clip_model(scored):
+    warehouse, config, _ = scored
+    con = duckdb.connect(str(warehouse))
+    con.execute("""insert or replace into meta.embedding_models
+        (embedder_id, library, model, pretrained, dim, kinds, is_random_init, is_imported,
+         fingerprint) values
+        ('b32_openai', 'open_clip', 'ViT-B-32', 'openai', 512, ['image'], false, false, 'x'),
+        ('b32_random', 'open_clip', 'ViT-B-32', 'random', 512, ['image'], true, false, 'y')""")
+    con.close()
+    assert _cli(warehouse, config, "build", "-s", "aesthetic_head_applicability") == 0
+    rows = {r[0]: r[1] for r in query(warehouse, "select scorer_id, not_applicable_reason "
+                                                 "from aesthetic_head_applicability")}
+    assert rows["laion_aesthetic_v1_b32@b32_openai"] is None
+    assert rows["simulacra_b32@b32_openai"] is None
+    assert rows["laion_aesthetic_v1_l14@b32_openai"] == (
+        "head expects ViT-L-14, embedder is ViT-B-32"
+    )
+    assert rows["laion_aesthetic_v1_b32@b32_random"] == "embedder has random weights"
+
+
+def test_head_scores_in_sql_equal_the_torch_heads():
+    """The effective linear weights (MLP multiplied out) score like the original modules."""
+    import torch
+
+    con = duckdb.connect()
+    register_heads(con)
+    rng = np.random.default_rng(0)
+    for spec in HEADS:
+        weights, bias, _ = load_head(spec)
+        x = rng.normal(size=(5, len(weights)))
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        state = torch.load(Path(__file__).parents[1] / "score" / "heads" / spec.file,
+                           map_location="cpu", weights_only=True)
+        expected = _torch_forward(state, x, spec.input_scale)
+        got = [con.execute(
+            "select list_dot_product(?::float[], weights) + bias from meta.aesthetic_heads "
+            "where head_id = ?", [row.tolist(), spec.head_id]).fetchone()[0] for row in x]
+        assert np.allclose(got, expected, atol=1e-3), spec.head_id
+
+
+def _torch_forward(state, x, input_scale):
+    import torch
+
+    h = torch.tensor(x, dtype=torch.float64)
+    if input_scale == "unit_sqrt_dim":
+        h = h * np.sqrt(x.shape[1])
+    layers = sorted({k.rsplit(".", 1)[0] for k in state if k.endswith("weight")},
+                    key=lambda k: int(k.split(".")[-1]) if k.split(".")[-1].isdigit() else 0)
+    for layer in layers:
+        prefix = f"{layer}." if layer != "weight" else ""
+        w = state[f"{prefix}weight"].double()
+        b = state[f"{prefix}bias"].double()
+        h = h @ w.T + b
+    return h[:, 0].numpy()
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "seed-research").is_dir(), reason="../shared is absent")
+def test_team_tanet_ava_is_flagged_invalid(scored, capsys):
+    warehouse, config, _ = scored
+    code = _cli(warehouse, config, "scores", "import",
+                str(SHARED_DATA / "seed-research" / "tanet_ava_my_res.csv"),
+                "--format", "tanet", "--scorer-id", "tanet_ava")
+    assert code == 0
+    assert "INVALID" in capsys.readouterr().out
+    assert _cli(warehouse, config, "build", "-s", "scores+") == 0
+    valid, reason = query(warehouse, "select is_valid, invalid_reason from scorer_summary "
+                                     "where scorer_id = 'tanet_ava'")[0]
+    assert valid is False and "constant" in reason
