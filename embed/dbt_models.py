@@ -119,7 +119,8 @@ def _union_view(kind: str, infos: list[EmbedderInfo], imported: list[str]) -> st
         "    keywords.keyword_group,\n" if kind == "keyword" else ""
     )
     join_keywords = (
-        "left join {{ ref('keywords') }} as keywords using (keyword)\n" if kind == "keyword" else ""
+        "    left join {{ ref('keywords') }} as keywords using (keyword)\n"
+        if kind == "keyword" else ""
     )
     return (
         _HEADER

@@ -62,6 +62,43 @@ def _scores_view(computed: list[str], imported: list[str]) -> str:
     )
 
 
+def _schema_yaml(scorer_ids: list[str]) -> str:
+    lines = [_HEADER.replace("--", "#"), "version: 2", "", "models:"]
+    for scorer_id in scorer_ids:
+        lines += [f"  - name: score__{scorer_id}",
+                  f"    description: One row per ok image scored by {scorer_id}.",
+                  "    columns:",
+                  "      - name: image_id",
+                  "        data_tests: [unique, not_null]"]
+    lines += [
+        "  - name: scores",
+        "    description: One row per (image, scorer) with a numeric score: computed, imported, "
+        "aesthetic heads.",
+        "    columns:",
+        "      - name: scorer_id",
+        "        data_tests: [not_null]",
+        "  - name: scorer_summary",
+        "    description: One row per scorer id, its distribution, is_valid and invalid_reason.",
+        "    columns:",
+        "      - name: scorer_id",
+        "        data_tests: [unique, not_null]",
+        "  - name: score_percentiles",
+        "    description: One row per (image, valid scorer), the score's rank percentile (0-1).",
+        "  - name: aesthetic_head_applicability",
+        "    description: One row per (aesthetic head, image embedder), applicable or why not.",
+        "  - name: aesthetic_head_scores",
+        "    description: One row per (image, applicable head x embedder).",
+        "  - name: near_duplicate_pairs",
+        "    description: One row per pair of images within the pHash Hamming distance.",
+        "  - name: near_duplicate_groups",
+        "    description: One row per image with a near-duplicate, its group and group size.",
+        "    columns:",
+        "      - name: image_id",
+        "        data_tests: [unique]",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def write_models(con: duckdb.DuckDBPyConnection, scorer_ids: list[tuple[str, str]],
                  directory: Path = GENERATED_DIR) -> None:
     """Model files for (scorer_id, fingerprint) pairs, the views; stale files removed."""
@@ -83,6 +120,7 @@ def write_models(con: duckdb.DuckDBPyConnection, scorer_ids: list[tuple[str, str
             _HEADER + f"{{{{ config(materialized='{materialized}', tags=['score']) }}}}\n"
             f"{{{{ {view}() }}}}\n"
         )
+    files["_generated__models.yml"] = _schema_yaml([s for s, _ in scorer_ids])
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         path = directory / name

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from score.nsfw import NUDENET_LABELS, UNSAFE_CLASSES, NsfwDetector
 from score.technical import ImageScore
-from score.text_in_image import TextInImage
+from score.text_in_image import TextInImage, to_image_score, union_area_fraction
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 OCR_COMPONENTS = {"n_boxes", "area_fraction", "mean_confidence"}
@@ -124,6 +124,30 @@ def test_ocr_large_image_is_downscaled_and_area_is_a_fraction(ocr: TextInImage):
     small, large = ocr.score_images([text_image(), big])
     assert large.error is None and 0.0 < large.score <= 1.0
     assert large.score == pytest.approx(small.score, rel=0.35)
+
+
+def test_area_fraction_is_the_union_of_boxes():
+    square = [[0, 0], [50, 0], [50, 50], [0, 50]]
+    shifted = [[25, 0], [75, 0], [75, 50], [25, 50]]
+    assert union_area_fraction([], 100, 100) == 0.0
+    one = union_area_fraction([square], 100, 100)
+    assert one == pytest.approx(0.25, abs=0.02)  # filled polygons include their edge pixels
+    both = union_area_fraction([square, shifted], 100, 100)
+    assert both == pytest.approx(0.375, abs=0.02)  # the overlap counts once
+    whole = [[0, 0], [99, 0], [99, 99], [0, 99]]
+    assert union_area_fraction([whole, whole, whole], 100, 100) == 1.0
+
+
+def test_one_character_boxes_do_not_count():
+    box = [[0.0, 0.0], [40.0, 0.0], [40.0, 20.0], [0.0, 20.0]]
+    lower = [[0.0, 50.0], [40.0, 50.0], [40.0, 70.0], [0.0, 70.0]]
+    result = to_image_score([[box, "Y", 0.9], [lower, "AB 12", 0.7], [box, " 福 ", 0.8]], 100, 100)
+    assert result.components["n_boxes"] == 1.0
+    assert result.components["mean_confidence"] == pytest.approx(0.7)
+    assert result.text == "AB 12"
+    only_glyphs = to_image_score([[box, "Y", 0.9]], 100, 100)
+    assert only_glyphs.score == 0.0 and only_glyphs.text is None
+    assert to_image_score(None, 100, 100).components["n_boxes"] == 0.0
 
 
 def test_ocr_bad_inputs_give_results_not_exceptions(ocr: TextInImage, tmp_path: Path):
