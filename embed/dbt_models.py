@@ -59,7 +59,12 @@ def _incremental_model(kind: str, info: EmbedderInfo, after: str | None) -> str:
         "    incremental_strategy='delete+insert',\n"
         "    on_schema_change='fail',\n"
         "    tags=['embedding'],\n"
-        f"    post_hook=\"{{{{ record_embedding_run('{kind}', '{info.embedder_id}') }}}}\",\n"
+        # DuckDB runs a Python UDF on a worker thread while the calling thread
+        # busy-waits, taking a core from the model; with one thread the UDF runs
+        # on the calling thread (measured: 0.55x -> ~1x of a bare open_clip loop).
+        "    pre_hook=\"set threads = 1\",\n"
+        f"    post_hook=[\"{{{{ record_embedding_run('{kind}', '{info.embedder_id}') }}}}\",\n"
+        "               \"reset threads\"],\n"
         ") }}\n"
         f"{{{{ embed_model('{kind}', '{info.embedder_id}', {info.dim}, '{info.fingerprint}') }}}}\n"
     )

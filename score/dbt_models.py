@@ -39,7 +39,11 @@ def _incremental(scorer_id: str, fingerprint: str, after: str | None) -> str:
         "    incremental_strategy='delete+insert',\n"
         "    on_schema_change='fail',\n"
         "    tags=['score'],\n"
-        f"    post_hook=\"{{{{ record_score_run('{scorer_id}') }}}}\",\n"
+        # DuckDB runs a Python UDF on a worker thread while the calling thread
+        # busy-waits, taking a core from the model; with one thread the UDF runs
+        # on the calling thread (measured: 0.55x -> ~1x of a bare open_clip loop).
+        "    pre_hook=\"set threads = 1\",\n"
+        f"    post_hook=[\"{{{{ record_score_run('{scorer_id}') }}}}\", \"reset threads\"],\n"
         ") }}\n"
         f"{{{{ score_model('{scorer_id}', '{fingerprint}') }}}}\n"
     )
@@ -72,8 +76,8 @@ def _schema_yaml(scorer_ids: list[str]) -> str:
                   "        data_tests: [unique, not_null]"]
     lines += [
         "  - name: scores",
-        "    description: One row per (image, scorer) with a numeric score: computed, imported, "
-        "aesthetic heads.",
+        "    description: One row per (image, scorer) with a numeric score (computed, imported, "
+        "aesthetic heads).",
         "    columns:",
         "      - name: scorer_id",
         "        data_tests: [not_null]",

@@ -32,7 +32,7 @@ def scored(tmp_path_factory):
     root = tmp_path_factory.mktemp("scored")
     summary = write_sample(root / "sample", rows=200, seed=21)
     config = root / "neurostock.yml"
-    config.write_text("scorers: [technical, phash]\n"
+    config.write_text("scorers: [technical, phash, nsfw, text_in_image]\n"
                       f"images: {{dest: {root / 'all_data'}}}\n")
     warehouse = root / "warehouse.duckdb"
     assert _cli(warehouse, config, "ingest", str(summary.db_path)) == 0
@@ -49,6 +49,13 @@ def test_every_ok_image_gets_each_technical_measure(scored):
         assert rows[f"technical_{part}"] == n_ok, part
     hashes = query(warehouse, "select count(*), count(distinct score_text) from score__phash")
     assert hashes[0][0] == n_ok and hashes[0][1] > n_ok * 0.9
+    assert rows["nsfw"] == n_ok and rows["text_in_image"] == n_ok
+    nsfw = query(warehouse, "select min(score), max(score), min(cardinality(components)) "
+                            "from score__nsfw")[0]
+    assert 0 <= nsfw[0] <= nsfw[1] <= 1 and nsfw[2] == 18
+    ocr_keys = query(warehouse, "select distinct unnest(map_keys(components)) "
+                                "from score__text_in_image order by 1")
+    assert [r[0] for r in ocr_keys] == ["area_fraction", "mean_confidence", "n_boxes"]
 
 
 def test_constant_measures_are_invalid_and_left_out_of_percentiles(scored):
@@ -72,7 +79,8 @@ def test_second_build_scores_nothing(scored):
     runs = query(warehouse, "select target_id, n_computed, n_skipped from meta.pipeline_runs "
                             "where step = 'score' qualify row_number() over "
                             "(partition by target_id order by finished_at desc) = 1")
-    assert {r[0]: r[1] for r in runs} == {"technical": 0, "phash": 0}
+    assert {r[0]: r[1] for r in runs} == {"technical": 0, "phash": 0, "nsfw": 0,
+                                           "text_in_image": 0}
     assert all(r[2] > 50 for r in runs)
 
 
