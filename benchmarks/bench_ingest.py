@@ -70,7 +70,12 @@ def _child(mode: str, source: Path, warehouse: Path) -> dict:
         expected = "loaded" if mode == "ingest" else "unchanged"
         assert result.status == expected, result.status
     elif mode == "build":
+        import os
+
         from neurostock.dbt_runner import run_dbt
+
+        # The foundation's models only: no embedders or scorers from a neurostock.yml.
+        os.environ["NEUROSTOCK_CONFIG"] = "none"
 
         run_dbt(["--quiet", "build"], warehouse)
     seconds = time.perf_counter() - started
