@@ -50,6 +50,50 @@ class StepStats:
     finished_at: datetime | None = None
 
 
+class StepLog:
+    """Counters per step key, shared by the embedding and scoring UDFs.
+
+    `take` closes a step's run: DuckDB may call a stats UDF once per struct field,
+    so later calls return the same snapshot, and the next `step` call starts anew.
+    """
+
+    def __init__(self) -> None:
+        self._stats: dict[object, StepStats] = {}
+        self._lock = threading.Lock()
+
+    def step(self, key) -> StepStats:
+        with self._lock:
+            stats = self._stats.get(key)
+            if stats is None or stats.finished_at is not None:
+                stats = self._stats[key] = StepStats()
+            return stats
+
+    def take(self, key) -> dict:
+        with self._lock:
+            stats = self._stats.setdefault(key, StepStats())
+            if stats.finished_at is None:
+                stats.finished_at = datetime.now(UTC)
+        return {
+            "started_at": stats.started_at, "finished_at": stats.finished_at,
+            "n_seen": stats.n_seen, "n_computed": stats.n_computed,
+            "n_cached": stats.n_cached, "n_failed": stats.n_failed, "seconds": stats.seconds,
+        }
+
+
+def report_progress(label: str, stats: StepStats, totals) -> None:
+    """One progress line on stderr, at most every 2 s."""
+    now = time.perf_counter()
+    if now - stats.last_report < 2.0:
+        return
+    stats.last_report = now
+    total = totals[0].as_py() if len(totals) else "?"
+    done = stats.n_computed + stats.n_cached + stats.n_failed
+    rate = stats.n_computed / max(now - stats.clock_start, 1e-9)
+    print(f"[neurostock] {label}: {done}/{total} "
+          f"({stats.n_computed} computed{f', {rate:.1f}/s' if rate else ''})",
+          file=sys.stderr, flush=True)
+
+
 def load_embedder(cfg: EmbedderConfig):
     if cfg.library == "open_clip":
         from embed.open_clip_embedder import OpenClipEmbedder
@@ -69,8 +113,7 @@ class EmbeddingFunctions:
         self.cache = cache
         self._models: dict[str, object] = {}
         self._load_lock = threading.Lock()
-        self._stats: dict[tuple[str, str], StepStats] = {}
-        self._stats_lock = threading.Lock()
+        self._log = StepLog()
 
     def model(self, embedder_id: str):
         with self._load_lock:
@@ -147,27 +190,13 @@ class EmbeddingFunctions:
         return _result_array(vectors, errors)
 
     def take_stats(self, kind: str, embedder_id: str) -> dict:
-        """The counters of the step's run so far. The first call closes the run: DuckDB
-        may call this once per struct field, so later calls return the same snapshot, and
-        the next embedding call on the step starts a new run."""
-        with self._stats_lock:
-            stats = self._stats.setdefault((kind, embedder_id), StepStats())
-            if stats.finished_at is None:
-                stats.finished_at = datetime.now(UTC)
-        return {
-            "started_at": stats.started_at, "finished_at": stats.finished_at,
-            "n_seen": stats.n_seen, "n_computed": stats.n_computed,
-            "n_cached": stats.n_cached, "n_failed": stats.n_failed, "seconds": stats.seconds,
-        }
+        """The counters of the step's run so far (see StepLog.take)."""
+        return self._log.take((kind, embedder_id))
 
     # -- helpers --------------------------------------------------------------------
 
     def _step(self, kind: str, embedder_id: str) -> StepStats:
-        with self._stats_lock:
-            stats = self._stats.get((kind, embedder_id))
-            if stats is None or stats.finished_at is not None:
-                stats = self._stats[(kind, embedder_id)] = StepStats()
-            return stats
+        return self._log.step((kind, embedder_id))
 
     def _from_cache(self, model, hashes, stats):
         cached = self.cache.get_many(model.info.fingerprint, hashes)
@@ -191,17 +220,9 @@ class EmbeddingFunctions:
                 prepared.append((i, None, f"{type(exc).__name__}: {exc}"[:200]))
         return prepared
 
-    def _report(self, kind, embedder_id, stats, totals) -> None:
-        now = time.perf_counter()
-        if now - stats.last_report < 2.0:
-            return
-        stats.last_report = now
-        total = totals[0].as_py() if len(totals) else "?"
-        done = stats.n_computed + stats.n_cached + stats.n_failed
-        rate = stats.n_computed / max(now - stats.clock_start, 1e-9)
-        print(f"[neurostock] embed {kind} {embedder_id}: {done}/{total} "
-              f"({stats.n_computed} computed{f', {rate:.1f}/s' if rate else ''})",
-              file=sys.stderr, flush=True)
+    @staticmethod
+    def _report(kind, embedder_id, stats, totals) -> None:
+        report_progress(f"embed {kind} {embedder_id}", stats, totals)
 
 
 def _single(column) -> str:

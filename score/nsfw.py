@@ -39,6 +39,7 @@ import onnxruntime
 from nudenet import NudeDetector
 from PIL import Image
 
+from score.image_prep import rgb_on_white
 from score.technical import ImageScore
 
 MODEL_FILE = "320n.onnx"
@@ -81,15 +82,7 @@ def to_bgr_array(image: Image.Image) -> np.ndarray:
 
     Raises ValueError for an image with no pixels (OpenCV would fail on it anyway).
     """
-    if image.width < 1 or image.height < 1:
-        raise ValueError(f"image has no pixels ({image.width}x{image.height})")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        # What a viewer sees: transparent areas over white, not the hidden colour under them.
-        rgba = image.convert("RGBA")
-        rgb = Image.new("RGB", rgba.size, (255, 255, 255))
-        rgb.paste(rgba, mask=rgba.getchannel("A"))
-    else:
-        rgb = image if image.mode == "RGB" else image.convert("RGB")
+    rgb = rgb_on_white(image)
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[:, :, ::-1])
 
 

@@ -45,6 +45,7 @@ import rapidocr_onnxruntime
 from PIL import Image
 from rapidocr_onnxruntime import RapidOCR
 
+from score.image_prep import rgb_on_white
 from score.technical import ImageScore
 
 MAX_SIDE = 1024
@@ -79,15 +80,7 @@ def ocr_copy(image: Image.Image, max_side: int = MAX_SIDE) -> Image.Image:
 
     Raises ValueError for an image with no pixels.
     """
-    if image.width < 1 or image.height < 1:
-        raise ValueError(f"image has no pixels ({image.width}x{image.height})")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        # Text on a transparent background would vanish if the alpha were just dropped.
-        rgba = image.convert("RGBA")
-        rgb = Image.new("RGB", rgba.size, (255, 255, 255))
-        rgb.paste(rgba, mask=rgba.getchannel("A"))
-    else:
-        rgb = image.convert("RGB")  # always a copy, so thumbnail() below is safe
+    rgb = rgb_on_white(image)  # always a copy, so thumbnail() below is safe
     rgb.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
     return rgb
 

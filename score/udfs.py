@@ -15,14 +15,13 @@ import json
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 
 import duckdb
 import duckdb.sqltypes as t
 import pyarrow as pa
 
 from embed.cache import VectorCache
-from embed.udfs import STATS_TYPE, StepStats
+from embed.udfs import STATS_TYPE, StepLog, report_progress
 from neurostock.errors import NeurostockError
 
 RESULT_TYPE = duckdb.struct_type({
@@ -69,7 +68,7 @@ class ScoreFunctions:
         self.cache = cache
         self._scorers: dict[str, object] = {}
         self._lock = threading.Lock()
-        self._stats: dict[str, StepStats] = {}
+        self._log = StepLog()
 
     def scorer(self, scorer_id: str):
         with self._lock:
@@ -128,33 +127,14 @@ class ScoreFunctions:
         return _result_array(results)
 
     def take_stats(self, scorer_id: str) -> dict:
-        with self._lock:
-            stats = self._stats.setdefault(scorer_id, StepStats())
-            if stats.finished_at is None:
-                stats.finished_at = datetime.now(UTC)
-        return {"started_at": stats.started_at, "finished_at": stats.finished_at,
-                "n_seen": stats.n_seen, "n_computed": stats.n_computed,
-                "n_cached": stats.n_cached, "n_failed": stats.n_failed,
-                "seconds": stats.seconds}
+        return self._log.take(scorer_id)
 
-    def _step(self, scorer_id: str) -> StepStats:
-        with self._lock:
-            stats = self._stats.get(scorer_id)
-            if stats is None or stats.finished_at is not None:
-                stats = self._stats[scorer_id] = StepStats()
-            return stats
+    def _step(self, scorer_id: str):
+        return self._log.step(scorer_id)
 
     @staticmethod
     def _report(scorer_id, stats, totals) -> None:
-        now = time.perf_counter()
-        if now - stats.last_report < 2.0:
-            return
-        stats.last_report = now
-        total = totals[0].as_py() if len(totals) else "?"
-        done = stats.n_computed + stats.n_cached + stats.n_failed
-        rate = stats.n_computed / max(now - stats.clock_start, 1e-9)
-        print(f"[neurostock] score {scorer_id}: {done}/{total} ({rate:.1f}/s)",
-              file=sys.stderr, flush=True)
+        report_progress(f"score {scorer_id}", stats, totals)
 
 
 def _decode(paths: list[str]):
