@@ -215,6 +215,26 @@ def _cmd_scores_import(args: argparse.Namespace) -> None:
         prepare_scores(con, load_config(args.config))
 
 
+def _cmd_select(args: argparse.Namespace) -> None:
+    from neurostock.selection import select_images
+
+    s = select_images(
+        args.warehouse, args.score, args.out, threshold=args.threshold,
+        precision=args.precision, image_set=args.set, direction=args.direction,
+        min_kept=args.min_kept, force=args.force, link=args.link, progress=_say,
+    )
+    if s.is_random_init:
+        _say(f"WARNING: {s.scorer_id} comes from an embedder with RANDOM weights: "
+             "this selection means nothing")
+    expected = (f" (on rated images: precision {s.expected_precision:.3f}, "
+                f"recall {s.expected_recall:.3f})" if s.expected_precision is not None else "")
+    missing = (f"; {s.n_without_file:,} have no image file (listed with their status)"
+               if s.n_without_file else "")
+    print(f"selected {s.n_selected:,} of {s.n_scored:,} scored {s.image_set} images with "
+          f"{s.scorer_id} {'>=' if s.direction == 'higher' else '<='} {s.threshold:g}"
+          f"{expected}: {s.n_files_written:,} files in {s.out_dir}{missing}")
+
+
 def _cmd_sql(args: argparse.Namespace) -> None:
     import duckdb
 
@@ -328,6 +348,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedder", metavar="ID", help="default: the first configured embedder")
     p.add_argument("-k", type=int, default=20, help="how many (default 20)")
     p.set_defaults(func=_cmd_similar)
+
+    p = sub.add_parser("select", help="the images a score passes: a CSV list and their files")
+    p.add_argument("--score", required=True, metavar="ID", help="a scorer id of signal_summary")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--threshold", type=float, metavar="T", help="keep scores on the good side")
+    how.add_argument("--precision", type=float, metavar="P",
+                     help="the threshold that reaches precision P of good on rated images")
+    p.add_argument("--set", default="big_set", choices=["big_set", "full_set"],
+                   help="which images to select from (default big_set)")
+    p.add_argument("--direction", choices=["higher", "lower"],
+                   help="which side is good (default: from rpt_score_agreement)")
+    p.add_argument("--min-kept", type=int, default=30, metavar="N",
+                   help="with --precision: thresholds keeping fewer rated images are ignored")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--force", action="store_true",
+                   help="replace a previous selection in DIR (other files stay)")
+    p.add_argument("--link", action="store_true", help="symlink the files instead of copying")
+    p.set_defaults(func=_cmd_select)
 
     p = sub.add_parser("sql", help="run one read-only SQL query and print the result")
     p.add_argument("query", metavar="QUERY")

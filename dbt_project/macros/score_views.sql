@@ -151,12 +151,7 @@ final as (
         registry.higher_is,
         nullif(concat_ws('; ',
             registry.invalid_reason,
-            case when stats.n_distinct < 2
-                then 'constant: every one of ' || stats.n || ' values is ' || stats.min_score end,
-            case when stats.n_distinct >= 2 and modal.n_modal > 0.95 * stats.n
-                then 'near-constant: ' || round(100.0 * modal.n_modal / stats.n, 1)
-                    || '% of values are equal' end,
-            case when stats.n_not_finite > 0 then stats.n_not_finite || ' NaN/inf values' end
+            {{ distribution_problems('stats', 'modal.n_modal') }}
         ), '') as invalid_reason,
     from stats
     inner join modal using (scorer_id)
@@ -165,6 +160,20 @@ final as (
 
 select *, invalid_reason is null as is_valid from final
 {% endmacro %}
+
+
+{% macro distribution_problems(stats, n_modal) %}
+{#- Reasons a score column cannot carry agreement (comma-separated SQL expressions,
+    null where fine): the team's constant TANet-AVA column is the case in point. -#}
+            case when {{ stats }}.n_distinct < 2
+                then 'constant: every one of ' || {{ stats }}.n || ' values is '
+                    || {{ stats }}.min_score end,
+            case when {{ stats }}.n_distinct >= 2 and {{ n_modal }} > 0.95 * {{ stats }}.n
+                then 'near-constant: ' || round(100.0 * {{ n_modal }} / {{ stats }}.n, 1)
+                    || '% of values are equal' end,
+            case when {{ stats }}.n_not_finite > 0
+                then {{ stats }}.n_not_finite || ' NaN/inf values' end
+{%- endmacro %}
 
 
 {% macro score_percentiles() %}

@@ -1,0 +1,74 @@
+-- One row per (image, embedder, k) for full_set and big_set images: the nearest
+-- centroid of full_set's fit and the Euclidean distance to it (vectors are unit
+-- length). big_set images are assigned to full_set's clusters, never refitted.
+with
+
+centroids as (select * from {{ ref('cluster_centroids') }}),
+
+members as (
+
+    select image_id, 'full_set' as image_set from {{ ref('full_set') }}
+    union all
+    select image_id, 'big_set' from {{ ref('big_set') }}
+
+),
+
+vectors as (
+
+    select image_id, embedder_id, 'image' as embedding_kind, embedding
+    from {{ ref('image_embeddings') }}
+    union all
+    select image_id, embedder_id, 'prompt' as embedding_kind, embedding
+    from {{ ref('prompt_embeddings') }}
+
+),
+
+clustered as (
+
+    select distinct embedder_id, embedding_kind from centroids
+
+),
+
+candidates as (
+
+    select members.image_id, members.image_set, vectors.embedder_id, vectors.embedding_kind,
+           vectors.embedding::double[] as embedding,
+    from members
+    inner join vectors using (image_id)
+    inner join clustered using (embedder_id, embedding_kind)
+
+),
+
+distances as (
+
+    select
+        candidates.image_id,
+        candidates.image_set,
+        candidates.embedder_id,
+        candidates.embedding_kind,
+        centroids.k,
+        centroids.is_chosen_k,
+        centroids.cluster_id,
+        list_distance(candidates.embedding, centroids.centroid) as distance,
+    from candidates
+    inner join centroids using (embedder_id, embedding_kind)
+
+),
+
+final as (
+
+    select
+        image_id,
+        embedder_id,
+        k,
+        any_value(embedding_kind) as embedding_kind,
+        any_value(image_set) as image_set,
+        any_value(is_chosen_k) as is_chosen_k,
+        arg_min(cluster_id, (distance, cluster_id)) as cluster_id,
+        min(distance) as centroid_distance,
+    from distances
+    group by image_id, embedder_id, k
+
+)
+
+select * from final

@@ -1,0 +1,173 @@
+"""k-means clusters and 2-D maps of embeddings, for the dbt Python models
+`cluster_solutions` and `cluster_map` (models/analysis/).
+
+Per embedder, what is clustered: the image embeddings of full_set where the
+embedder sees images, otherwise its prompt embeddings (a text-only embedder such
+as MiniLM still groups the prompts). Vectors are L2-normalised first, so k-means'
+Euclidean distance orders pairs the way cosine similarity does. Every fit is
+seeded: the same warehouse gives the same clusters.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+# Fewer images than this per embedder: no map, no clusters (the row says why).
+MIN_IMAGES = 10
+
+
+@dataclass(frozen=True)
+class EmbedderVectors:
+    embedder_id: str
+    embedding_kind: str
+    image_ids: np.ndarray
+    vectors: np.ndarray  # (n, dim) float64, unit rows
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms == 0, 1.0, norms)
+
+
+def load_full_set_vectors(session: duckdb.DuckDBPyConnection,
+                          image_embeddings: duckdb.DuckDBPyRelation,
+                          prompt_embeddings: duckdb.DuckDBPyRelation,
+                          full_set: duckdb.DuckDBPyRelation) -> list[EmbedderVectors]:
+    """The vectors each embedder's clusters are fitted on, ordered by image id."""
+    for name, relation in (("ns_image_embeddings", image_embeddings),
+                           ("ns_prompt_embeddings", prompt_embeddings),
+                           ("ns_full_set", full_set)):
+        relation.create_view(name, replace=True)
+    table = session.sql("""
+        with images as (
+            select embedder_id, 'image' as embedding_kind, image_id, embedding
+            from ns_image_embeddings semi join ns_full_set using (image_id)
+        ),
+        prompts as (
+            select embedder_id, 'prompt' as embedding_kind, image_id, embedding
+            from ns_prompt_embeddings semi join ns_full_set using (image_id)
+            where embedder_id not in (select embedder_id from images)
+        )
+        select * from images union all select * from prompts
+        order by embedder_id, image_id
+    """).arrow()
+    if hasattr(table, "read_all"):  # a lazy RecordBatchReader: read before the views go
+        table = table.read_all()
+    for name in ("ns_image_embeddings", "ns_prompt_embeddings", "ns_full_set"):
+        session.execute(f"drop view if exists {name}")
+    frame_ids = table.column("embedder_id").to_pylist()
+    kinds = table.column("embedding_kind").to_pylist()
+    ids = table.column("image_id").to_numpy()
+    embeddings = table.column("embedding").to_pylist()
+    out = []
+    start = 0
+    while start < len(frame_ids):
+        end = start
+        while end < len(frame_ids) and frame_ids[end] == frame_ids[start]:
+            end += 1
+        vectors = np.asarray(embeddings[start:end], dtype=np.float64)
+        out.append(EmbedderVectors(frame_ids[start], kinds[start], ids[start:end],
+                                   _unit(vectors)))
+        start = end
+    return out
+
+
+def _progress(message: str) -> None:
+    print(f"[clusters] {message}", file=sys.stderr, flush=True)
+
+
+def fit_solutions(data: EmbedderVectors, k_values: list[int], seed: int,
+                  silhouette_sample: int) -> list[dict]:
+    """One row per requested k: the fit (silhouette, inertia, centroids) or why not."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    n = len(data.image_ids)
+    rows = []
+    for k in sorted(set(int(k) for k in k_values)):
+        row = {"embedder_id": data.embedder_id, "embedding_kind": data.embedding_kind, "k": k,
+               "n_images": n, "silhouette": None, "inertia": None, "centroids": None,
+               "skipped_reason": None}
+        if k < 2:
+            row["skipped_reason"] = "k must be at least 2"
+        elif n < max(MIN_IMAGES, k + 1):
+            row["skipped_reason"] = (f"{n} images: need at least {max(MIN_IMAGES, k + 1)} "
+                                     f"for k={k}")
+        else:
+            _progress(f"{data.embedder_id}: k-means k={k} on {n} {data.embedding_kind} vectors")
+            fit = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(data.vectors)
+            labels = fit.labels_
+            if len(set(labels.tolist())) < 2:
+                row["skipped_reason"] = "every vector fell into one cluster"
+            else:
+                sample = silhouette_sample if n > silhouette_sample else None
+                row["silhouette"] = float(silhouette_score(
+                    data.vectors, labels, sample_size=sample, random_state=seed))
+                row["inertia"] = float(fit.inertia_)
+                row["centroids"] = fit.cluster_centers_.tolist()
+        rows.append(row)
+    fitted = [r for r in rows if r["silhouette"] is not None]
+    best = max(fitted, key=lambda r: (r["silhouette"], -r["k"]), default=None)
+    for row in rows:
+        row["is_chosen"] = best is not None and row is best
+    return rows
+
+
+SOLUTIONS_SCHEMA = pa.schema([
+    ("embedder_id", pa.string()), ("embedding_kind", pa.string()), ("k", pa.int64()),
+    ("n_images", pa.int64()), ("silhouette", pa.float64()), ("inertia", pa.float64()),
+    ("is_chosen", pa.bool_()), ("skipped_reason", pa.string()),
+    ("centroids", pa.list_(pa.list_(pa.float64()))),
+])
+
+MAP_SCHEMA = pa.schema([
+    ("image_id", pa.int64()), ("embedder_id", pa.string()), ("embedding_kind", pa.string()),
+    ("x", pa.float64()), ("y", pa.float64()), ("method", pa.string()),
+])
+
+
+def solutions_table(vectors: list[EmbedderVectors], k_values: list[int], seed: int,
+                    silhouette_sample: int) -> pa.Table:
+    """Typed even when empty, so the SQL built on it always binds."""
+    rows = [row for data in vectors
+            for row in fit_solutions(data, k_values, seed, silhouette_sample)]
+    return pa.Table.from_pylist(rows, schema=SOLUTIONS_SCHEMA)
+
+
+def map_2d(data: EmbedderVectors, seed: int, tsne_max: int) -> tuple[np.ndarray, str]:
+    """(n, 2) coordinates and the method: PCA to 50 dimensions, then t-SNE when the
+    embedder has between MIN_IMAGES and `tsne_max` images, else the first two PCs."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    n, dim = data.vectors.shape
+    reduced = PCA(n_components=min(50, dim, n), random_state=seed).fit_transform(data.vectors)
+    if MIN_IMAGES <= n <= tsne_max:
+        _progress(f"{data.embedder_id}: t-SNE on {n} {data.embedding_kind} vectors")
+        perplexity = float(min(30.0, (n - 1) / 3))
+        coords = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
+                      n_jobs=1).fit_transform(reduced)
+        return coords, f"pca{reduced.shape[1]}+tsne(perplexity={perplexity:g})"
+    coords = reduced[:, :2] if reduced.shape[1] >= 2 else np.column_stack(
+        [reduced[:, 0], np.zeros(n)])
+    return coords, "pca2"
+
+
+def map_table(vectors: list[EmbedderVectors], seed: int, tsne_max: int) -> pa.Table:
+    tables = [pa.Table.from_pylist([], schema=MAP_SCHEMA)]
+    for data in vectors:
+        if len(data.image_ids) < 2:
+            continue
+        coords, method = map_2d(data, seed, tsne_max)
+        n = len(data.image_ids)
+        tables.append(pa.table({
+            "image_id": data.image_ids.astype("int64"), "embedder_id": [data.embedder_id] * n,
+            "embedding_kind": [data.embedding_kind] * n, "x": coords[:, 0], "y": coords[:, 1],
+            "method": [method] * n,
+        }, schema=MAP_SCHEMA))
+    return pa.concat_tables(tables)

@@ -1,0 +1,198 @@
+"""`neurostock select`: the images whose score passes a threshold, as a CSV list and
+their files (the team's save_good_predicts.py, without deleting the folder first)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from neurostock.errors import NeurostockError
+from neurostock.warehouse import connect, resolve_warehouse
+
+SETS = ("big_set", "full_set")
+MANIFEST = "selection.json"
+LIST_FILE = "selected.csv"
+IMAGES_DIR = "images"
+
+
+@dataclass(frozen=True)
+class Selection:
+    scorer_id: str
+    image_set: str
+    direction: str
+    threshold: float
+    chosen_by: str
+    expected_precision: float | None
+    expected_recall: float | None
+    n_scored: int
+    n_selected: int
+    n_files_written: int
+    n_without_file: int
+    is_random_init: bool
+    out_dir: str
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'main' and table_name = ?",
+        [name]).fetchone()[0])
+
+
+def _signal(con: duckdb.DuckDBPyConnection, scorer_id: str) -> tuple[bool, str | None, bool]:
+    for table in ("signal_summary", "image_signals"):
+        if not _has_table(con, table):
+            raise NeurostockError(f"table {table} is missing: run `neurostock build` first")
+    row = con.execute("select is_valid, invalid_reason, is_random_init from signal_summary "
+                      "where scorer_id = ?", [scorer_id]).fetchone()
+    if row is None:
+        known = [r[0] for r in con.execute(
+            "select scorer_id from signal_summary order by 1").fetchall()]
+        raise NeurostockError(f"unknown score {scorer_id!r}; known: {', '.join(known) or 'none'}")
+    return row
+
+
+def _direction(con: duckdb.DuckDBPyConnection, scorer_id: str, given: str | None) -> str:
+    if given:
+        return given
+    row = con.execute("select direction from rpt_score_agreement "
+                      "where scorer_id = ? and subset = 'all'", [scorer_id]).fetchone() \
+        if _has_table(con, "rpt_score_agreement") else None
+    if row is None:
+        raise NeurostockError(f"no agreement row for {scorer_id!r} (no rated images?): "
+                              "pass --direction higher|lower")
+    return row[0]
+
+
+def _threshold_for_precision(con: duckdb.DuckDBPyConnection, scorer_id: str,
+                             precision: float, min_kept: int) -> tuple[float, float, float]:
+    row = con.execute(
+        """
+        select threshold, precision, recall from rpt_score_thresholds
+        where scorer_id = ? and precision >= ? and n_kept >= ?
+        order by keep_rate desc,
+                 case when direction = 'higher' then threshold else -threshold end
+        limit 1
+        """, [scorer_id, precision, min_kept]).fetchone()
+    if row is None:
+        best = con.execute("select max(precision) from rpt_score_thresholds "
+                           "where scorer_id = ? and n_kept >= ?",
+                           [scorer_id, min_kept]).fetchone()[0]
+        reach = "no threshold" if best is None else f"at most {best:.3f}"
+        raise NeurostockError(
+            f"{scorer_id} reaches precision {precision} on no threshold keeping at least "
+            f"{min_kept} rated images ({reach}); lower --precision or use --threshold")
+    return row
+
+
+def _prepare_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise NeurostockError(f"{out} exists and is not a directory")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise NeurostockError(f"{out} is not empty: pass --force to replace a previous "
+                                  "selection there (other files are left alone)")
+        # Only what a previous selection wrote goes; nothing else in DIR is touched.
+        (out / LIST_FILE).unlink(missing_ok=True)
+        (out / MANIFEST).unlink(missing_ok=True)
+        shutil.rmtree(out / IMAGES_DIR, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def select_images(
+    warehouse: str | Path | None,
+    scorer_id: str,
+    out_dir: str | Path,
+    threshold: float | None = None,
+    precision: float | None = None,
+    image_set: str = "big_set",
+    direction: str | None = None,
+    min_kept: int = 30,
+    force: bool = False,
+    link: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Selection:
+    """Write DIR/selected.csv (every passing image, best first, with its file status),
+    DIR/images/<image_id><ext> (copies, or symlinks with `link`) and DIR/selection.json."""
+    if (threshold is None) == (precision is None):
+        raise NeurostockError("give exactly one of --threshold and --precision")
+    if image_set not in SETS:
+        raise NeurostockError(f"--set must be one of {', '.join(SETS)}, not {image_set!r}")
+    out = Path(out_dir)
+    target = resolve_warehouse(warehouse)
+    with connect(target, read_only=True) as con:
+        is_valid, reason, is_random = _signal(con, scorer_id)
+        if not is_valid:
+            raise NeurostockError(f"score {scorer_id} is invalid ({reason}): it cannot select")
+        direction = _direction(con, scorer_id, direction)
+        expected_precision = expected_recall = None
+        if precision is not None:
+            threshold, expected_precision, expected_recall = _threshold_for_precision(
+                con, scorer_id, precision, min_kept)
+            chosen_by = f"precision >= {precision} on rated images (min {min_kept} kept)"
+        else:
+            chosen_by = "given threshold"
+        keep = "score >= ?" if direction == "higher" else "score <= ?"
+        order = "desc" if direction == "higher" else "asc"
+        rating = "members.rating" if image_set == "full_set" else "null::integer"
+        n_scored = con.execute(
+            f"select count(*) from image_signals semi join {image_set} using (image_id) "
+            "where scorer_id = ?", [scorer_id]).fetchone()[0]
+        rows = con.execute(
+            f"""
+            select signals.image_id, signals.score, {rating} as rating, members.prompt,
+                   members.img_path, files.resolved_path, coalesce(files.status, 'not synced')
+            from image_signals as signals
+            inner join {image_set} as members using (image_id)
+            left join files.images as files using (image_id)
+            where signals.scorer_id = ? and signals.{keep}
+            order by signals.score {order}, signals.image_id
+            """, [scorer_id, threshold]).fetchall()
+    _prepare_out(out, force)
+    images_dir = out / IMAGES_DIR
+    images_dir.mkdir()
+    written = without = 0
+    listed = []
+    for i, (image_id, score, rating_value, prompt, img_path, resolved, status) in \
+            enumerate(rows, start=1):
+        copied = ""
+        if status == "ok" and resolved and Path(resolved).is_file():
+            dest = images_dir / f"{image_id}{Path(resolved).suffix.lower()}"
+            if link:
+                os.symlink(resolved, dest)
+            else:
+                shutil.copy2(resolved, dest)
+            copied = str(dest.relative_to(out))
+            written += 1
+        else:
+            without += 1
+        listed.append([image_id, repr(score), "" if rating_value is None else rating_value,
+                       prompt, img_path, status, copied])
+        if progress and (i % 500 == 0 or i == len(rows)):
+            progress(f"select: {i:,}/{len(rows):,} images")
+    partial = out / (LIST_FILE + ".part")
+    with partial.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["image_id", "score", "rating", "prompt", "img_path", "file_status",
+                         "file"])
+        writer.writerows(listed)
+    partial.replace(out / LIST_FILE)
+    selection = Selection(
+        scorer_id=scorer_id, image_set=image_set, direction=direction, threshold=threshold,
+        chosen_by=chosen_by, expected_precision=expected_precision,
+        expected_recall=expected_recall, n_scored=n_scored, n_selected=len(rows),
+        n_files_written=written, n_without_file=without, is_random_init=bool(is_random),
+        out_dir=str(out.resolve()),
+    )
+    manifest = asdict(selection) | {"warehouse": str(target),
+                                    "created_at": datetime.now(UTC).isoformat(),
+                                    "files": "symlinks" if link else "copies"}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return selection
