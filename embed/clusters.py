@@ -11,6 +11,7 @@ seeded: the same warehouse gives the same clusters.
 from __future__ import annotations
 
 import sys
+import uuid
 from dataclasses import dataclass
 
 import duckdb
@@ -39,27 +40,31 @@ def load_full_set_vectors(session: duckdb.DuckDBPyConnection,
                           prompt_embeddings: duckdb.DuckDBPyRelation,
                           full_set: duckdb.DuckDBPyRelation) -> list[EmbedderVectors]:
     """The vectors each embedder's clusters are fitted on, ordered by image id."""
-    for name, relation in (("ns_image_embeddings", image_embeddings),
-                           ("ns_prompt_embeddings", prompt_embeddings),
-                           ("ns_full_set", full_set)):
-        relation.create_view(name, replace=True)
-    table = session.sql("""
-        with images as (
-            select embedder_id, 'image' as embedding_kind, image_id, embedding
-            from ns_image_embeddings semi join ns_full_set using (image_id)
-        ),
-        prompts as (
-            select embedder_id, 'prompt' as embedding_kind, image_id, embedding
-            from ns_prompt_embeddings semi join ns_full_set using (image_id)
-            where embedder_id not in (select embedder_id from images)
-        )
-        select * from images union all select * from prompts
-        order by embedder_id, image_id
-    """).arrow()
-    if hasattr(table, "read_all"):  # a lazy RecordBatchReader: read before the views go
-        table = table.read_all()
-    for name in ("ns_image_embeddings", "ns_prompt_embeddings", "ns_full_set"):
-        session.execute(f"drop view if exists {name}")
+    # Unique names: dbt runs the map and the clusters at the same time on one database.
+    tag = uuid.uuid4().hex[:12]
+    names = {kind: f"ns_{kind}_{tag}" for kind in ("images", "prompts", "members")}
+    for kind, relation in (("images", image_embeddings), ("prompts", prompt_embeddings),
+                           ("members", full_set)):
+        relation.create_view(names[kind], replace=True)
+    try:
+        table = session.sql(f"""
+            with images as (
+                select embedder_id, 'image' as embedding_kind, image_id, embedding
+                from {names['images']} semi join {names['members']} using (image_id)
+            ),
+            prompts as (
+                select embedder_id, 'prompt' as embedding_kind, image_id, embedding
+                from {names['prompts']} semi join {names['members']} using (image_id)
+                where embedder_id not in (select embedder_id from images)
+            )
+            select * from images union all select * from prompts
+            order by embedder_id, image_id
+        """).arrow()
+        if hasattr(table, "read_all"):  # a lazy RecordBatchReader: read before the views go
+            table = table.read_all()
+    finally:
+        for name in names.values():
+            session.execute(f"drop view if exists {name}")
     frame_ids = table.column("embedder_id").to_pylist()
     kinds = table.column("embedding_kind").to_pylist()
     ids = table.column("image_id").to_numpy()

