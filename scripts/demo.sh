@@ -16,4 +16,11 @@ $ns --warehouse warehouse.duckdb build
 $ns --warehouse warehouse.duckdb export --out export
 $ns --warehouse warehouse.duckdb status
 echo
+echo "How each score and feature agrees with the ratings (all rated images; docs/analysis.md):"
+$ns --warehouse warehouse.duckdb sql "
+  select scorer_id, n, round(spearman, 3) as spearman,
+         '[' || round(spearman_ci_low, 3) || ', ' || round(spearman_ci_high, 3) || ']' as ci95,
+         round(auc, 3) as auc, direction, is_random_init
+  from rpt_score_agreement where subset = 'all' order by abs(spearman) desc" --max-rows 12
+echo
 echo "done: warehouse.duckdb and export/. Ad-hoc SQL: .venv/bin/neurostock sql \"select rating, count(*) from full_set group by all\""
