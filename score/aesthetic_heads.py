@@ -109,7 +109,14 @@ def ensure_heads_table(con) -> None:
 def register_heads(con) -> int:
     """Write every shipped head into meta.aesthetic_heads (idempotent); returns the count."""
     ensure_heads_table(con)
+    registered = dict(con.execute(
+        "select head_id, source_sha256 || '|' || source_file || '|' || coalesce(description, '') "
+        "from meta.aesthetic_heads").fetchall())
     for spec in HEADS:
+        path = HEADS_DIR / spec.file
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        if registered.get(spec.head_id) == f"{sha}|{path}|{spec.description}":
+            continue  # unchanged: no torch import on every build
         weights, bias, sha = load_head(spec)
         con.execute(
             "insert or replace into meta.aesthetic_heads values (?, ?, 'openai', ?, ?, ?, ?, ?, ?, "
