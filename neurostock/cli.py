@@ -46,7 +46,7 @@ def _cmd_build(args: argparse.Namespace) -> None:
         run_dbt(["build", "--select", *args.select, *extra], args.warehouse, prepared=True)
     else:
         # Marts first: the image files to check, embed and score are the marts' images.
-        after_files = ["tag:embedding+", "tag:score+"]
+        after_files = ["tag:embedding+", "tag:score+", "tag:report+"]
         run_dbt(["build", "--exclude", *after_files, *extra], args.warehouse, prepared=True)
         if not args.skip_images:
             _sync_images(args, config)
@@ -235,6 +235,18 @@ def _cmd_select(args: argparse.Namespace) -> None:
           f"{expected}: {s.n_files_written:,} files in {s.out_dir}{missing}")
 
 
+def _cmd_report(args: argparse.Namespace) -> None:
+    from reports.site import build_report
+
+    r = build_report(args.warehouse, args.out, docs=not args.no_docs, workers=args.workers)
+    failed = f", {r.thumbnails_failed} unreadable" if r.thumbnails_failed else ""
+    print(f"report in {r.out_dir} in {r.seconds:.1f} s: {r.pages_written:,} pages written, "
+          f"{r.pages_unchanged:,} unchanged; {r.figures_drawn} figures drawn; thumbnails "
+          f"{r.thumbnails_made:,} made, {r.thumbnails_cached:,} cached{failed}; dbt docs "
+          f"{r.docs}; index.html {r.index_bytes / 1024:.0f} KB. Open "
+          f"{r.out_dir / 'index.html'}")
+
+
 def _cmd_sql(args: argparse.Namespace) -> None:
     import duckdb
 
@@ -366,6 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace a previous selection in DIR (other files stay)")
     p.add_argument("--link", action="store_true", help="symlink the files instead of copying")
     p.set_defaults(func=_cmd_select)
+
+    p = sub.add_parser("report", help="write the static HTML report of the warehouse")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--no-docs", action="store_true",
+                   help="leave out dbt's documentation (dbt docs generate --static)")
+    p.add_argument("--workers", type=int, default=2, help="threads making thumbnails")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("sql", help="run one read-only SQL query and print the result")
     p.add_argument("query", metavar="QUERY")

@@ -1,0 +1,12 @@
+"""One row per (full_set image, embedder, rank): its nearest full_set images by
+cosine similarity (the vectors its embedder's clusters use), for the image pages."""
+
+from embed.clusters import load_full_set_vectors
+from reports.neighbours import neighbours_table
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    vectors = load_full_set_vectors(
+        session, dbt.ref("image_embeddings"), dbt.ref("prompt_embeddings"), dbt.ref("full_set"))
+    return neighbours_table(vectors, k=int(dbt.config.get("k")))

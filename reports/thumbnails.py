@@ -1,0 +1,73 @@
+"""Thumbnails for the report, made once per image content: `thumbs/<sha[:2]>/<sha>.jpg`
+where sha is the file's sha256 recorded by `images sync`. A thumbnail that exists is
+never made again, so a second report run reads no image."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from score.image_prep import rgb_on_white
+
+SIZE = 320
+QUALITY = 82
+
+
+@dataclass(frozen=True)
+class ThumbnailJob:
+    sha256: str
+    source: str
+
+
+def relative_path(sha256: str) -> str:
+    return f"thumbs/{sha256[:2]}/{sha256}.jpg"
+
+
+def _make(job: ThumbnailJob, out_dir: Path) -> str | None:
+    """None when made (or already there); else why not, in a few words."""
+    target = out_dir / relative_path(job.sha256)
+    if target.exists():
+        return None
+    try:
+        with Image.open(job.source) as image:
+            image.draft("RGB", (SIZE, SIZE))  # JPEG: decode at a reduced scale
+            image.thumbnail((SIZE, SIZE))
+            rgb = rgb_on_white(image)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(".part")
+            rgb.save(partial, "JPEG", quality=QUALITY)
+            partial.replace(target)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def make_thumbnails(jobs: Iterable[ThumbnailJob], out_dir: Path, workers: int = 2) -> dict:
+    """Make the missing thumbnails in parallel; returns {'made', 'cached', 'failed'}."""
+    todo, cached = [], 0
+    seen: set[str] = set()
+    for job in jobs:
+        if job.sha256 in seen:
+            continue
+        seen.add(job.sha256)
+        if (out_dir / relative_path(job.sha256)).exists():
+            cached += 1
+        else:
+            todo.append(job)
+    failed: dict[str, str] = {}
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for i, (job, problem) in enumerate(
+                zip(todo, pool.map(lambda j: _make(j, out_dir), todo), strict=True), start=1):
+            if problem:
+                failed[job.sha256] = problem
+            if i % 500 == 0 or i == len(todo):
+                print(f"[report] thumbnails {i:,}/{len(todo):,} "
+                      f"({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
+    return {"made": len(todo) - len(failed), "cached": cached, "failed": failed}
