@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the shipped sample: set-up, sample source, ingest, dbt build,
-# export. Re-running is cheap: an unchanged source is not copied again.
-# Outputs: sample/ (source + images), warehouse.duckdb, export/.
+# export, HTML report. Re-running is cheap: an unchanged source is not copied again.
+# Outputs: sample/ (source + images), warehouse.duckdb, export/, report/ (HTML).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -22,5 +22,7 @@ $ns --warehouse warehouse.duckdb sql "
          '[' || round(spearman_ci_low, 3) || ', ' || round(spearman_ci_high, 3) || ']' as ci95,
          round(auc, 3) as auc, direction, is_random_init
   from rpt_score_agreement where subset = 'all' order by abs(spearman) desc" --max-rows 12
+$ns --warehouse warehouse.duckdb report --out report
 echo
-echo "done: warehouse.duckdb and export/. Ad-hoc SQL: .venv/bin/neurostock sql \"select rating, count(*) from full_set group by all\""
+echo "done: open report/index.html in a browser (offline). Also warehouse.duckdb and export/."
+echo "Ad-hoc SQL: .venv/bin/neurostock sql \"select rating, count(*) from full_set group by all\""

@@ -1,0 +1,266 @@
+"""The HTML report: rendered from a real warehouse (sample source with image files,
+tiny open_clip embedders, the technical scorer), checked as files and in headless
+Chromium (Debian's chromium + chromedriver; scripts/test.sh installs them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from embed.config import CONFIG_ENV
+from ingest.sample_source import write_sample
+from neurostock.cli import main
+from tests.conftest import query
+from tests.tiny_clip import tiny_checkpoint
+
+pytestmark = pytest.mark.slow
+
+HOSTILE = "<script>alert(1)</script>"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def _cli(warehouse: Path, config: Path, *args: str) -> int:
+    previous = os.environ.get(CONFIG_ENV)
+    try:
+        return main(["--warehouse", str(warehouse), "--config", str(config), *args])
+    finally:
+        os.environ[CONFIG_ENV] = previous if previous is not None else "none"
+
+
+def _plant_hostile_prompt(source: Path) -> int:
+    """Give one image rated once (1-4) a prompt that is also HTML."""
+    con = sqlite3.connect(source)
+    with con:
+        image_id = con.execute(
+            "select cast(id as integer) from metadata group by id "
+            "having count(*) = 1 and max(rating) between 1 and 4 order by 1 limit 1"
+        ).fetchone()[0]
+        con.execute("update img_info set img_generation_promt = ? where id = ?",
+                    (f"6_{HOSTILE}", image_id))
+    con.close()
+    return image_id
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reported")
+    summary = write_sample(root / "sample", rows=600, seed=23)
+    hostile_id = _plant_hostile_prompt(summary.db_path)
+    model_config, checkpoint = tiny_checkpoint(root)
+    config = root / "neurostock.yml"
+    config.write_text(
+        "embedders:\n"
+        f"  - {{id: tiny, library: open_clip, model: tiny-clip-test, model_config: {model_config},"
+        f" pretrained: {checkpoint}, batch_size: 32}}\n"
+        f"  - {{id: tiny_random, library: open_clip, model: tiny-clip-test,"
+        f" model_config: {model_config}, pretrained: random, kinds: [image]}}\n"
+        "scorers: [technical]\n"
+        f"images: {{dest: {root / 'all_data'}}}\n"
+    )
+    warehouse = root / "warehouse.duckdb"
+    assert _cli(warehouse, config, "ingest", str(summary.db_path)) == 0
+    assert _cli(warehouse, config, "build", "--vars", "{cluster_k_values: [3, 4]}") == 0
+    out = root / "report"
+    assert _cli(warehouse, config, "report", "--out", str(out)) == 0
+    return warehouse, config, out, hostile_id
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("href", "src") and value is not None:
+                self.links.append((tag, value))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script and data.strip():
+            self.scripts.append(data)
+
+
+def _report_pages(out: Path) -> list[Path]:
+    return [p for p in out.rglob("*.html") if "dbt-docs" not in p.parts]
+
+
+def test_every_page_exists_and_links_only_inside_the_report(reported):
+    warehouse, _, out, _ = reported
+    ids = [r[0] for r in query(warehouse, "select image_id from full_set")]
+    for name in ("index.html", "scores.html", "agreement.html", "thresholds.html",
+                 "keywords.html", "dbt-docs/index.html"):
+        assert (out / name).is_file(), name
+    assert {p.stem for p in (out / "images").glob("*.html")} == {str(i) for i in ids}
+    assert (out / "clusters" / "tiny.html").is_file()
+    pages = _report_pages(out)
+    checked = 0
+    root = out.resolve()
+    for page in pages:
+        parser = _Links()
+        parser.feed(page.read_text(encoding="utf-8"))
+        assert not parser.scripts, f"{page}: inline script"
+        for _tag, link in parser.links:
+            parsed = urlparse(link)
+            assert not parsed.scheme and not parsed.netloc, f"{page}: external {link}"
+            if not parsed.path:
+                continue  # an anchor on the same page
+            target = (page.parent / unquote(parsed.path)).resolve()
+            assert target.is_relative_to(root), f"{page}: {link} leaves the report"
+            assert target.exists(), f"{page}: {link} is missing"
+            checked += 1
+    assert checked > 1000
+
+
+def test_a_hostile_prompt_is_text_everywhere(reported):
+    _, _, out, hostile_id = reported
+    page = (out / "images" / f"{hostile_id}.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    for path in _report_pages(out):
+        assert HOSTILE not in path.read_text(encoding="utf-8"), path
+
+
+def test_random_weights_are_announced_on_every_page(reported):
+    _, _, out, _ = reported
+    for name in ("index.html", "scores.html", "clusters/tiny_random.html"):
+        text = (out / name).read_text(encoding="utf-8")
+        assert 'class="banner"' in text and "tiny_random" in text, name
+
+
+def test_a_second_run_reuses_thumbnails_figures_and_docs(reported, capsys):
+    warehouse, config, out, _ = reported
+    thumbs = sorted(p.relative_to(out) for p in (out / "thumbs").rglob("*.jpg"))
+    assert thumbs
+    stamp = {p: p.stat().st_mtime_ns for p in (out / "thumbs").rglob("*.jpg")}
+    capsys.readouterr()
+    started = time.perf_counter()
+    assert _cli(warehouse, config, "report", "--out", str(out)) == 0
+    elapsed = time.perf_counter() - started
+    line = capsys.readouterr().out
+    assert "0 figures drawn" in line and "thumbnails 0 made" in line
+    assert "dbt docs unchanged" in line, line
+    assert {p: p.stat().st_mtime_ns for p in (out / "thumbs").rglob("*.jpg")} == stamp
+    assert elapsed < 30
+    report = json.loads((out / "report.json").read_text())
+    assert report["thumbnails_failed"] == {}
+
+
+def test_thumbnails_are_named_by_the_image_content(reported):
+    warehouse, _, out, _ = reported
+    hashes = {r[0] for r in query(warehouse, "select file_sha256 from rpt_image_pages "
+                                             "where file_status = 'ok'")}
+    made = {p.stem for p in (out / "thumbs").rglob("*.jpg")}
+    assert made == hashes
+
+
+def test_report_on_an_unbuilt_warehouse_says_what_to_do(tmp_path, tiny_source, capsys):
+    warehouse = tmp_path / "w" / "warehouse.duckdb"
+    assert main(["--warehouse", str(warehouse), "ingest", str(tiny_source)]) == 0
+    capsys.readouterr()
+    assert main(["--warehouse", str(warehouse), "report", "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "run `neurostock build` first" in err and len(err.splitlines()) == 1
+
+
+# ------------------------------------------------------------------ in a real browser
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("Debian chromium + chromium-driver are not installed "
+                    "(scripts/test.sh installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="neurostock-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-background-networking", "--disable-component-update",
+                     "--no-first-run", f"--user-data-dir={profile}", "--window-size=1400,1800"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+_ALL_IMAGES_LOADED = """
+document.querySelectorAll('img[loading=lazy]').forEach(function (i) { i.loading = 'eager'; });
+var images = Array.from(document.images);
+return {total: images.length,
+        pending: images.filter(function (i) { return !i.complete; }).length,
+        broken: images.filter(function (i) { return i.complete && i.naturalWidth === 0; })
+                      .map(function (i) { return i.getAttribute('src'); })};
+"""
+
+
+def _open(driver, path: Path, screenshot: Path | None = None) -> dict:
+    driver.get(path.resolve().as_uri())
+    deadline = time.monotonic() + 20
+    state = driver.execute_script(_ALL_IMAGES_LOADED)
+    while state["pending"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        state = driver.execute_script(_ALL_IMAGES_LOADED)
+    if screenshot is not None:
+        driver.save_screenshot(str(screenshot))
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    return {**state, "errors": errors}
+
+
+def test_pages_render_in_chromium_with_every_asset(reported, browser, tmp_path):
+    _, _, out, _ = reported
+    for name, shot in (("index.html", "index.png"), ("clusters/tiny.html", "cluster.png"),
+                       ("scores.html", None), ("thresholds.html", None),
+                       ("clusters/tiny/rating.html", None)):
+        page = out / name
+        if not page.exists():
+            continue
+        state = _open(browser, page, tmp_path / shot if shot else None)
+        assert state["errors"] == [], (name, state["errors"])
+        assert state["pending"] == 0 and state["broken"] == [], (name, state)
+        if shot:
+            assert (tmp_path / shot).stat().st_size > 10_000
+    # The style sheet applied, and the sorting script ran.
+    _open(browser, out / "scores.html")
+    colour = browser.execute_script(
+        "return getComputedStyle(document.querySelector('header')).backgroundColor")
+    assert colour == "rgb(31, 59, 87)"
+    header = browser.find_element("css selector", "table.sortable th")
+    header.click()
+    assert "sorted-asc" in header.get_attribute("class")
+    shots = [p.name for p in tmp_path.glob("*.png")]
+    print(f"screenshots: {tmp_path} {shots}")
+
+
+def test_the_hostile_prompt_shows_as_text_in_chromium(reported, browser):
+    from selenium.common.exceptions import NoAlertPresentException
+
+    _, _, out, hostile_id = reported
+    state = _open(browser, out / "images" / f"{hostile_id}.html")
+    assert state["errors"] == [] and state["broken"] == []
+    prompts = [e.text for e in browser.find_elements("css selector", "td.prompt")]
+    assert prompts[0] == HOSTILE
+    assert HOSTILE in prompts[1]
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text  # noqa: B018
+    scripts = browser.execute_script(
+        "return Array.from(document.scripts).map(function (s) { return s.src || s.text; })")
+    assert all(re.search(r"assets/sort\.js$", s) for s in scripts), scripts
