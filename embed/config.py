@@ -64,6 +64,7 @@ class Config:
     images: ImagesConfig = field(default_factory=ImagesConfig)
     path: Path | None = None
     scorers: tuple[str, ...] = ()
+    learned: tuple = ()  # score.learned.LearnedConfig, one per `learned:` entry
 
 
 def find_config(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -93,7 +94,7 @@ def load_config(explicit: str | os.PathLike | None = None) -> Config:
         raise NeurostockError(
             f"config {path} must be a mapping with `embedders:`, `scorers:` and `images:`"
         )
-    unknown = set(data) - {"embedders", "images", "scorers"}
+    unknown = set(data) - {"embedders", "images", "scorers", "learned"}
     if unknown:
         raise NeurostockError(f"config {path}: unknown key(s) {', '.join(sorted(unknown))}")
     embedders = tuple(_embedder(e, path, i) for i, e in enumerate(data.get("embedders") or []))
@@ -107,7 +108,35 @@ def load_config(explicit: str | os.PathLike | None = None) -> Config:
         raise NeurostockError(
             f"config {path}: unknown scorer(s) {', '.join(bad)} (known: {', '.join(SCORERS)})"
         )
-    return Config(embedders, _images(data.get("images") or {}, path), path, scorers)
+    learned = tuple(_learned(e, path, i) for i, e in enumerate(data.get("learned") or []))
+    names = [m.name for m in learned]
+    if len(set(names)) != len(names):
+        raise NeurostockError(f"config {path}: a learned model name is used twice")
+    return Config(embedders, _images(data.get("images") or {}, path), path, scorers, learned)
+
+
+def _learned(entry: object, path: Path, i: int):
+    """One `learned:` entry: {name, embedders, kinds, scores, model, folds, seed}."""
+    from score.learned import KINDS, LearnedConfig
+
+    where = f"config {path}: learned[{i}]"
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise NeurostockError(f"{where} must be a mapping with at least `name`")
+    allowed = {"name", "embedders", "kinds", "scores", "model", "folds", "seed"}
+    unknown = set(entry) - allowed
+    if unknown:
+        raise NeurostockError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    cfg = LearnedConfig(
+        name=str(entry["name"]),
+        embedders=tuple(str(e) for e in entry.get("embedders") or ()),
+        kinds=tuple(str(k) for k in entry.get("kinds") or KINDS),
+        use_scores=bool(entry.get("scores", True)),
+        model=str(entry.get("model", "ridge")),
+        folds=int(entry.get("folds", 5)),
+        seed=int(entry.get("seed", 42)),
+    )
+    cfg.check(where)
+    return cfg
 
 
 def _embedder(raw: object, path: Path, index: int) -> EmbedderConfig:

@@ -51,7 +51,57 @@ def _cmd_build(args: argparse.Namespace) -> None:
         if not args.skip_images:
             _sync_images(args, config)
         run_dbt(["build", "--select", *after_files, *extra], args.warehouse, prepared=True)
+        if config.learned:
+            _train_models(args.warehouse, config, list(config.learned), extra)
     print(f"build finished in {time.perf_counter() - started:.1f} s")
+
+
+def _train_models(warehouse, config, models, extra: list[str]) -> None:
+    """Train (or reuse) learned models, then rebuild what reads scores."""
+    from neurostock.dbt_runner import run_dbt
+    from score.dbt_models import prepare as prepare_scores
+    from score.learned import train
+
+    target = resolve_warehouse(warehouse)
+    for cfg in models:
+        with connect(target) as con:
+            result = train(con, target, cfg)
+        oof = "" if result.spearman_oof is None else \
+            f", out-of-fold Spearman {result.spearman_oof:.3f}"
+        _say(f"{result.scorer_id}: {result.status} on {result.n_train:,} rated images x "
+             f"{result.n_features:,} features{oof}; {result.n_scored_other:,} other images "
+             f"scored ({result.seconds:.1f} s)")
+    with connect(target) as con:
+        prepare_scores(con, config)
+    run_dbt(["build", "--select", "scores+", "tag:report", *extra], target, prepared=True)
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from embed.config import load_config
+    from score.learned import LearnedConfig
+
+    config = load_config(args.config)
+    configured = {m.name: m for m in config.learned}
+    adhoc = bool(args.embedder or args.kind or args.no_scores or args.model
+                 or args.shuffle_labels)
+    if args.name in configured and not adhoc:
+        models = [configured[args.name]]
+    elif args.name:
+        model = LearnedConfig(
+            name=args.name, embedders=tuple(args.embedder or ()),
+            kinds=tuple(args.kind or ("image", "prompt")), use_scores=not args.no_scores,
+            model=args.model or "ridge", folds=args.folds, seed=args.seed,
+            shuffle_labels=args.shuffle_labels)
+        model.check("neurostock train")
+        models = [model]
+    else:
+        models = list(config.learned)
+        if not models:
+            raise NeurostockError("no learned model: add `learned:` to neurostock.yml or "
+                                  "pass --name (with --embedder / --model)")
+    _train_models(args.warehouse, config, models, [])
+    print(f"trained {', '.join('learned_' + m.name for m in models)}: see rpt_score_agreement "
+          "and the report's Learned page")
 
 
 def _sync_images(args: argparse.Namespace, config) -> None:
@@ -378,6 +428,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace a previous selection in DIR (other files stay)")
     p.add_argument("--link", action="store_true", help="symlink the files instead of copying")
     p.set_defaults(func=_cmd_select)
+
+    p = sub.add_parser("train", help="learn a quality model from the ratings (learned_<name>)")
+    p.add_argument("--name", metavar="NAME",
+                   help="a `learned:` entry of neurostock.yml, or a new one from the options")
+    p.add_argument("--embedder", action="append", metavar="ID", help="embeddings to use")
+    p.add_argument("--kind", action="append", choices=["image", "prompt"],
+                   help="which embeddings (default both)")
+    p.add_argument("--no-scores", action="store_true", help="leave the valid scores out")
+    p.add_argument("--model", choices=["ridge", "ordinal"])
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--shuffle-labels", action="store_true",
+                   help="leakage control: train on shuffled ratings (should learn nothing)")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("report", help="write the static HTML report of the warehouse")
     p.add_argument("--out", required=True, metavar="DIR")

@@ -178,3 +178,21 @@ def keyword_groups(embedder_id: str, rows: Sequence[dict]) -> plt.Figure:
     axes.set_title(f"zero-shot keyword groups, {embedder_id}", fontsize=10)
     axes.legend(frameon=False, fontsize=7)
     return figure
+
+
+def precision_by_keep_rate(curves: dict[str, Sequence[dict]]) -> plt.Figure:
+    """Precision of good against the share of rated images kept, one line per score."""
+    figure, axes = _figure(6.0, 4.0)
+    for i, (scorer_id, points) in enumerate(curves.items()):
+        ordered = sorted(points, key=lambda p: p["keep_rate"])
+        axes.plot([p["keep_rate"] for p in ordered], [p["precision"] for p in ordered],
+                  linewidth=2.2 if scorer_id.startswith("learned_") else 1.2,
+                  color=None if not scorer_id.startswith("learned_") else "#000000",
+                  label=scorer_id, zorder=3 if scorer_id.startswith("learned_") else 2,
+                  linestyle="-" if i < 10 else "--")
+    axes.set_xlabel("share of rated images kept")
+    axes.set_ylabel("precision of good")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.legend(frameon=False, fontsize=7, bbox_to_anchor=(1, 1), loc="upper left")
+    return figure

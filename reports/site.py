@@ -36,7 +36,7 @@ REQUIRED = ("rpt_overview", "rpt_rating_distribution", "rpt_rating_repeats", "rp
             "signal_summary", "rpt_score_by_rating", "rpt_score_thresholds",
             "rpt_threshold_suggestions", "rpt_keyword_groups_by_rating", "cluster_solutions",
             "cluster_map", "rpt_cluster_ratings", "rpt_cluster_examples", "rpt_image_pages",
-            "rpt_image_scores", "rpt_image_neighbours")
+            "rpt_image_scores", "rpt_image_neighbours", "rpt_learned_disagreements")
 
 # Threshold curves are drawn from at most this many points per score.
 CURVE_POINTS = 400
@@ -176,6 +176,7 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
         "clustered": data["clustered"],
         "thumb_of": thumb_of,
         "has_docs": docs,
+        "has_learned": bool(data["learned"]),
     }
 
     def render(template: str, relative: str, root: str, **context) -> None:
@@ -187,6 +188,8 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
     render("agreement.html.j2", "agreement.html", "", **data)
     render("thresholds.html.j2", "thresholds.html", "", **data)
     render("keywords.html.j2", "keywords.html", "", **data)
+    if data["learned"]:
+        render("learned.html.j2", "learned.html", "", **data)
     for embedder in data["clustered"]:
         eid = embedder["embedder_id"]
         render("cluster.html.j2", f"clusters/{slug(eid)}.html", "../", embedder=embedder,
@@ -243,6 +246,14 @@ def _load(con: duckdb.DuckDBPyConnection) -> dict:
     data["invalid"] = _rows(con, """
         select scorer_id, signal_kind, n, n_distinct, min_score, max_score, invalid_reason
         from signal_summary where not is_valid order by scorer_id""")
+    data["learned"] = [a for a in data["agreement"] if a["scorer_id"].startswith("learned_")]
+    data["outside"] = [a for a in data["agreement"]
+                       if not a["scorer_id"].startswith("learned_")]
+    disagreements: dict = defaultdict(lambda: defaultdict(list))
+    for row in _rows(con, "select * from rpt_learned_disagreements "
+                          "order by scorer_id, side, position"):
+        disagreements[row["scorer_id"]][row["side"]].append(row)
+    data["disagreements"] = disagreements
     data["suggestions"] = _rows(con, """
         select * from rpt_threshold_suggestions order by scorer_id""")
     boxes = defaultdict(list)
@@ -335,6 +346,11 @@ def _draw(figures: plots.Figures, data: dict) -> None:
                           lambda sid=sid, rows=rows: plots.threshold_curves(
                               sid, directions.get(sid, "higher"), rows, target))
         for sid, rows in data["curves"].items()}
+    compared = {a["scorer_id"]: data["curves"][a["scorer_id"]]
+                for a in data["learned"] + data["outside"][:6] if a["scorer_id"] in data["curves"]}
+    data["learned_figure"] = figures.draw(
+        "precision-keep", compared, lambda: plots.precision_by_keep_rate(compared)) \
+        if data["learned"] else None
     data["keyword_figures"] = {
         eid: figures.draw("keywords", rows, lambda eid=eid, rows=rows:
                           plots.keyword_groups(eid, rows))

@@ -21,7 +21,7 @@ SCORERS_DDL = """
 create schema if not exists meta;
 create table if not exists meta.scorers (
     scorer_id varchar primary key,
-    kind varchar not null check (kind in ('imported', 'computed')),
+    kind varchar not null check (kind in ('imported', 'computed', 'learned')),
     source_file varchar,
     source_sha256 varchar,
     version varchar,
@@ -78,8 +78,21 @@ class Validation:
 
 
 def ensure_scorers_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create schema `meta` and `meta.scorers` if they are missing; never alters existing rows."""
+    """Create schema `meta` and `meta.scorers` if they are missing; never alters existing rows.
+
+    A table made before learned scorers existed has a narrower kind check: it is
+    rebuilt with the same rows (DuckDB cannot alter a CHECK constraint)."""
     con.execute(SCORERS_DDL)
+    old = con.execute(
+        "select count(*) from duckdb_constraints() where schema_name = 'meta' "
+        "and table_name = 'scorers' and constraint_type = 'CHECK' "
+        "and constraint_text like '%computed%' and constraint_text not like '%learned%'"
+    ).fetchone()[0]
+    if old:
+        con.execute("alter table meta.scorers rename to scorers_before_learned")
+        con.execute(SCORERS_DDL)
+        con.execute("insert into meta.scorers select * from meta.scorers_before_learned")
+        con.execute("drop table meta.scorers_before_learned")
 
 
 def upsert_scorer(con: duckdb.DuckDBPyConnection, info: ScorerInfo) -> None:
