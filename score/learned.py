@@ -6,8 +6,9 @@ scores). Target: full_set's rating 0-3. Models (scikit-learn): `ridge` (ridge
 regression) and `ordinal` (cumulative logistic regressions, Frank & Hall: one
 P(rating > k) per k, the score is their sum, the expected rating). Evaluation:
 grouped K-fold cross-validation, groups = the normalised cleaned prompt, so one
-prompt never sits on both sides; the regularisation strength is chosen inside
-each training fold by an inner grouped 3-fold search (Spearman). The
+prompt never sits on both sides; the regularisation strength and the weight of
+the embeddings (BlockPreprocessor) are chosen inside each training fold by an
+inner grouped 3-fold search (Spearman). The
 out-of-fold predictions are the scorer `learned_<name>` for rated images; a
 model refitted on every rated image scores big_set and any other image with
 features. Everything downstream (agreement, thresholds, select, the report)
@@ -27,7 +28,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 
 from neurostock.errors import NeurostockError
 from neurostock.warehouse import sql_string
@@ -37,9 +38,12 @@ MODELS = ("ridge", "ordinal")
 KINDS = ("image", "prompt")
 SCHEMA = "imported"
 GRIDS = {
-    "ridge": {"model__alpha": [1.0, 10.0, 100.0, 1000.0, 10000.0]},
-    "ordinal": {"model__C": [0.001, 0.01, 0.1]},
+    "ridge": {"model__alpha": [1.0, 10.0, 100.0, 1000.0]},
+    "ordinal": {"model__C": [0.01, 0.1, 1.0]},
 }
+# How much the whole of an embedding weighs, in scores (searched with the model's own
+# regularisation; see BlockPreprocessor).
+EMBEDDING_WEIGHTS = [0.5, 1.0, 2.0, 4.0]
 INNER_FOLDS = 3
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
@@ -198,15 +202,67 @@ def load_features(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig,
                     blocks=blocks)
 
 
-def _pipeline(model: str, seed: int):
-    from sklearn.impute import SimpleImputer
+class BlockPreprocessor(BaseEstimator, TransformerMixin):
+    """Median imputation, then per kind of column: embedding dimensions standardised and
+    weighted `embedding_weight / sqrt(number of embedding dimensions)`, so that the
+    whole embedding counts like `embedding_weight` scores however wide it is; scores
+    mapped through their quantiles to a normal (a monotone link becomes linear: a raw
+    sharpness is heavy-tailed); has_* indicators standardised."""
+
+    def __init__(self, embedding_columns=None, score_columns=None, embedding_weight=1.0):
+        self.embedding_columns = embedding_columns
+        self.score_columns = score_columns
+        self.embedding_weight = embedding_weight
+
+    def fit(self, x, y=None):
+        from sklearn.impute import SimpleImputer
+        from sklearn.preprocessing import QuantileTransformer, StandardScaler
+
+        n, width = x.shape
+        self.embedding_ = np.asarray(self.embedding_columns if self.embedding_columns
+                                     is not None else np.zeros(width, bool), dtype=bool)
+        self.score_ = np.asarray(self.score_columns if self.score_columns is not None
+                                 else np.zeros(width, bool), dtype=bool)
+        self.other_ = ~(self.embedding_ | self.score_)
+        self.impute_ = SimpleImputer(strategy="median", keep_empty_features=True).fit(x)
+        filled = self.impute_.transform(x)
+        self.scale_embedding_ = StandardScaler().fit(filled[:, self.embedding_]) \
+            if self.embedding_.any() else None
+        self.quantiles_ = QuantileTransformer(
+            n_quantiles=min(1000, n), output_distribution="normal", subsample=100_000,
+            random_state=0).fit(filled[:, self.score_]) if self.score_.any() else None
+        self.scale_other_ = StandardScaler().fit(filled[:, self.other_]) \
+            if self.other_.any() else None
+        return self
+
+    def transform(self, x):
+        filled = self.impute_.transform(x)
+        parts = []
+        if self.scale_embedding_ is not None:
+            weight = self.embedding_weight / np.sqrt(self.embedding_.sum())
+            parts.append(self.scale_embedding_.transform(filled[:, self.embedding_]) * weight)
+        if self.quantiles_ is not None:
+            parts.append(self.quantiles_.transform(filled[:, self.score_]))
+        if self.scale_other_ is not None:
+            parts.append(self.scale_other_.transform(filled[:, self.other_]))
+        return np.hstack(parts)
+
+
+def _pipeline(model: str, seed: int, names: list[str]):
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
 
     estimator = Ridge() if model == "ridge" else OrdinalLogistic(seed=seed)
-    return Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                     ("scale", StandardScaler()), ("model", estimator)])
+    embedding = [("[" in n and not n.startswith("score:")) for n in names]
+    score = [n.startswith("score:") for n in names]
+    return Pipeline([("prepare", BlockPreprocessor(embedding, score)), ("model", estimator)])
+
+
+def _grid(model: str, names: list[str]) -> dict:
+    grid = dict(GRIDS[model])
+    if any("[" in n and not n.startswith("score:") for n in names):
+        grid["prepare__embedding_weight"] = EMBEDDING_WEIGHTS
+    return grid
 
 
 def _spearman(y_true, y_pred) -> float:
@@ -217,13 +273,14 @@ def _spearman(y_true, y_pred) -> float:
     return float(spearmanr(y_true, y_pred).statistic)
 
 
-def _search(model: str, seed: int, n_groups: int):
+def _search(model: str, seed: int, n_groups: int, names: list[str]):
     from sklearn.metrics import make_scorer
     from sklearn.model_selection import GridSearchCV, GroupKFold
 
     folds = max(2, min(INNER_FOLDS, n_groups))
-    return GridSearchCV(_pipeline(model, seed), GRIDS[model], scoring=make_scorer(_spearman),
-                        cv=GroupKFold(n_splits=folds), n_jobs=1, refit=True)
+    return GridSearchCV(_pipeline(model, seed, names), _grid(model, names),
+                        scoring=make_scorer(_spearman), cv=GroupKFold(n_splits=folds),
+                        n_jobs=1, refit=True)
 
 
 class OrdinalLogistic(BaseEstimator, RegressorMixin):
@@ -255,7 +312,8 @@ class OrdinalLogistic(BaseEstimator, RegressorMixin):
 
 
 def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray, model: str, folds: int,
-                   seed: int, progress=_say) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+                   seed: int, progress=_say, names: list[str] | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """Out-of-fold predictions, each row's fold, and per fold the chosen parameters."""
     from sklearn.model_selection import GroupKFold
 
@@ -263,13 +321,14 @@ def cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray, model: str,
     if n_groups < folds:
         raise NeurostockError(f"{n_groups} distinct prompts: too few for {folds}-fold "
                               "grouped cross-validation")
+    names = names if names is not None else [f"x[{j}]" for j in range(x.shape[1])]
     outer = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     predictions = np.full(len(y), np.nan)
     fold_of = np.full(len(y), -1)
     chosen = []
     for fold, (train, test) in enumerate(outer.split(x, y, groups)):
         started = time.monotonic()
-        search = _search(model, seed, len(np.unique(groups[train])))
+        search = _search(model, seed, len(np.unique(groups[train])), names)
         search.fit(x[train], y[train], groups=groups[train])
         predictions[test] = search.predict(x[test])
         fold_of[test] = fold
@@ -370,8 +429,9 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
                  f"{features.matrix.shape[1]:,} features, {cfg.folds}-fold grouped by prompt "
                  f"({len(np.unique(groups)):,} groups)")
         predictions, fold_of, chosen = cross_validate(features.matrix, y, groups, cfg.model,
-                                                      cfg.folds, cfg.seed, progress)
-        search = _search(cfg.model, cfg.seed, len(np.unique(groups)))
+                                                      cfg.folds, cfg.seed, progress,
+                                                      features.names)
+        search = _search(cfg.model, cfg.seed, len(np.unique(groups)), features.names)
         search.fit(features.matrix, y, groups=groups)
         final = search.best_estimator_
         metrics = {"spearman_oof": _spearman(y, predictions), "folds": chosen,
@@ -394,7 +454,8 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
              json.dumps({"blocks": features.blocks, "n_columns": len(features.names)}),
              data_sha, len(ids),
              f"GroupKFold({cfg.folds}, shuffle, seed {cfg.seed}) by normalised cleaned prompt; "
-             f"inner GroupKFold({INNER_FOLDS}) grid {GRIDS[cfg.model]} on Spearman",
+             f"inner GroupKFold({INNER_FOLDS}) grid {_grid(cfg.model, features.names)} "
+             "on Spearman",
              json.dumps(metrics), cfg.shuffle_labels, sklearn.__version__])
     return TrainResult(
         scorer_id=cfg.scorer_id, status=status, n_train=len(ids),
