@@ -168,8 +168,11 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
 
     env = _environment()
     writer = _Writer(out)
+    written_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     common = {
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        # Only the index carries the time: a page whose data did not change stays
+        # byte for byte the same, so a second run rewrites nothing.
+        "report_time": None,
         "warehouse": str(target),
         "random_embedders": [e for e in data["embedders"] if e["is_random_init"]],
         "embedders": data["embedders"],
@@ -180,10 +183,13 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
     }
 
     def render(template: str, relative: str, root: str, **context) -> None:
-        text = env.get_template(template).render({**context, **common, "root": root})
+        values = {**context, **common, "root": root}
+        if "report_time_index" in context:
+            values["report_time"] = context["report_time_index"]
+        text = env.get_template(template).render(values)
         writer.write(relative, text)
 
-    render("index.html.j2", "index.html", "", **data)
+    render("index.html.j2", "index.html", "", **data, report_time_index=written_at)
     render("scores.html.j2", "scores.html", "", **data)
     render("agreement.html.j2", "agreement.html", "", **data)
     render("thresholds.html.j2", "thresholds.html", "", **data)
@@ -202,22 +208,42 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
                    clusters=data["cluster_ratings"][eid],
                    examples=data["examples"][eid])
     template = env.get_template("image.html.j2")
+    previous = _previous_page_keys(out)
+    context_key = _context_key(env, common)
+    page_keys = {}
+    skipped = 0
     for i, page in enumerate(data["pages"], start=1):
         iid = page["image_id"]
-        writer.write(f"images/{iid}.html", template.render(
-            {**common, "root": "../", "page": page,
-             "scores": data["image_scores"].get(iid, []),
-             "neighbours": data["neighbours"].get(iid, {})}))
+        scores = data["image_scores"].get(iid, [])
+        neighbours = data["neighbours"].get(iid, {})
+        shown = sorted({n["neighbour_id"] for rows in neighbours.values() for n in rows})
+        key = hashlib.sha256(json.dumps(
+            [context_key, page, scores, neighbours, [thumb_of.get(n) for n in shown]],
+            default=str, sort_keys=True).encode()).hexdigest()[:24]
+        page_keys[str(iid)] = key
+        relative = f"images/{iid}.html"
+        if previous.get(str(iid)) == key and (out / relative).exists():
+            skipped += 1  # same data, same templates: the file on disk is this page
+        else:
+            writer.write(relative, template.render(
+                {**common, "root": "../", "page": page, "scores": scores,
+                 "neighbours": neighbours}))
         if i % 2000 == 0 or i == len(data["pages"]):
             progress(f"image pages {i:,}/{len(data['pages']):,}")
+    writer.unchanged += skipped
+    stale = {p.stem for p in (out / "images").glob("*.html")} - set(page_keys) \
+        if (out / "images").is_dir() else set()
+    for name in stale:
+        (out / "images" / f"{name}.html").unlink()
     _copy_static(out)
     removed = figures.remove_unused()
     if removed:
         progress(f"removed {removed} figures no page uses any more")
     docs_state = _dbt_docs(target, out, progress) if docs else "skipped (--no-docs)"
     (out / "report.json").write_text(json.dumps({
-        "warehouse": str(target), "generated_at": common["generated_at"],
+        "warehouse": str(target), "written_at": written_at,
         "pages": writer.written + writer.unchanged, "thumbnails_failed": failed,
+        "image_page_keys": page_keys,
     }, indent=2, sort_keys=True) + "\n")
     return ReportSummary(
         out_dir=out.resolve(), pages_written=writer.written, pages_unchanged=writer.unchanged,
@@ -367,6 +393,24 @@ def _draw(figures: plots.Figures, data: dict) -> None:
         rows = data["cluster_ratings"].get(eid, [])
         data["mix_figures"][eid] = figures.draw(
             "mix", rows, lambda rows=rows: plots.rating_mix(rows)) if rows else None
+
+
+def _previous_page_keys(out: Path) -> dict[str, str]:
+    try:
+        return json.loads((out / "report.json").read_text()).get("image_page_keys", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def _context_key(env: Environment, common: dict) -> str:
+    """What every image page shares: its templates' source and the common context."""
+    digest = hashlib.sha256()
+    for name in ("base.html.j2", "macros.html.j2", "image.html.j2"):
+        source, _, _ = env.loader.get_source(env, name)
+        digest.update(source.encode())
+    shared = {k: v for k, v in common.items() if k != "thumb_of"}
+    digest.update(json.dumps(shared, default=str, sort_keys=True).encode())
+    return digest.hexdigest()
 
 
 def _copy_static(out: Path) -> None:
