@@ -451,7 +451,12 @@ def _dbt_docs(target: Path, out: Path, progress: Callable[[str], None]) -> str:
             and stamp.read_text() == fingerprint:
         return "unchanged"
     progress("dbt docs generate --static")
-    run_dbt(["docs", "generate", "--static", "--quiet"], target)
+    # The models `neurostock build` generated for this checkout are what the docs
+    # describe; only a checkout that never built needs them written first.
+    generated = [DBT_PROJECT_DIR / "models" / "embeddings" / "generated" / "image_embeddings.sql",
+                 DBT_PROJECT_DIR / "models" / "scores" / "generated" / "scores.sql"]
+    run_dbt(["docs", "generate", "--static", "--quiet"], target,
+            prepared=all(path.exists() for path in generated))
     source = DBT_PROJECT_DIR / "target" / "static_index.html"
     if not source.exists():
         raise NeurostockError(f"dbt docs generate --static wrote no {source}")
