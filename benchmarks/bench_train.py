@@ -73,13 +73,13 @@ def run_variant(variant: str, images: int, dim: int, n_scores: int) -> dict:
                                         cv=GroupKFold(n_splits=5, shuffle=True, random_state=42))
         extra = {"note": "fixed alpha, no inner search, no refit"}
     else:
-        from score.learned import _search, cross_validate
+        from score.learned import cross_validate, fit_search
 
         predictions, _, chosen = cross_validate(x, y, groups, variant, 5, 42,
                                                 progress=lambda m: print(m, file=sys.stderr),
                                                 names=names)
         cv_seconds = time.perf_counter() - started
-        _search(variant, 42, len(np.unique(groups)), names).fit(x, y, groups=groups)
+        fit_search(variant, x, y, groups, names, 42)
         extra = {"cv_seconds": round(cv_seconds, 1),
                  "refit_seconds": round(time.perf_counter() - started - cv_seconds, 1),
                  "params": [c["params"] for c in chosen]}
