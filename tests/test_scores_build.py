@@ -3,28 +3,18 @@ where they apply, validity, percentiles, near-duplicates; real dbt, real DuckDB.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pytest
 
-from embed.config import CONFIG_ENV
 from ingest.sample_source import write_sample
-from neurostock.cli import main
 from score.aesthetic_heads import HEADS, load_head, register_heads
 from tests.conftest import SHARED_DATA, query
+from tests.conftest import run_cli as _cli
 
 pytestmark = pytest.mark.slow
-
-
-def _cli(warehouse: Path, config: Path, *args: str) -> int:
-    previous = os.environ.get(CONFIG_ENV)
-    try:
-        return main(["--warehouse", str(warehouse), "--config", str(config), *args])
-    finally:
-        os.environ[CONFIG_ENV] = previous if previous is not None else "none"
 
 
 @pytest.fixture(scope="module")
