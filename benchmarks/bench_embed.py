@@ -45,6 +45,8 @@ import threading
 import time
 from pathlib import Path
 
+from proc_stats import busy_cpu_seconds  # noqa: E402 (run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -320,7 +322,7 @@ def _measure(mode: str, args: argparse.Namespace, **paths: Path) -> dict:
     for key, value in paths.items():
         command += [f"--{key}", str(value)]
     _log(f"running {mode} …")
-    busy_before, children_before = _busy_cpu_seconds(), _children_cpu_seconds()
+    busy_before, children_before = busy_cpu_seconds(), _children_cpu_seconds()
     wall_before = time.perf_counter()
     # stderr passes through: the children's progress shows the run is alive.
     out = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
@@ -328,19 +330,9 @@ def _measure(mode: str, args: argparse.Namespace, **paths: Path) -> dict:
     wall = time.perf_counter() - wall_before
     # CPU that other processes used meanwhile (the machine's busy time less the child's):
     # on a shared machine, a sign that the numbers are disturbed.
-    others = (_busy_cpu_seconds() - busy_before) - (_children_cpu_seconds() - children_before)
+    others = (busy_cpu_seconds() - busy_before) - (_children_cpu_seconds() - children_before)
     result["others_cpu_cores"] = max(others, 0.0) / wall if wall > 0 else 0.0
     return result
-
-
-def _busy_cpu_seconds() -> float:
-    """All processes' CPU time so far (from /proc/stat; 0 where there is none)."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def _children_cpu_seconds() -> float:

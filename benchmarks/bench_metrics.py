@@ -63,6 +63,8 @@ import time
 import zlib
 from pathlib import Path
 
+from proc_stats import watch_peaks  # noqa: E402 (run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -265,39 +267,6 @@ def _tree_peak_mb() -> float:
                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 
 
-def _status_kb(pid: int, field: str = "VmHWM") -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _watch_peaks(root: int, peaks: dict[str, int], done: threading.Event) -> None:
-    """Sample the peak RSS (VmHWM) of each process under `root` until `done`: labelled
-    'dbt' (the dbt child) or 'neurostock' (the CLI process, before and around dbt)."""
-    while not done.is_set():
-        pending, seen = [root], []
-        while pending:
-            pid = pending.pop()
-            seen.append(pid)
-            try:
-                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            except OSError:
-                children = []
-            pending += [int(c) for c in children]
-        for pid in seen:
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            label = "dbt" if b"dbt.cli.main" in cmdline else "neurostock"
-            peaks[label] = max(peaks.get(label, 0), _status_kb(pid))
-        done.wait(0.05)
-
-
 def child_dbt(command: str, scratch: Path, replicates: int | None) -> dict:
     """`neurostock dbt run|test -s <metric models>` on the scratch warehouse, timed."""
     cli = Path(sys.executable).with_name("neurostock")
@@ -314,7 +283,8 @@ def child_dbt(command: str, scratch: Path, replicates: int | None) -> dict:
     started = time.perf_counter()
     with open(log, "w") as fh:
         process = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        watcher = threading.Thread(target=_watch_peaks, args=(process.pid, peaks, done))
+        watcher = threading.Thread(target=watch_peaks,
+                                   args=(process.pid, peaks, done, "neurostock"))
         watcher.start()
         rc = process.wait()
     seconds = time.perf_counter() - started

@@ -73,6 +73,8 @@ import threading
 import time
 from pathlib import Path
 
+from proc_stats import busy_cpu_seconds, watch_peaks  # benchmarks/ (run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -120,49 +122,6 @@ def _env() -> dict[str, str]:
 # -- running a command, timed ----------------------------------------------------------
 
 
-def _status_kb(pid: int, field: str = "VmHWM") -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _watch_peaks(root: int, peaks: dict[str, int], done: threading.Event) -> None:
-    """Peak RSS (VmHWM) of each process under `root`, sampled until `done`: labelled
-    'dbt' (a dbt child) or 'main' (the command itself and any other child)."""
-    while not done.is_set():
-        pending, seen = [root], []
-        while pending:
-            pid = pending.pop()
-            seen.append(pid)
-            try:
-                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            except OSError:
-                children = []
-            pending += [int(c) for c in children]
-        for pid in seen:
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            label = "dbt" if b"dbt.cli.main" in cmdline else "main"
-            peaks[label] = max(peaks.get(label, 0), _status_kb(pid))
-        done.wait(0.05)
-
-
-def _busy_cpu_seconds() -> float:
-    """CPU time all processes of the machine have used since boot (/proc/stat)."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 QUIET_WAIT = {"limit": 0.0}
 
 
@@ -171,9 +130,9 @@ def wait_quiet() -> None:
     the machine may be shared, and 2 cores are easily taken."""
     deadline = time.monotonic() + QUIET_WAIT["limit"]
     while True:
-        before = _busy_cpu_seconds()
+        before = busy_cpu_seconds()
         time.sleep(2.0)
-        used = (_busy_cpu_seconds() - before) / 2.0
+        used = (busy_cpu_seconds() - before) / 2.0
         if used < 0.25:
             return
         if time.monotonic() > deadline:
@@ -189,12 +148,12 @@ def run_timed(command: list[str], log: Path, cwd: Path = ROOT, echo: bool = Fals
     peaks: dict[str, int] = {}
     done = threading.Event()
     lines: list[tuple[float, str]] = []
-    busy_before = _busy_cpu_seconds()
+    busy_before = busy_cpu_seconds()
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, env=_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, bufsize=1)
-    watcher = threading.Thread(target=_watch_peaks, args=(process.pid, peaks, done),
+    watcher = threading.Thread(target=watch_peaks, args=(process.pid, peaks, done),
                                daemon=True)
     watcher.start()
     out_parts: list[str] = []
@@ -210,7 +169,7 @@ def run_timed(command: list[str], log: Path, cwd: Path = ROOT, echo: bool = Fals
     seconds = time.perf_counter() - started
     rc = process.returncode = os.waitstatus_to_exitcode(status)
     cpu = usage.ru_utime + usage.ru_stime
-    others = max(0.0, _busy_cpu_seconds() - busy_before - cpu)
+    others = max(0.0, busy_cpu_seconds() - busy_before - cpu)
     reader.join()
     done.set()
     watcher.join()
