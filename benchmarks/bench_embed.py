@@ -232,8 +232,8 @@ def _child_project(warehouse: Path, batch_size: int, with_prompts: bool) -> dict
     import torch
 
     from embed.cache import VectorCache, cache_path_for
-    from embed.config import Config, EmbedderConfig
     from embed.udfs import EmbeddingFunctions
+    from neurostock.core.config import Config, EmbedderConfig
 
     torch.set_num_threads(THREADS)
     config = Config(embedders=(EmbedderConfig(

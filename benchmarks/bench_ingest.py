@@ -52,7 +52,7 @@ def _child(mode: str, source: Path, warehouse: Path) -> dict:
             del frame
         con.close()
     elif mode == "bare":
-        from neurostock.warehouse import ensure_extensions
+        from neurostock.core.warehouse import ensure_extensions
 
         con = duckdb.connect(str(warehouse))
         ensure_extensions(con, ["sqlite_scanner"])
@@ -72,7 +72,7 @@ def _child(mode: str, source: Path, warehouse: Path) -> dict:
     elif mode == "build":
         import os
 
-        from neurostock.dbt_runner import run_dbt
+        from neurostock.build.dbt_runner import run_dbt
 
         # The foundation's models only: no embedders or scorers from a neurostock.yml.
         os.environ["NEUROSTOCK_CONFIG"] = "none"
@@ -114,7 +114,7 @@ def main() -> None:
         print(json.dumps(_child(args.child, args.source, args.warehouse)))
         return
 
-    from ingest.sample_source import write_sample
+    from sampledata.source import write_sample
 
     sample_dir = args.workdir / f"sample_{args.rows}"
     source = sample_dir / "core.download.db"

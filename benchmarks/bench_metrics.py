@@ -38,7 +38,7 @@ since ru_maxrss of a child counts its parent's pages at fork):
 Cross-check: spearman, pearson, kendall, auc and balanced accuracy of every (scorer,
 subset), project vs baseline; the suggested thresholds and big_set keep rates; and the
 first --baseline-replicates bootstrap replicates of the project's resampler
-(score/bootstrap.py) vs scipy on the very same resamples (the baseline seeds each
+(analysis/bootstrap.py) vs scipy on the very same resamples (the baseline seeds each
 group as the project does and orders its rows the same way).
 
 Side effect: `neurostock dbt` writes the generated model files (gitignored) for no
@@ -428,7 +428,7 @@ def cross_check(scratch: Path, seed: int) -> dict:
     import numpy as np
     import pandas as pd
 
-    from score.bootstrap import group_rng, resampled_spearman
+    from analysis.bootstrap import group_rng, resampled_spearman
 
     baseline = json.loads((scratch / "baseline_results.json").read_text())
     con = duckdb.connect(str(scratch / "warehouse.duckdb"), read_only=True)

@@ -12,7 +12,7 @@ on 2 cores; a second run with nothing changed under 10 s; the index page under 5
 Setup (not in the targets; timed and printed), all through the real CLI, each step its
 own process, in the work directory (default a new /tmp/bench_report_*; `--reuse DIR`
 keeps it and skips the setup when DIR/setup.json and its warehouse exist):
-  sample   `neurostock sample --rows N` with ingest.sample_source.rated_image_count
+  sample   `neurostock sample --rows N` with sampledata.source.rated_image_count
            patched in that process to return --rated-images: the generator follows the
            real share of rated rows (at most 2,256 rated images even at 2.1 M rows), so
            12,000 full_set images need more rated rows than it would draw. Everything
@@ -92,7 +92,7 @@ EXAMPLES = 4  # best and worst per cluster, as var report_examples
 # Patched sample generator: `neurostock sample` with more rated rows than the real share.
 SAMPLE_CODE = """
 import sys
-import ingest.sample_source as source
+import sampledata.source as source
 rated = int(sys.argv[1])
 source.rated_image_count = lambda rows: min(rows // 2, rated)
 from neurostock.cli import main

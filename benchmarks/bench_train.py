@@ -1,4 +1,4 @@
-"""Benchmark: training the learned quality model (score/learned.py) on 12,000 images x
+"""Benchmark: training the learned quality model (learn/model.py) on 12,000 images x
 1,024-d embedding features (+ 20 scores), 5-fold grouped cross-validation with the
 inner grid search, plus the final refit: what `neurostock train` computes. Target:
 under 2 minutes on 2 cores. Side by side, in one run, each in its own process:
@@ -73,7 +73,7 @@ def run_variant(variant: str, images: int, dim: int, n_scores: int) -> dict:
                                         cv=GroupKFold(n_splits=5, shuffle=True, random_state=42))
         extra = {"note": "fixed alpha, no inner search, no refit"}
     else:
-        from score.learned import cross_validate, fit_search
+        from learn.model import cross_validate, fit_search
 
         predictions, _, chosen = cross_validate(x, y, groups, variant, 5, 42,
                                                 progress=lambda m: print(m, file=sys.stderr),

@@ -3,7 +3,7 @@
 The team saved CLIP vectors from notebooks as CSV text: an `id` (or keyword)
 column, then `emb0..embN` / `emb_0..emb_N`. Each import becomes one table
 `imported.emb_<kind>__<embedder_id>` of L2-normalised FLOAT[dim] vectors, which
-the union views (embed/dbt_models.py) pick up, and one registry row in
+the union views (neurostock/build/embedding_models.py) pick up, and one registry row in
 `meta.embedding_models` marked `is_imported`.
 
 Everything is checked before anything is written, and the reading and the
@@ -22,12 +22,14 @@ from pathlib import Path
 
 import duckdb
 
-from embed.config import _ID as EMBEDDER_ID_RULE  # one rule for ids, configured or imported
-from embed.dbt_models import KINDS as _TABLE_KINDS
-from embed.dbt_models import model_name
 from embed.registry import EmbedderInfo, ensure_registry, fingerprint, upsert
-from neurostock.errors import NeurostockError
-from neurostock.warehouse import connect, sql_string
+from embed.tables import KINDS as _TABLE_KINDS
+from embed.tables import model_name
+from neurostock.core.config import (
+    _ID as EMBEDDER_ID_RULE,  # one rule for ids, configured or imported
+)
+from neurostock.core.errors import NeurostockError
+from neurostock.core.warehouse import connect, sql_string
 
 IMPORT_KINDS = ("image", "prompt", "both", "keyword")
 SCHEMA = "imported"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from embed.config import EmbedderConfig
 from embed.registry import EmbedderInfo, file_sha256, fingerprint, missing_weights, offline_hub
-from neurostock.errors import NeurostockError
+from neurostock.core.config import EmbedderConfig
+from neurostock.core.errors import NeurostockError
 
 _CHECKPOINT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 _CHECKPOINT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")

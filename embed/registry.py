@@ -10,29 +10,9 @@ from pathlib import Path
 
 import duckdb
 
-from embed.config import EmbedderConfig
-from neurostock.errors import NeurostockError
-
-_DDL = """
-create schema if not exists meta;
-create table if not exists meta.embedding_models (
-    embedder_id varchar primary key,
-    library varchar not null,
-    library_version varchar,
-    model varchar not null,
-    pretrained varchar,
-    weights_path varchar,
-    weights_sha256 varchar,
-    quick_gelu boolean,
-    preprocessing varchar,
-    dim integer not null,
-    kinds varchar[] not null,
-    is_random_init boolean not null,
-    is_imported boolean not null,
-    fingerprint varchar not null,
-    registered_at timestamptz not null default current_timestamp
-);
-"""
+from neurostock.core.config import EmbedderConfig
+from neurostock.core.errors import NeurostockError
+from neurostock.core.meta import ensure_embedding_models_table
 
 
 @dataclass(frozen=True)
@@ -56,7 +36,7 @@ class EmbedderInfo:
 
 
 def ensure_registry(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(_DDL)
+    ensure_embedding_models_table(con)
 
 
 def upsert(con: duckdb.DuckDBPyConnection, info: EmbedderInfo) -> None:

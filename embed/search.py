@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
-from embed.config import Config
-from neurostock.errors import NeurostockError
+from neurostock.core.config import Config
+from neurostock.core.errors import NeurostockError
 
 IMAGE_QUERY = """
 select other.image_id,
@@ -96,7 +96,7 @@ def similar_to_text(con, config: Config, text: str, embedder_id: str | None = No
     else by the images' prompt embeddings."""
     from embed.cache import VectorCache, cache_path_for
     from embed.udfs import EmbeddingFunctions
-    from neurostock.warehouse import resolve_warehouse
+    from neurostock.core.warehouse import resolve_warehouse
 
     embedder_id, dim, kinds = _embedder(con, config, embedder_id, need_image=False)
     if embedder_id not in {e.id for e in config.embedders}:

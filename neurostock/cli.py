@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from neurostock import __version__
-from neurostock.errors import NeurostockError
-from neurostock.warehouse import WAREHOUSE_ENV, connect, resolve_warehouse
-
-
-def _say(message: str) -> None:
-    print(f"[neurostock] {message}", file=sys.stderr, flush=True)
+from neurostock.core.errors import NeurostockError
+from neurostock.core.progress import say as _say
+from neurostock.core.warehouse import WAREHOUSE_ENV, connect, resolve_warehouse
 
 
 def _cmd_ingest(args: argparse.Namespace) -> None:
@@ -32,56 +28,18 @@ def _cmd_ingest(args: argparse.Namespace) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> None:
-    from embed.config import load_config
-    from neurostock.dbt_runner import prepare_project, run_dbt
+    from neurostock.build.pipeline import build
+    from neurostock.core.config import load_config
 
-    started = time.perf_counter()
-    config = load_config(args.config)
-    infos, _ = prepare_project(args.warehouse, config)
-    for info in infos:
-        label = " (RANDOM WEIGHTS, testing only)" if info.is_random_init else ""
-        _say(f"embedder {info.embedder_id}: {info.library} {info.model}, {info.dim}-d{label}")
-    extra = ["--vars", args.vars] if args.vars else []
-    if args.select:
-        run_dbt(["build", "--select", *args.select, *extra], args.warehouse, prepared=True)
-    else:
-        # Marts first: the image files to check, embed and score are the marts' images.
-        after_files = ["tag:embedding+", "tag:score+", "tag:report+"]
-        run_dbt(["build", "--exclude", *after_files, *extra], args.warehouse, prepared=True)
-        if not args.skip_images:
-            _sync_images(args, config)
-        run_dbt(["build", "--select", *after_files, *extra], args.warehouse, prepared=True)
-        if config.learned:
-            _train_models(args.warehouse, config, list(config.learned), extra)
-    print(f"build finished in {time.perf_counter() - started:.1f} s")
-
-
-def _train_models(warehouse, config, models, extra: list[str]) -> None:
-    """Train (or reuse) learned models, then rebuild what reads scores."""
-    from neurostock.dbt_runner import run_dbt
-    from score.dbt_models import prepare as prepare_scores
-    from score.learned import train
-
-    target = resolve_warehouse(warehouse)
-    for cfg in models:
-        with connect(target) as con:
-            result = train(con, target, cfg)
-        oof = "" if result.spearman_oof is None else \
-            f", out-of-fold Spearman {result.spearman_oof:.3f}"
-        _say(f"{result.scorer_id}: {result.status} on {result.n_train:,} rated images x "
-             f"{result.n_features:,} features{oof}; {result.n_scored_other:,} other images "
-             f"scored ({result.seconds:.1f} s)")
-    with connect(target) as con:
-        prepare_scores(con, config)
-    # The `scores` view and what reads it (a bare `scores+` would also select every
-    # model of the scores folder, the computed scorers' UDF steps included).
-    run_dbt(["build", "--select", "path:models/scores/generated/scores.sql+", "tag:report",
-             *extra], target, prepared=True)
+    seconds = build(args.warehouse, load_config(args.config), select=args.select,
+                    user_vars=args.vars, skip_images=args.skip_images)
+    print(f"build finished in {seconds:.1f} s")
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from embed.config import load_config
-    from score.learned import LearnedConfig
+    from learn.model import LearnedConfig
+    from neurostock.build.pipeline import train_models
+    from neurostock.core.config import load_config
 
     config = load_config(args.config)
     configured = {m.name: m for m in config.learned}
@@ -102,67 +60,35 @@ def _cmd_train(args: argparse.Namespace) -> None:
         if not models:
             raise NeurostockError("no learned model: add `learned:` to neurostock.yml or "
                                   "pass --name (with --embedder / --model)")
-    _train_models(args.warehouse, config, models, [])
+    train_models(args.warehouse, config, models)
     print(f"trained {', '.join('learned_' + m.name for m in models)}: see rpt_score_agreement "
           "and the report's Learned page")
 
 
-def _sync_images(args: argparse.Namespace, config) -> None:
-    from embed.image_files import PathMap, sync_images
-
-    settings = config.images
-    maps = [PathMap.parse(m) for m in (getattr(args, "map", None) or settings.maps)]
-    summary = sync_images(
-        args.warehouse,
-        maps=maps,
-        dest=getattr(args, "dest", None) or settings.dest,
-        roots=getattr(args, "root", None) or settings.roots,
-        workers=settings.workers,
-        max_pixels=settings.max_pixels,
-        max_bytes=settings.max_bytes,
-    )
-    _record_sync(args.warehouse, summary)
-    statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.by_status.items()))
-    _say(f"images: {summary.total:,} checked ({statuses}); {summary.copied:,} copied, "
-         f"{summary.skipped_copies:,} already in place")
-
-
-def _record_sync(warehouse, summary) -> None:
-    """One meta.pipeline_runs row: copies made, copies skipped, files not ok."""
-    from embed.dbt_models import ensure_runs_table
-
-    not_ok = summary.total - summary.by_status.get("ok", 0)
-    with connect(warehouse) as con:
-        ensure_runs_table(con)
-        con.execute(
-            "insert into meta.pipeline_runs values (uuid(), 'images_sync', null, "
-            "now() - to_microseconds(cast(? * 1e6 as bigint)), now(), ?, ?, ?, ?)",
-            [summary.seconds, summary.copied, summary.skipped_copies, not_ok,
-             ", ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items()))],
-        )
-
-
 def _cmd_images_sync(args: argparse.Namespace) -> None:
-    from embed.config import load_config
+    from neurostock.build.pipeline import ImageSyncOptions, sync_images
+    from neurostock.core.config import load_config
 
-    _sync_images(args, load_config(args.config))
+    sync_images(args.warehouse, load_config(args.config),
+                ImageSyncOptions(maps=args.map, dest=args.dest, roots=args.root))
 
 
 def _cmd_dbt(args: argparse.Namespace) -> None:
-    from neurostock.dbt_runner import run_dbt
+    from neurostock.build.dbt_runner import run_dbt
 
+    # The models and vars the last `neurostock build` prepared; nothing is rewritten.
     run_dbt(args.dbt_args, args.warehouse)
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
-    from neurostock.export import export
+    from deliver.export import export
 
     written = export(args.out, args.warehouse, image_prefix=args.image_prefix, progress=_say)
     print(f"exported {len(written)} files to {Path(args.out).resolve()}")
 
 
 def _cmd_sample(args: argparse.Namespace) -> None:
-    from ingest.sample_source import write_sample
+    from sampledata.source import write_sample
 
     out = Path(args.out)
     db = out / "core.download.db"
@@ -212,8 +138,8 @@ def _cmd_status(args: argparse.Namespace) -> None:
 
 
 def _cmd_similar(args: argparse.Namespace) -> None:
-    from embed.config import load_config
     from embed.search import similar_to_image, similar_to_text
+    from neurostock.core.config import load_config
 
     config = load_config(args.config)
     with connect(args.warehouse, read_only=args.text is None) as con:
@@ -229,9 +155,9 @@ def _cmd_similar(args: argparse.Namespace) -> None:
 
 
 def _cmd_embeddings_import(args: argparse.Namespace) -> None:
-    from embed.config import load_config
-    from embed.dbt_models import prepare
     from embed.embedding_import import import_embeddings
+    from neurostock.build.pipeline import rebuild_after_embeddings
+    from neurostock.core.config import load_config
 
     summaries = import_embeddings(args.warehouse, args.file, args.embedder, args.kind,
                                   dim=args.dim, model=args.model)
@@ -242,14 +168,13 @@ def _cmd_embeddings_import(args: argparse.Namespace) -> None:
             unknown = f" ({s.unknown_ids:,} ids are not images of the warehouse)" \
                 if s.unknown_ids else ""
             print(f"imported {s.rows:,} {s.kind} vectors ({s.dim}-d) into {s.table}{unknown}")
-    # The union views pick the new table up.
-    with connect(args.warehouse) as con:
-        prepare(con, load_config(args.config))
+    # The union views find the new table when they are rebuilt.
+    rebuild_after_embeddings(args.warehouse, load_config(args.config))
 
 
 def _cmd_scores_import(args: argparse.Namespace) -> None:
-    from embed.config import load_config
-    from score.dbt_models import prepare as prepare_scores
+    from neurostock.build.pipeline import rebuild_after_scores
+    from neurostock.core.config import load_config
     from score.importers import import_scores
 
     expected = tuple(args.range) if args.range else None
@@ -264,12 +189,12 @@ def _cmd_scores_import(args: argparse.Namespace) -> None:
             continue
         verdict = "valid" if s.is_valid else f"INVALID: {s.invalid_reason}"
         print(f"imported {s.rows:,} scores as {s.scorer_id} ({verdict})")
-    with connect(args.warehouse) as con:
-        prepare_scores(con, load_config(args.config))
+    # The new scores join `scores` and every metric now, not at the next build.
+    rebuild_after_scores(args.warehouse, load_config(args.config))
 
 
 def _cmd_select(args: argparse.Namespace) -> None:
-    from neurostock.selection import select_images
+    from deliver.selection import select_images
 
     s = select_images(
         args.warehouse, args.score, args.out, threshold=args.threshold,
@@ -289,9 +214,11 @@ def _cmd_select(args: argparse.Namespace) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
+    from neurostock.build.docs import DbtDocs
     from reports.site import build_report
 
-    r = build_report(args.warehouse, args.out, docs=not args.no_docs, workers=args.workers)
+    docs = None if args.no_docs else DbtDocs(args.warehouse)
+    r = build_report(args.warehouse, args.out, docs=docs, workers=args.workers)
     failed = f", {r.thumbnails_failed} unreadable" if r.thumbnails_failed else ""
     print(f"report in {r.out_dir} in {r.seconds:.1f} s: {r.pages_written:,} pages written, "
           f"{r.pages_unchanged:,} unchanged; {r.figures_drawn} figures drawn; thumbnails "
@@ -470,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config:
         import os
 
-        from embed.config import CONFIG_ENV
+        from neurostock.core.config import CONFIG_ENV
 
         os.environ[CONFIG_ENV] = str(Path(args.config).expanduser().resolve())
     try:

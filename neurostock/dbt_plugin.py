@@ -1,4 +1,5 @@
-"""dbt-duckdb plugin: DuckDB's extensions (offline) and the embedding UDFs on every dbt connection.
+"""dbt-duckdb plugin: DuckDB's extensions (offline), the step tables, and the embedding
+and scoring UDFs on every dbt connection.
 
 Named in dbt_project/profiles.yml (`plugins: - module: neurostock.dbt_plugin`).
 """
@@ -10,7 +11,8 @@ from pathlib import Path
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
-from neurostock.warehouse import ensure_extensions
+from neurostock.core.meta import ensure_step_tables
+from neurostock.core.warehouse import ensure_extensions
 
 _FUNCTIONS = None  # one per dbt process: models are loaded once per run
 _SCORE_FUNCTIONS = None
@@ -19,10 +21,22 @@ _SCORE_FUNCTIONS = None
 class Plugin(BasePlugin):
     """Installs sqlite_scanner and vss from their bundled files, loads vss, registers UDFs."""
 
+    def initialize(self, plugin_config) -> None:
+        # dbt runs Python models on two threads; two first imports of scikit-learn at
+        # once can fail half-way ("partially initialized module 'sklearn.base'"). The
+        # plugin is set up once, before any thread starts: import what they need here.
+        import sklearn.base  # noqa: F401
+        import sklearn.cluster  # noqa: F401
+        import sklearn.decomposition  # noqa: F401
+        import sklearn.manifold  # noqa: F401
+        import sklearn.metrics  # noqa: F401
+
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         ensure_extensions(conn)
         conn.execute("load vss")
-        _ensure_step_tables(conn)
+        # The tables Python steps write and dbt reads as sources, created empty if
+        # missing, so the committed project builds before any Python step has run.
+        ensure_step_tables(conn)
         # Our steps print their own progress; DuckDB's bar would garble dbt's log.
         conn.execute("set enable_progress_bar = false")
         embedding_functions = _embedding_functions(conn)
@@ -33,19 +47,12 @@ class Plugin(BasePlugin):
 def _embedding_functions(conn: DuckDBPyConnection):
     global _FUNCTIONS
     if _FUNCTIONS is None:
-        # dbt run by hand inside dbt_project/ finds the repository's neurostock.yml.
-        import os
-
         from embed.cache import VectorCache, cache_path_for
-        from embed.config import load_config
         from embed.udfs import EmbeddingFunctions
-        from neurostock.dbt_runner import DBT_PROJECT_DIR
+        from neurostock.core.config import load_config
 
-        explicit = None
-        if "NEUROSTOCK_CONFIG" not in os.environ and Path.cwd() == DBT_PROJECT_DIR:
-            candidate = DBT_PROJECT_DIR.parent / "neurostock.yml"
-            explicit = candidate if candidate.is_file() else None
-        config = load_config(explicit)
+        # The config the CLI names in $NEUROSTOCK_CONFIG (none: no embedders).
+        config = load_config()
         path = conn.execute(
             "select path from duckdb_databases() where database_name = current_database()"
         ).fetchone()[0]
@@ -62,17 +69,3 @@ def _score_functions(embedding_functions):
         _SCORE_FUNCTIONS = ScoreFunctions(embedding_functions.scorer_ids,
                                           embedding_functions.cache)
     return _SCORE_FUNCTIONS
-
-
-def _ensure_step_tables(conn: DuckDBPyConnection) -> None:
-    """The tables Python steps write and dbt reads as sources, created empty if missing,
-    so `dbt build` by hand works before any `neurostock build`."""
-    from embed.dbt_models import ensure_runs_table
-    from embed.image_files import ensure_images_table
-    from embed.registry import ensure_registry
-    from score.aesthetic_heads import ensure_heads_table
-    from score.registry import ensure_scorers_table
-
-    for ensure in (ensure_images_table, ensure_registry, ensure_runs_table,
-                   ensure_scorers_table, ensure_heads_table):
-        ensure(conn)

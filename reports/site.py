@@ -24,8 +24,8 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from neurostock.errors import NeurostockError
-from neurostock.warehouse import connect, resolve_warehouse
+from neurostock.core.errors import NeurostockError
+from neurostock.core.warehouse import connect, resolve_warehouse
 from reports import plots
 from reports.thumbnails import ThumbnailJob, make_thumbnails, relative_path
 
@@ -136,9 +136,12 @@ def _decimate(points: list[dict], limit: int) -> list[dict]:
 
 
 def build_report(warehouse: str | Path | None, out_dir: str | Path,
-                 docs: bool = True, workers: int = 2,
+                 docs=None, workers: int = 2,
                  progress: Callable[[str], None] = _progress) -> ReportSummary:
-    """Render the site into `out_dir` (created; files of a previous report replaced)."""
+    """Render the site into `out_dir` (created; files of a previous report replaced).
+
+    `docs`: an object with `fingerprint(con)` and `generate()` -> the path of dbt's
+    static docs page (neurostock.build.docs.DbtDocs), or None to leave the docs out."""
     started = time.perf_counter()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -178,7 +181,7 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
         "embedders": data["embedders"],
         "clustered": data["clustered"],
         "thumb_of": thumb_of,
-        "has_docs": docs,
+        "has_docs": docs is not None,
         "has_learned": bool(data["learned"]),
     }
 
@@ -239,7 +242,7 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
     removed = figures.remove_unused()
     if removed:
         progress(f"removed {removed} figures no page uses any more")
-    docs_state = _dbt_docs(target, out, progress) if docs else "skipped (--no-docs)"
+    docs_state = _dbt_docs(target, out, docs, progress) if docs else "skipped (--no-docs)"
     (out / "report.json").write_text(json.dumps({
         "warehouse": str(target), "written_at": written_at,
         "pages": writer.written + writer.unchanged, "thumbnails_failed": failed,
@@ -422,46 +425,20 @@ def _copy_static(out: Path) -> None:
             shutil.copyfile(source, target)
 
 
-def _docs_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
-    from neurostock.dbt_runner import DBT_PROJECT_DIR
-
-    digest = hashlib.sha256()
-    for folder in ("models", "macros", "seeds", "tests"):
-        for path in sorted((DBT_PROJECT_DIR / folder).rglob("*")):
-            if path.is_file():
-                digest.update(str(path.relative_to(DBT_PROJECT_DIR)).encode())
-                digest.update(path.read_bytes())
-    digest.update((DBT_PROJECT_DIR / "dbt_project.yml").read_bytes())
-    for row in con.execute("select table_schema, table_name, column_name, data_type "
-                           "from information_schema.columns order by all").fetchall():
-        digest.update(repr(row).encode())
-    return digest.hexdigest()
-
-
-def _dbt_docs(target: Path, out: Path, progress: Callable[[str], None]) -> str:
+def _dbt_docs(target: Path, out: Path, docs, progress: Callable[[str], None]) -> str:
     """dbt's own documentation (lineage included) as one static page, DIR/dbt-docs/;
-    regenerated only when the project or the warehouse's columns changed."""
-    from neurostock.dbt_runner import DBT_PROJECT_DIR, run_dbt
-
+    regenerated only when `docs.fingerprint` changed. `docs` comes from the caller
+    (neurostock.build.docs.DbtDocs): the report copies, it does not run dbt."""
     docs_dir = out / "dbt-docs"
     stamp = docs_dir / ".fingerprint"
     with connect(target, read_only=True) as con:
-        fingerprint = _docs_fingerprint(con)
+        fingerprint = docs.fingerprint(con)
     if (docs_dir / "index.html").exists() and stamp.exists() \
             and stamp.read_text() == fingerprint:
         return "unchanged"
     progress("dbt docs generate --static")
-    # The models `neurostock build` generated for this checkout are what the docs
-    # describe; only a checkout that never built needs them written first.
-    generated = [DBT_PROJECT_DIR / "models" / "embeddings" / "generated" / "image_embeddings.sql",
-                 DBT_PROJECT_DIR / "models" / "scores" / "generated" / "scores.sql"]
-    run_dbt(["docs", "generate", "--static", "--quiet"], target,
-            prepared=all(path.exists() for path in generated))
-    source = DBT_PROJECT_DIR / "target" / "static_index.html"
-    if not source.exists():
-        raise NeurostockError(f"dbt docs generate --static wrote no {source}")
+    source = docs.generate()
     docs_dir.mkdir(exist_ok=True)
     shutil.copyfile(source, docs_dir / "index.html")
-    with connect(target, read_only=True) as con:
-        stamp.write_text(_docs_fingerprint(con))
+    stamp.write_text(fingerprint)
     return "generated"

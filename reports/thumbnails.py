@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from score.image_prep import rgb_on_white
+from neurostock.core.imaging import rgb_on_white
 
 # 256 px lets JPEG decode at 1/2 to 1/8 scale (draft) for typical 512-2048 px files:
 # measured 3.7x faster than 320 px on 512 px images.

@@ -19,24 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from neurostock.core.meta import ensure_heads_table
+
 HEADS_DIR = Path(__file__).resolve().parent / "heads"
 
-_DDL = """
-create schema if not exists meta;
-create table if not exists meta.aesthetic_heads (
-    head_id varchar primary key,
-    clip_model varchar not null,
-    clip_pretrained varchar not null,
-    dim integer not null,
-    weights float[] not null,
-    bias double not null,
-    source_file varchar not null,
-    source_sha256 varchar not null,
-    licence varchar not null,
-    higher_is varchar not null,
-    description varchar
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -100,10 +86,6 @@ def load_head(spec: HeadSpec) -> tuple[np.ndarray, float, str]:
     if spec.input_scale == "unit_sqrt_dim":
         weights = weights * np.sqrt(weights.shape[0])
     return weights, bias, hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def ensure_heads_table(con) -> None:
-    con.execute(_DDL)
 
 
 def register_heads(con) -> int:

@@ -44,8 +44,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from neurostock.errors import NeurostockError
-from neurostock.warehouse import connect, sql_string
+from neurostock.core.errors import NeurostockError
+from neurostock.core.warehouse import connect, sql_string
 from score.registry import (
     ScorerInfo,
     Validation,

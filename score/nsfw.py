@@ -39,7 +39,7 @@ import onnxruntime
 from nudenet import NudeDetector
 from PIL import Image
 
-from score.image_prep import rgb_on_white
+from neurostock.core.imaging import rgb_on_white
 from score.technical import ImageScore
 
 MODEL_FILE = "320n.onnx"

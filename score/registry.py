@@ -17,24 +17,7 @@ from dataclasses import astuple, dataclass, fields
 import duckdb
 import numpy as np
 
-SCORERS_DDL = """
-create schema if not exists meta;
-create table if not exists meta.scorers (
-    scorer_id varchar primary key,
-    kind varchar not null check (kind in ('imported', 'computed', 'learned')),
-    source_file varchar,
-    source_sha256 varchar,
-    version varchar,
-    higher_is varchar not null,
-    expected_min double,
-    expected_max double,
-    is_valid boolean not null,
-    invalid_reason varchar,
-    n_scored bigint,
-    description varchar,
-    created_at timestamptz not null default current_timestamp
-);
-"""
+from neurostock.core.meta import ensure_scorers_table  # noqa: F401 (re-exported)
 
 # Thresholds of validate_scores (see its docstring for what each one catches).
 CONSTANT_RELATIVE_SPREAD = 1e-6
@@ -75,24 +58,6 @@ class Validation:
     def invalid_reason(self) -> str | None:
         """The reasons as one line, or None for a valid scorer."""
         return "; ".join(self.reasons) if self.reasons else None
-
-
-def ensure_scorers_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create schema `meta` and `meta.scorers` if they are missing; never alters existing rows.
-
-    A table made before learned scorers existed has a narrower kind check: it is
-    rebuilt with the same rows (DuckDB cannot alter a CHECK constraint)."""
-    con.execute(SCORERS_DDL)
-    old = con.execute(
-        "select count(*) from duckdb_constraints() where schema_name = 'meta' "
-        "and table_name = 'scorers' and constraint_type = 'CHECK' "
-        "and constraint_text like '%computed%' and constraint_text not like '%learned%'"
-    ).fetchone()[0]
-    if old:
-        con.execute("alter table meta.scorers rename to scorers_before_learned")
-        con.execute(SCORERS_DDL)
-        con.execute("insert into meta.scorers select * from meta.scorers_before_learned")
-        con.execute("drop table meta.scorers_before_learned")
 
 
 def upsert_scorer(con: duckdb.DuckDBPyConnection, info: ScorerInfo) -> None:

@@ -45,7 +45,7 @@ import rapidocr_onnxruntime
 from PIL import Image
 from rapidocr_onnxruntime import RapidOCR
 
-from score.image_prep import rgb_on_white
+from neurostock.core.imaging import rgb_on_white
 from score.technical import ImageScore
 
 MAX_SIDE = 1024

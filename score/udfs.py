@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from embed.cache import VectorCache
 from embed.udfs import STATS_TYPE, StepLog, report_progress
-from neurostock.errors import NeurostockError
+from neurostock.core.errors import NeurostockError
 
 RESULT_TYPE = duckdb.struct_type({
     "score": t.DOUBLE,

@@ -34,4 +34,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   echo "$wanted" > "$stamp"
 fi
 
-.venv/bin/python -c 'import duckdb; from neurostock.warehouse import ensure_extensions; ensure_extensions(duckdb.connect())'
+.venv/bin/python -c 'import duckdb; from neurostock.core.warehouse import ensure_extensions; ensure_extensions(duckdb.connect())'

@@ -45,8 +45,8 @@ def warehouse(tmp_path: Path) -> Path:
 def run_cli(warehouse: Path, config: Path | str, *args: str) -> int:
     """`neurostock --warehouse W --config C ARGS`, leaving $NEUROSTOCK_CONFIG as it was
     (the CLI sets it for its dbt child)."""
-    from embed.config import CONFIG_ENV
     from neurostock.cli import main
+    from neurostock.core.config import CONFIG_ENV
 
     previous = os.environ.get(CONFIG_ENV)
     try:

@@ -12,7 +12,7 @@ import pytest
 
 from embed.embedding_import import import_embeddings
 from embed.registry import EmbedderInfo, upsert
-from neurostock.errors import NeurostockError
+from neurostock.core.errors import NeurostockError
 
 REPO = Path(__file__).resolve().parents[1]
 TEAM_KEYWORDS = REPO.parent / "shared" / "data" / "seed-research" / (

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from embed.cache import VectorCache, cache_path_for
-from embed.config import load_config
 from embed.udfs import EmbeddingFunctions
-from ingest.sample_source import write_sample
 from neurostock.cli import main
+from neurostock.core.config import load_config
+from sampledata.source import write_sample
 from tests.conftest import query, sha256_of
 from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint as _tiny_checkpoint
@@ -207,7 +207,7 @@ def test_missing_weights_are_one_clear_line(embedded, tmp_path, capsys):
     ],
 )
 def test_config_errors_name_the_problem(tmp_path, text, message):
-    from neurostock.errors import NeurostockError
+    from neurostock.core.errors import NeurostockError
 
     path = tmp_path / "neurostock.yml"
     path.write_text(text)
@@ -236,8 +236,8 @@ def test_similarity_search_finds_the_image_itself_first(embedded, capsys):
     image_id = query(warehouse, "select min(image_id) from emb_image__tiny")[0][0]
     exact = query(warehouse, "select embedding from emb_image__tiny where image_id = ?",
                   [image_id])[0][0]
-    from embed.config import load_config as load
     from embed.search import similar_to_image, similar_to_text
+    from neurostock.core.config import load_config as load
 
     con = duckdb.connect(str(warehouse))
     try:

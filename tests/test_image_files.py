@@ -1,4 +1,4 @@
-"""Tests for embed.image_files: real DuckDB warehouses and real image files in tmp_path.
+"""Tests for images.sync: real DuckDB warehouses and real image files in tmp_path.
 
 The warehouse holds hand-made `full_set`, `big_set` and `meta.loads` tables (no
 dbt), so the suite stays fast while `sync_images` runs exactly as in use.
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embed.image_files import (
+from images.sync import (
     COLUMNS,
     STATUSES,
     PathMap,
@@ -28,7 +28,7 @@ from embed.image_files import (
     ensure_images_table,
     sync_images,
 )
-from neurostock.errors import NeurostockError
+from neurostock.core.errors import NeurostockError
 
 SERVER_PREFIX = "/media/s1/dataset/neurostocker"
 

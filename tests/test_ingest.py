@@ -10,7 +10,7 @@ import pytest
 
 from ingest.sqlite_copy import ingest
 from neurostock.cli import main
-from neurostock.errors import NeurostockError
+from neurostock.core.errors import NeurostockError
 from tests.conftest import query, sha256_of
 from tests.source_builder import METADATA_DDL, image_row, make_source
 

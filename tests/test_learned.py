@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.sample_source import write_sample
-from score.learned import OrdinalLogistic, cross_validate, group_key
+from learn.model import OrdinalLogistic, cross_validate, group_key
+from sampledata.source import write_sample
 from tests.conftest import query
 from tests.conftest import run_cli as _cli
 

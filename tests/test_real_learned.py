@@ -16,8 +16,8 @@ import sqlite3
 import numpy as np
 import pytest
 
-from embed.config import CONFIG_ENV
 from neurostock.cli import main
+from neurostock.core.config import CONFIG_ENV
 from tests.conftest import SHARED_DATA, query
 from tests.source_builder import IMG_INFO_DDL, METADATA_DDL, USER_DDL
 

@@ -16,8 +16,8 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from ingest.sample_source import write_sample
 from neurostock.cli import main
+from sampledata.source import write_sample
 from tests.conftest import query
 from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint

@@ -1,4 +1,4 @@
-"""Tests for ingest.sample_source: the synthetic core.download.db and its image files."""
+"""Tests for sampledata.source: the synthetic core.download.db and its image files."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ingest.sample_source import (
+from sampledata.source import (
     ASSETS_DIR,
     DB_NAME,
     MAX_ROWS,

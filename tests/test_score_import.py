@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from neurostock.errors import NeurostockError
+from neurostock.core.errors import NeurostockError
 from score.importers import PIA_ATTRIBUTES, import_scores
 from score.registry import ScorerInfo, upsert_scorer, validate_scores
 

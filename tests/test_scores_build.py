@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from ingest.sample_source import write_sample
+from sampledata.source import write_sample
 from score.aesthetic_heads import HEADS, load_head, register_heads
 from tests.conftest import SHARED_DATA, query
 from tests.conftest import run_cli as _cli

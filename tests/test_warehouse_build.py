@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.sample_source import write_sample
 from ingest.sqlite_copy import ingest
-from neurostock.dbt_runner import run_dbt
-from neurostock.errors import NeurostockError
+from neurostock.build.dbt_runner import run_dbt
+from neurostock.core.errors import NeurostockError
+from sampledata.source import write_sample
 from tests.conftest import query
 from tests.prompt_reference import team_clean_prompt
 

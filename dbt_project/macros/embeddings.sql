@@ -1,7 +1,8 @@
 {#
-  The embedding steps. Each configured embedder gets generated incremental
-  models (models/embeddings/generated/, written by `neurostock build` from
-  neurostock.yml) that call these macros. The UDFs ns_embed_image /
+  The embedding steps. Each configured embedder gets small incremental models
+  (emb_<kind>__<id>, generated per warehouse by `neurostock build` from
+  neurostock.yml into <warehouse>.dbt/models/, outside this project) that call
+  these macros; the long views in models/embeddings/ union them by var. The UDFs ns_embed_image /
   ns_embed_text are registered by neurostock.dbt_plugin. Only rows whose
   content hash or embedder fingerprint changed are selected, so a second build
   with nothing new computes nothing.
@@ -98,3 +99,71 @@ select
     '{{ this }}'
 from (select unnest(ns_embed_stats('{{ kind }}', '{{ embedder_id }}'))) as stats
 {%- endmacro %}
+
+{% macro imported_tables(prefix) -%}
+{#- Tables in schema `imported` whose names start with `prefix` (written by
+    `neurostock embeddings import` / `scores import`), found when the model runs,
+    so an import needs no generated file. -#}
+{%- if not execute -%}{{ return([]) }}{%- endif -%}
+{%- set found = run_query(
+    "select table_name from duckdb_tables() where schema_name = 'imported' "
+    ~ "and starts_with(table_name, '" ~ prefix ~ "') order by 1") -%}
+{{ return(found.columns[0].values() | list) }}
+{%- endmacro %}
+
+{% macro embeddings_union(kind) %}
+{#- The long view of one kind: every configured embedder's vectors (var
+    ns_embedders, passed by neurostock from neurostock.yml) and every imported
+    table, as FLOAT[], labelled with is_random_init. -#}
+{%- set key = 'keyword' if kind == 'keyword' else 'image_id' -%}
+with
+
+{% if kind == 'prompt' -%}
+prompts as (
+    select image_id, sha256(prompt) as content_sha256 from {{ ref('full_set') }}
+    union all
+    select image_id, sha256(prompt) from {{ ref('big_set') }}
+),
+
+{% endif -%}
+vectors as (
+    {%- for embedder in var('ns_embedders', []) if kind in embedder['kinds'] %}
+    {%- set model = ref('emb_' ~ kind ~ '__' ~ embedder['id']) %}
+    {%- if kind == 'prompt' %}
+    select prompts.image_id, e.embedder_id, e.embedding::float[] as embedding
+    from prompts inner join {{ model }} as e using (content_sha256)
+    where e.embed_error is null
+    {%- else %}
+    select {{ key }}, embedder_id, embedding::float[] as embedding
+    from {{ model }} where embed_error is null
+    {%- endif %}
+    union all
+    {%- endfor %}
+    {%- for table in imported_tables('emb_' ~ kind ~ '__') %}
+    select {{ key }}, embedder_id, embedding::float[] as embedding from imported.{{ table }}
+    union all
+    {%- endfor %}
+    select null::{{ 'varchar' if kind == 'keyword' else 'bigint' }} as {{ key }},
+           null::varchar as embedder_id, null::float[] as embedding
+    where false
+),
+
+final as (
+    select
+        vectors.{{ key }},
+        {%- if kind == 'keyword' %}
+        keywords.keyword_group,
+        {%- endif %}
+        vectors.embedder_id,
+        models.is_random_init,
+        models.is_imported,
+        vectors.embedding,
+    from vectors
+    inner join {{ source('meta', 'embedding_models') }} as models using (embedder_id)
+    {%- if kind == 'keyword' %}
+    left join {{ ref('keywords') }} as keywords using (keyword)
+    {%- endif %}
+)
+
+select * from final
+{% endmacro %}

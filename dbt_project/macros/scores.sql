@@ -1,6 +1,6 @@
 {#
-  Computed scorers (score/): one generated incremental model per configured
-  scorer (models/scores/generated/score__<id>.sql) calls ns_score_image on
+  Computed scorers (score/): one incremental model per configured scorer
+  (score__<id>, generated per warehouse into <warehouse>.dbt/models/) calls ns_score_image on
   every `ok` image whose content hash or scorer fingerprint changed.
 #}
 

@@ -1,7 +1,7 @@
 """One row per (full_set image, embedder): 2-D coordinates for the reports' maps
 (PCA to 50 dimensions, then t-SNE; PCA alone above a size limit)."""
 
-from embed.clusters import load_full_set_vectors, map_table
+from analysis.clusters import load_full_set_vectors, map_table
 
 
 def model(dbt, session):

@@ -2,7 +2,7 @@
 its silhouette, and whether it is the chosen k (best silhouette). The fitting
 is Python (scikit-learn); everything built on it is SQL."""
 
-from embed.clusters import load_full_set_vectors, solutions_table
+from analysis.clusters import load_full_set_vectors, solutions_table
 
 
 def model(dbt, session):

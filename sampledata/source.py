@@ -918,7 +918,7 @@ def _write_readme(out_dir: Path, summary: SampleSummary) -> None:
 Synthetic sample of core.download.db (neurostock)
 =================================================
 
-Written by ingest/sample_source.py with rows={summary.rows}, seed={summary.seed}.
+Written by sampledata/source.py with rows={summary.rows}, seed={summary.seed}.
 Rerunning with the same rows and seed gives the same tables and images.
 
 core.download.db   SQLite copy of the team's source schema (img_info, metadata, user).

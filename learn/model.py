@@ -30,8 +30,9 @@ import numpy as np
 import pyarrow as pa
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 
-from neurostock.errors import NeurostockError
-from neurostock.warehouse import sql_string
+from neurostock.core.errors import NeurostockError
+from neurostock.core.meta import ensure_learned_models_table
+from neurostock.core.warehouse import sql_string
 from score.registry import ScorerInfo, ensure_scorers_table, get_scorer, upsert_scorer
 
 MODELS = ("ridge", "ordinal")
@@ -47,24 +48,6 @@ EMBEDDING_WEIGHTS = [0.5, 1.0, 2.0, 4.0]
 INNER_FOLDS = 3
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
-_DDL = """
-create schema if not exists meta;
-create table if not exists meta.learned_models (
-    scorer_id varchar primary key,
-    model varchar not null,
-    model_path varchar not null,
-    model_sha256 varchar not null,
-    config json not null,
-    features json not null,
-    data_sha256 varchar not null,
-    n_train integer not null,
-    fold_scheme varchar not null,
-    metrics json not null,
-    is_shuffled boolean not null,
-    sklearn_version varchar not null,
-    trained_at timestamptz not null
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -440,7 +423,7 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
         if not con.execute("select count(*) from duckdb_tables() where table_name = ?",
                            [table]).fetchone()[0]:
             raise NeurostockError(f"table {table} is missing: run `neurostock build` first")
-    con.execute(_DDL)
+    ensure_learned_models_table(con)
     ids, ratings, groups = _rated(con)
     if len(ids) < 2 * cfg.folds:
         raise NeurostockError(f"full_set has {len(ids)} rated images: too few to train "

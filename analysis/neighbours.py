@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from embed.clusters import EmbedderVectors
+from analysis.clusters import EmbedderVectors
 
 SCHEMA = pa.schema([
     ("image_id", pa.int64()), ("embedder_id", pa.string()), ("rank", pa.int64()),

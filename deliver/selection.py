@@ -14,8 +14,8 @@ from pathlib import Path
 
 import duckdb
 
-from neurostock.errors import NeurostockError
-from neurostock.warehouse import connect, resolve_warehouse
+from neurostock.core.errors import NeurostockError
+from neurostock.core.warehouse import connect, resolve_warehouse
 
 SETS = ("big_set", "full_set")
 MANIFEST = "selection.json"

@@ -38,8 +38,9 @@ import pyarrow as pa
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from neurostock.errors import NeurostockError
-from neurostock.warehouse import connect, resolve_warehouse
+from neurostock.core.errors import NeurostockError
+from neurostock.core.meta import ensure_images_table
+from neurostock.core.warehouse import connect, resolve_warehouse
 
 STATUSES = ("ok", "missing", "unreadable", "too_large", "outside_root")
 BATCH_SIZE = 500
@@ -53,26 +54,6 @@ _DETAIL_MAX_CHARS = 200
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _WHITE = (255, 255, 255)
 
-IMAGES_DDL = """
-create schema if not exists files;
-create table if not exists files.images (
-    image_id bigint primary key,
-    set_name varchar,
-    img_path varchar,
-    resolved_path varchar,
-    status varchar not null,
-    status_detail varchar,
-    bytes bigint,
-    sha256 varchar,
-    width integer,
-    height integer,
-    format varchar,
-    mode varchar,
-    dataset_path varchar,
-    dataset_sha256 varchar,
-    checked_at timestamptz
-);
-"""
 
 # The order of files.images' columns; _Row.values() follows it.
 COLUMNS = (
@@ -227,11 +208,6 @@ class _Decoded:
 
     data: bytes
     image: Image.Image
-
-
-def ensure_images_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create schema `files` and table `files.images` when missing; never touches existing rows."""
-    con.execute(IMAGES_DDL)
 
 
 def sync_images(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from neurostock.errors import NeurostockError
+from neurostock.core.errors import NeurostockError
 
 CONFIG_ENV = "NEUROSTOCK_CONFIG"
 CONFIG_NAME = "neurostock.yml"
@@ -64,7 +64,7 @@ class Config:
     images: ImagesConfig = field(default_factory=ImagesConfig)
     path: Path | None = None
     scorers: tuple[str, ...] = ()
-    learned: tuple = ()  # score.learned.LearnedConfig, one per `learned:` entry
+    learned: tuple = ()  # learn.model.LearnedConfig, one per `learned:` entry
 
 
 def find_config(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -117,7 +117,7 @@ def load_config(explicit: str | os.PathLike | None = None) -> Config:
 
 def _learned(entry: object, path: Path, i: int):
     """One `learned:` entry: {name, embedders, kinds, scores, model, folds, seed}."""
-    from score.learned import KINDS, LearnedConfig
+    from learn.model import KINDS, LearnedConfig
 
     where = f"config {path}: learned[{i}]"
     if not isinstance(entry, dict) or "name" not in entry:

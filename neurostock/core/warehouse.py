@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from neurostock.errors import NeurostockError
+from neurostock.core.errors import NeurostockError
 
 DEFAULT_WAREHOUSE = "warehouse.duckdb"
 WAREHOUSE_ENV = "NEUROSTOCK_WAREHOUSE"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import duckdb
 
-from neurostock.errors import NeurostockError
-from neurostock.warehouse import connect, sql_string
+from neurostock.core.errors import NeurostockError
+from neurostock.core.warehouse import connect, sql_string
 
 MARTS = ("ann", "full_set", "big_set", "nessesary_files", "image_ratings", "quarantine")
 

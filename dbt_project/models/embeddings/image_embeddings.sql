@@ -1,0 +1,2 @@
+{{ config(materialized='view', tags=['embedding']) }}
+{{ embeddings_union('image') }}

@@ -1,0 +1,172 @@
+"""The tables Python steps write and dbt reads as sources: one definition each.
+
+Every `ensure_*` creates its schema and table when missing and never touches existing
+rows; `ensure_step_tables` creates them all (the dbt plugin calls it, so the committed
+dbt project builds before any Python step has run).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+IMAGES_DDL = """
+create schema if not exists files;
+create table if not exists files.images (
+    image_id bigint primary key,
+    set_name varchar,
+    img_path varchar,
+    resolved_path varchar,
+    status varchar not null,
+    status_detail varchar,
+    bytes bigint,
+    sha256 varchar,
+    width integer,
+    height integer,
+    format varchar,
+    mode varchar,
+    dataset_path varchar,
+    dataset_sha256 varchar,
+    checked_at timestamptz
+);
+"""
+
+EMBEDDING_MODELS_DDL = """
+create schema if not exists meta;
+create table if not exists meta.embedding_models (
+    embedder_id varchar primary key,
+    library varchar not null,
+    library_version varchar,
+    model varchar not null,
+    pretrained varchar,
+    weights_path varchar,
+    weights_sha256 varchar,
+    quick_gelu boolean,
+    preprocessing varchar,
+    dim integer not null,
+    kinds varchar[] not null,
+    is_random_init boolean not null,
+    is_imported boolean not null,
+    fingerprint varchar not null,
+    registered_at timestamptz not null default current_timestamp
+);
+"""
+
+SCORERS_DDL = """
+create schema if not exists meta;
+create table if not exists meta.scorers (
+    scorer_id varchar primary key,
+    kind varchar not null check (kind in ('imported', 'computed', 'learned')),
+    source_file varchar,
+    source_sha256 varchar,
+    version varchar,
+    higher_is varchar not null,
+    expected_min double,
+    expected_max double,
+    is_valid boolean not null,
+    invalid_reason varchar,
+    n_scored bigint,
+    description varchar,
+    created_at timestamptz not null default current_timestamp
+);
+"""
+
+AESTHETIC_HEADS_DDL = """
+create schema if not exists meta;
+create table if not exists meta.aesthetic_heads (
+    head_id varchar primary key,
+    clip_model varchar not null,
+    clip_pretrained varchar not null,
+    dim integer not null,
+    weights float[] not null,
+    bias double not null,
+    source_file varchar not null,
+    source_sha256 varchar not null,
+    licence varchar not null,
+    higher_is varchar not null,
+    description varchar
+);
+"""
+
+LEARNED_MODELS_DDL = """
+create schema if not exists meta;
+create table if not exists meta.learned_models (
+    scorer_id varchar primary key,
+    model varchar not null,
+    model_path varchar not null,
+    model_sha256 varchar not null,
+    config json not null,
+    features json not null,
+    data_sha256 varchar not null,
+    n_train integer not null,
+    fold_scheme varchar not null,
+    metrics json not null,
+    is_shuffled boolean not null,
+    sklearn_version varchar not null,
+    trained_at timestamptz not null
+);
+"""
+
+PIPELINE_RUNS_DDL = """
+create schema if not exists meta;
+create table if not exists meta.pipeline_runs (
+    run_id uuid primary key,
+    step varchar not null,
+    target_id varchar,
+    started_at timestamptz not null,
+    finished_at timestamptz not null,
+    n_computed bigint not null,
+    n_skipped bigint not null,
+    n_failed bigint not null,
+    detail varchar
+);
+"""
+
+
+def ensure_images_table(con: duckdb.DuckDBPyConnection) -> None:
+    """`files.images`: one row per image file the marts need (written by images sync)."""
+    con.execute(IMAGES_DDL)
+
+
+def ensure_embedding_models_table(con: duckdb.DuckDBPyConnection) -> None:
+    """`meta.embedding_models`: the embedder registry."""
+    con.execute(EMBEDDING_MODELS_DDL)
+
+
+def ensure_scorers_table(con: duckdb.DuckDBPyConnection) -> None:
+    """`meta.scorers`: the scorer registry.
+
+    A table made before learned scorers existed has a narrower kind check: it is
+    rebuilt with the same rows (DuckDB cannot alter a CHECK constraint)."""
+    con.execute(SCORERS_DDL)
+    old = con.execute(
+        "select count(*) from duckdb_constraints() where schema_name = 'meta' "
+        "and table_name = 'scorers' and constraint_type = 'CHECK' "
+        "and constraint_text like '%computed%' and constraint_text not like '%learned%'"
+    ).fetchone()[0]
+    if old:
+        con.execute("alter table meta.scorers rename to scorers_before_learned")
+        con.execute(SCORERS_DDL)
+        con.execute("insert into meta.scorers select * from meta.scorers_before_learned")
+        con.execute("drop table meta.scorers_before_learned")
+
+
+def ensure_heads_table(con: duckdb.DuckDBPyConnection) -> None:
+    """`meta.aesthetic_heads`: the shipped heads' effective linear weights."""
+    con.execute(AESTHETIC_HEADS_DDL)
+
+
+def ensure_learned_models_table(con: duckdb.DuckDBPyConnection) -> None:
+    """`meta.learned_models`: provenance of every trained model."""
+    con.execute(LEARNED_MODELS_DDL)
+
+
+def ensure_runs_table(con: duckdb.DuckDBPyConnection) -> None:
+    """`meta.pipeline_runs`: one row per run of a Python step."""
+    con.execute(PIPELINE_RUNS_DDL)
+
+
+def ensure_step_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Every table above."""
+    for ensure in (ensure_images_table, ensure_embedding_models_table, ensure_runs_table,
+                   ensure_scorers_table, ensure_heads_table, ensure_learned_models_table):
+        ensure(con)
