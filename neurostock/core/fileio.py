@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -32,3 +33,10 @@ def write_atomically(target: str | os.PathLike, payload: bytes) -> None:
         if temp_name is not None:
             Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def fingerprint(*parts: object) -> str:
+    """A short, stable digest of JSON-able parts: changes whenever any part changes.
+    Embedders and scorers record it with every result they compute."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
