@@ -1,16 +1,19 @@
 """k-means clusters and 2-D maps of embeddings, for the dbt Python models
 `cluster_solutions` and `cluster_map` (models/analysis/).
 
-Per embedder, what is clustered: the image embeddings of full_set where the
-embedder sees images, otherwise its prompt embeddings (a text-only embedder such
-as MiniLM still groups the prompts). Vectors are L2-normalised first, so k-means'
-Euclidean distance orders pairs the way cosine similarity does. Every fit is
-seeded: the same warehouse gives the same clusters.
+Per embedder, what is clustered (its input, `embedding_kind`): by default the
+image embeddings of full_set where the embedder sees images, otherwise its prompt
+embeddings (a text-only embedder such as MiniLM still groups the prompts). With
+`both=True`, an embedder that has image and prompt embeddings is also clustered
+on "both": the unit image vector and the unit prompt vector of an image, end to
+end (the team's concatenated vectors), a second input beside the default.
+Vectors are L2-normalised first, so k-means' Euclidean distance orders pairs the
+way cosine similarity does. Every fit is seeded: the same warehouse gives the
+same clusters.
 """
 
 from __future__ import annotations
 
-import sys
 import uuid
 from dataclasses import dataclass
 
@@ -18,16 +21,40 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from neurostock.core.progress import say
+
 # Fewer images than this per embedder: no map, no clusters (the row says why).
 MIN_IMAGES = 10
+
+# The "both" input: each half made unit length first, so neither kind outweighs
+# the other whatever its norm; cluster_assignments.sql builds the same vector.
+BOTH_SQL = """,
+    both_kinds as (
+        select i.embedder_id, 'both' as embedding_kind, i.image_id,
+               list_concat(
+                   list_transform(i.embedding::double[],
+                       lambda x: x / sqrt(list_dot_product(i.embedding::double[],
+                                                           i.embedding::double[]))),
+                   list_transform(p.embedding::double[],
+                       lambda x: x / sqrt(list_dot_product(p.embedding::double[],
+                                                           p.embedding::double[]))))
+                   as embedding
+        from {images} as i
+        inner join {prompts} as p using (embedder_id, image_id)
+        semi join {members} using (image_id)
+        where list_dot_product(i.embedding::double[], i.embedding::double[]) > 0
+          and list_dot_product(p.embedding::double[], p.embedding::double[]) > 0
+    )
+"""
 
 
 @dataclass(frozen=True)
 class EmbedderVectors:
     embedder_id: str
-    embedding_kind: str
+    embedding_kind: str  # the input: image, prompt or both
     image_ids: np.ndarray
     vectors: np.ndarray  # (n, dim) float64, unit rows
+    is_default_input: bool = True
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -38,8 +65,11 @@ def _unit(rows: np.ndarray) -> np.ndarray:
 def load_full_set_vectors(session: duckdb.DuckDBPyConnection,
                           image_embeddings: duckdb.DuckDBPyRelation,
                           prompt_embeddings: duckdb.DuckDBPyRelation,
-                          full_set: duckdb.DuckDBPyRelation) -> list[EmbedderVectors]:
-    """The vectors each embedder's clusters are fitted on, ordered by image id."""
+                          full_set: duckdb.DuckDBPyRelation,
+                          both: bool = False) -> list[EmbedderVectors]:
+    """The vectors each embedder's clusters are fitted on, per (embedder, input),
+    ordered by image id: the default input of every embedder, and with `both` the
+    concatenated image+prompt vectors of every embedder that has both kinds."""
     # Unique names: dbt runs the map and the clusters at the same time on one database.
     tag = uuid.uuid4().hex[:12]
     names = {kind: f"ns_{kind}_{tag}" for kind in ("images", "prompts", "members")}
@@ -57,33 +87,38 @@ def load_full_set_vectors(session: duckdb.DuckDBPyConnection,
                 from {names['prompts']} semi join {names['members']} using (image_id)
                 where embedder_id not in (select embedder_id from images)
             )
-            select * from images union all select * from prompts
-            order by embedder_id, image_id
+            {BOTH_SQL.format(images=names['images'], prompts=names['prompts'],
+                             members=names['members']) if both else ''}
+            select *, true as is_default_input from images
+            union all select *, true from prompts
+            {'union all select *, false from both_kinds' if both else ''}
+            order by embedder_id, is_default_input desc, embedding_kind, image_id
         """).arrow()
         if hasattr(table, "read_all"):  # a lazy RecordBatchReader: read before the views go
             table = table.read_all()
     finally:
         for name in names.values():
             session.execute(f"drop view if exists {name}")
-    frame_ids = table.column("embedder_id").to_pylist()
-    kinds = table.column("embedding_kind").to_pylist()
+    keys = list(zip(table.column("embedder_id").to_pylist(),
+                    table.column("embedding_kind").to_pylist(), strict=True))
+    defaults = table.column("is_default_input").to_pylist()
     ids = table.column("image_id").to_numpy()
     embeddings = table.column("embedding").to_pylist()
     out = []
     start = 0
-    while start < len(frame_ids):
+    while start < len(keys):
         end = start
-        while end < len(frame_ids) and frame_ids[end] == frame_ids[start]:
+        while end < len(keys) and keys[end] == keys[start]:
             end += 1
         vectors = np.asarray(embeddings[start:end], dtype=np.float64)
-        out.append(EmbedderVectors(frame_ids[start], kinds[start], ids[start:end],
-                                   _unit(vectors)))
+        out.append(EmbedderVectors(keys[start][0], keys[start][1], ids[start:end],
+                                   _unit(vectors), bool(defaults[start])))
         start = end
     return out
 
 
 def _progress(message: str) -> None:
-    print(f"[clusters] {message}", file=sys.stderr, flush=True)
+    say(f"clusters: {message}")
 
 
 def fit_solutions(data: EmbedderVectors, k_values: list[int], seed: int,
@@ -97,7 +132,7 @@ def fit_solutions(data: EmbedderVectors, k_values: list[int], seed: int,
     for k in sorted(set(int(k) for k in k_values)):
         row = {"embedder_id": data.embedder_id, "embedding_kind": data.embedding_kind, "k": k,
                "n_images": n, "silhouette": None, "inertia": None, "centroids": None,
-               "skipped_reason": None}
+               "skipped_reason": None, "is_default_input": data.is_default_input}
         if k < 2:
             row["skipped_reason"] = "k must be at least 2"
         elif n < max(MIN_IMAGES, k + 1):
@@ -127,7 +162,7 @@ SOLUTIONS_SCHEMA = pa.schema([
     ("embedder_id", pa.string()), ("embedding_kind", pa.string()), ("k", pa.int64()),
     ("n_images", pa.int64()), ("silhouette", pa.float64()), ("inertia", pa.float64()),
     ("is_chosen", pa.bool_()), ("skipped_reason", pa.string()),
-    ("centroids", pa.list_(pa.list_(pa.float64()))),
+    ("centroids", pa.list_(pa.list_(pa.float64()))), ("is_default_input", pa.bool_()),
 ])
 
 MAP_SCHEMA = pa.schema([

@@ -16,7 +16,7 @@ its peak memory (ru_maxrss) is its own:
               encode_text per batch; vectors kept in a list, nothing else
               (images alone: the image part of the same loop, timed apart)
   project     the warehouse's UDF path: EmbeddingFunctions registered on a DuckDB
-              warehouse (scratch), a fresh VectorCache, then
+              warehouse (scratch), a fresh ResumeCache, then
               create table .. as select ns_embed_image(..., count(*) over ()) ..
               and the same with ns_embed_text over the prompts
   nothing new the same queries again with the same cache: must compute 0
@@ -231,7 +231,7 @@ def _child_project(warehouse: Path, batch_size: int, with_prompts: bool) -> dict
     import duckdb
     import torch
 
-    from embed.cache import VectorCache, cache_path_for
+    from embed.cache import ResumeCache, cache_path_for
     from embed.udfs import EmbeddingFunctions
     from neurostock.core.config import Config, EmbedderConfig
 
@@ -240,15 +240,16 @@ def _child_project(warehouse: Path, batch_size: int, with_prompts: bool) -> dict
         id=EMBEDDER_ID, library="open_clip", model=MODEL, pretrained="random",
         batch_size=batch_size, device="cpu", kinds=("image", "prompt"),
     ),))
-    cache = VectorCache(cache_path_for(warehouse))
+    cache = ResumeCache(cache_path_for(warehouse))
     functions = EmbeddingFunctions(config, cache)
     timer = _Timer()
     # Instance attributes shadow the methods register() binds: timing only.
     functions.embed_image = timer.wrap("udf_image", functions.embed_image)
     functions.embed_text = timer.wrap("udf_text", functions.embed_text)
-    functions._decode = timer.wrap("decode_thread", functions._decode)
-    cache.get_many = timer.wrap("cache_get", cache.get_many)
-    cache.put_many = timer.wrap("cache_put", cache.put_many)
+    # Summed over the decode pool's workers (decode_workers), overlapping the model.
+    functions._decode_one = timer.wrap("decode_thread", functions._decode_one)
+    cache.vectors.get_many = timer.wrap("cache_get", cache.vectors.get_many)
+    cache.vectors.put_many = timer.wrap("cache_put", cache.vectors.put_many)
 
     con = duckdb.connect(str(warehouse))
     # The settings dbt_project/profiles.yml gives every warehouse connection.
@@ -404,6 +405,14 @@ def main() -> None:
                         help=f"also the memory run on {LARGE_FACTOR}x the images (default on)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench_out")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--decode-bound", action="store_true",
+                        help="instead: 1,024-px JPEGs through a tiny model, the UDF with one "
+                             "decode thread and with WORKERS, beside a torch DataLoader "
+                             "(benchmarks/decode_bound.py)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: model-only beside end-to-end images/s on the GPU "
+                             "(benchmarks/decode_bound.py)")
+    parser.add_argument("--workers", type=int, help="decode workers (default: the cores)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--manifest", help=argparse.SUPPRESS)
     parser.add_argument("--warehouse", help=argparse.SUPPRESS)
@@ -415,6 +424,11 @@ def main() -> None:
 
     rows = _load_rows(args.data, args.limit)
     n = len(rows)
+    if args.decode_bound or args.device == "cuda":
+        from decode_bound import run
+
+        run(rows, args.batch_size, args.workers, args.device, args.workdir)
+        return
     print(f"data: {n:,} images of {args.data}; batch size {args.batch_size}; "
           f"CPU, {THREADS} torch threads", flush=True)
     print(f"NOTE: {RANDOM_NOTE}", flush=True)

@@ -41,9 +41,8 @@ first --baseline-replicates bootstrap replicates of the project's resampler
 (analysis/bootstrap.py) vs scipy on the very same resamples (the baseline seeds each
 group as the project does and orders its rows the same way).
 
-Side effect: `neurostock dbt` writes the generated model files (gitignored) for no
-config, i.e. empty; the next `neurostock build` or `neurostock dbt` writes them again
-from neurostock.yml. dbt's target/ and logs/ go to the scratch directory.
+Nothing is written into the checkout: the scratch warehouse's dbt files live beside it
+(<warehouse>.dbt/), and dbt's target/ and logs/ go to the scratch directory.
 Results go to stdout and --out (JSON). The scratch directory is removed unless --keep.
 """
 

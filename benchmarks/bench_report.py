@@ -48,11 +48,8 @@ the team's are larger; the report's make_thumbnails is timed, in its own process
 --thumb-images of them re-encoded at each size, and extrapolated (labelled) to every
 full_set image. Upscaled pictures are smoother than real ones: if anything optimistic.
 
-Side effects on this checkout: the setup's `neurostock build` and every `neurostock
-report` (its `dbt docs generate` prepares the project first) write the dbt project's
-generated model files (gitignored) for the benchmark's neurostock.yml, and dbt writes
-dbt_project/target/; the next `neurostock build` writes the models again from your
-neurostock.yml. Do not run it while another `neurostock build` uses this checkout.
+Nothing is written into the checkout: the benchmark's warehouse keeps its generated
+dbt models, target/ and logs/ in its own <warehouse>.dbt/ folder.
 Results go to stdout and --out (JSON). The work directory is removed at the end unless
 --keep or --reuse.
 """

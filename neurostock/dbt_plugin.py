@@ -47,7 +47,7 @@ class Plugin(BasePlugin):
 def _embedding_functions(conn: DuckDBPyConnection):
     global _FUNCTIONS
     if _FUNCTIONS is None:
-        from embed.cache import VectorCache, cache_path_for
+        from embed.cache import ResumeCache, cache_path_for
         from embed.udfs import EmbeddingFunctions
         from neurostock.core.config import load_config
 
@@ -57,7 +57,7 @@ def _embedding_functions(conn: DuckDBPyConnection):
             "select path from duckdb_databases() where database_name = current_database()"
         ).fetchone()[0]
         warehouse = Path(path) if path else Path.cwd() / "memory.duckdb"
-        _FUNCTIONS = EmbeddingFunctions(config, VectorCache(cache_path_for(warehouse)))
+        _FUNCTIONS = EmbeddingFunctions(config, ResumeCache(cache_path_for(warehouse)))
     return _FUNCTIONS
 
 
@@ -67,5 +67,6 @@ def _score_functions(embedding_functions):
         from score.udfs import ScoreFunctions
 
         _SCORE_FUNCTIONS = ScoreFunctions(embedding_functions.scorer_ids,
-                                          embedding_functions.cache)
+                                          embedding_functions.cache,
+                                          embedding_functions.decode_workers)
     return _SCORE_FUNCTIONS

@@ -13,7 +13,6 @@ import hashlib
 import json
 import re
 import shutil
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -25,8 +24,12 @@ import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from neurostock.core.errors import NeurostockError
+from neurostock.core.progress import say
 from neurostock.core.warehouse import connect, resolve_warehouse
 from reports import plots
+from reports.decision import draw_decision, load_decision
+from reports.ratings_page import draw_ratings, load_ratings
+from reports.submission_page import load_submission
 from reports.thumbnails import ThumbnailJob, make_thumbnails, relative_path
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -125,7 +128,7 @@ def _check_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _progress(message: str) -> None:
-    print(f"[report] {message}", file=sys.stderr, flush=True)
+    say(f"report: {message}")
 
 
 def _decimate(points: list[dict], limit: int) -> list[dict]:
@@ -153,6 +156,9 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
     with connect(target, read_only=True) as con:
         _check_tables(con)
         data = _load(con)
+        data.update(load_decision(con))
+        data.update(load_submission(con))
+        data["ratings"] = load_ratings(con)
     progress(f"read the warehouse ({len(data['pages']):,} image pages)")
 
     thumbs = make_thumbnails(
@@ -167,6 +173,8 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
 
     figures = plots.Figures(out / "plots")
     _draw(figures, data)
+    draw_decision(figures, data)
+    data["queue_thumbs"] = draw_ratings(figures, data["ratings"], out, workers)
     progress(f"figures: {figures.drawn} drawn, {len(figures.used) - figures.drawn} unchanged")
 
     env = _environment()
@@ -178,11 +186,15 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
         "report_time": None,
         "warehouse": str(target),
         "random_embedders": [e for e in data["embedders"] if e["is_random_init"]],
+        "planted_sample": data["planted_sample"],
         "embedders": data["embedders"],
         "clustered": data["clustered"],
         "thumb_of": thumb_of,
         "has_docs": docs is not None,
         "has_learned": bool(data["learned"]),
+        "has_decision": data["has_decision"],
+        "has_submission": data["has_submission"],
+        "has_ratings": data["ratings"] is not None,
     }
 
     def render(template: str, relative: str, root: str, **context) -> None:
@@ -197,8 +209,14 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
     render("agreement.html.j2", "agreement.html", "", **data)
     render("thresholds.html.j2", "thresholds.html", "", **data)
     render("keywords.html.j2", "keywords.html", "", **data)
+    if data["has_decision"]:
+        render("decision.html.j2", "decision.html", "", **data)
+    if data["has_submission"]:
+        render("submission.html.j2", "submission.html", "", **data)
     if data["learned"]:
         render("learned.html.j2", "learned.html", "", **data)
+    if data["ratings"] is not None:
+        render("ratings.html.j2", "ratings.html", "", **data)
     for embedder in data["clustered"]:
         eid = embedder["embedder_id"]
         render("cluster.html.j2", f"clusters/{slug(eid)}.html", "../", embedder=embedder,
@@ -257,8 +275,22 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
     )
 
 
+def _planted_sample(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The shipped sample's own label (sampledata writes it into its SQLite file, ingest
+    copies it to raw.neurostock_sample), or None for any other source. Read from raw on
+    purpose: it describes the source itself, which no mart carries."""
+    present = con.execute("select count(*) from duckdb_tables() where schema_name = 'raw' "
+                          "and table_name = 'neurostock_sample'").fetchone()[0]
+    if not present:
+        return None
+    rows = _rows(con, "select generator, rows, seed, planted_signals "
+                      "from raw.neurostock_sample limit 1")
+    return rows[0] if rows else None
+
+
 def _load(con: duckdb.DuckDBPyConnection) -> dict:
     data: dict = {}
+    data["planted_sample"] = _planted_sample(con)
     data["overview"] = (_rows(con, "select * from rpt_overview") or [None])[0]
     data["rating_distribution"] = _rows(con, "select * from rpt_rating_distribution")
     data["rating_repeats"] = _rows(con, "select * from rpt_rating_repeats")
@@ -283,6 +315,17 @@ def _load(con: duckdb.DuckDBPyConnection) -> dict:
                           "order by scorer_id, side, position"):
         disagreements[row["scorer_id"]][row["side"]].append(row)
     data["disagreements"] = disagreements
+    # The decision models' figures (learn/decision.py); absent from warehouses built before.
+    built = {r[0] for r in con.execute("select table_name from duckdb_tables() "
+                                       "where schema_name = 'main'").fetchall()}
+    data["learned_decision"] = _rows(con, "select * from rpt_learned_decision "
+                                          "order by scorer_id") \
+        if "rpt_learned_decision" in built else []
+    learned_blocks: dict = defaultdict(list)
+    if "rpt_learned_blocks" in built:
+        for row in _rows(con, "select * from rpt_learned_blocks"):
+            learned_blocks[row["scorer_id"]].append(row)
+    data["learned_blocks"] = learned_blocks
     data["suggestions"] = _rows(con, """
         select * from rpt_threshold_suggestions order by scorer_id""")
     boxes = defaultdict(list)
@@ -301,7 +344,7 @@ def _load(con: duckdb.DuckDBPyConnection) -> dict:
 
     solutions = defaultdict(list)
     for row in _rows(con, "select * exclude (centroids) from cluster_solutions "
-                          "order by embedder_id, k"):
+                          "where is_default_input order by embedder_id, k"):
         solutions[row["embedder_id"]].append(row)
     data["solutions"] = solutions
     chosen = {eid: next((s for s in rows if s["is_chosen"]), None)
@@ -334,6 +377,7 @@ def _load(con: duckdb.DuckDBPyConnection) -> dict:
             join full_set f using (image_id)
             left join cluster_assignments a
                 on a.image_id = m.image_id and a.embedder_id = m.embedder_id and a.is_chosen_k
+                and a.is_default_input
             order by m.embedder_id, m.image_id"""):
         points[row["embedder_id"]].append(row)
     data["map_points"] = points
@@ -432,13 +476,32 @@ def _dbt_docs(target: Path, out: Path, docs, progress: Callable[[str], None]) ->
     docs_dir = out / "dbt-docs"
     stamp = docs_dir / ".fingerprint"
     with connect(target, read_only=True) as con:
-        fingerprint = docs.fingerprint(con)
+        # A page copied before the tracker was neutralised is not reused.
+        fingerprint = f"{docs.fingerprint(con)} {_OFFLINE_DOCS}"
     if (docs_dir / "index.html").exists() and stamp.exists() \
             and stamp.read_text() == fingerprint:
         return "unchanged"
     progress("dbt docs generate --static")
     source = docs.generate()
     docs_dir.mkdir(exist_ok=True)
-    shutil.copyfile(source, docs_dir / "index.html")
+    page = offline_docs_page(source.read_text(encoding="utf-8"))
+    (docs_dir / "index.html").write_text(page, encoding="utf-8")
     stamp.write_text(fingerprint)
     return "generated"
+
+
+# dbt's docs page carries dbt Labs' usage tracker: a script it would fetch from a CDN
+# (snowplow's sp.js) and the collector it would post to. dbt only turns it on when the
+# project sends usage stats (ours does not), but a report that is opened offline must
+# not even name something to fetch: the addresses become empty strings, and the
+# function that would load the tracker returns at once.
+_OFFLINE_DOCS = "offline-1"
+_TRACKER_ADDRESS = re.compile(
+    r"""(["'])[^"'\n]*(?:d1fc8wv8zag5ca\.cloudfront\.net|sinter-collect\.com)[^"'\n]*\1""")
+_TRACKER_ON = "turn_on_tracking:function(){"
+
+
+def offline_docs_page(html: str) -> str:
+    """dbt's static docs page with its usage tracker neutralised (see above)."""
+    html = _TRACKER_ADDRESS.sub('""', html)
+    return html.replace(_TRACKER_ON, _TRACKER_ON + "return;")

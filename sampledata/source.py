@@ -12,8 +12,12 @@
 * ``core/YYYY/M/D/<img_name>`` JPEG files for every rated image and for the first 200
   unrated images that are not ``7_`` images; 39 rated ones are the real CC0 AI images
   shipped in ``assets/sac_cc0``, the rest are synthetic pictures whose quality follows
-  their rating;
+  their rating (a planted signal, labelled as such: see ``pictures.py``);
+* a table ``neurostock_sample`` (not in the real schema) with one row saying that the
+  file is this synthetic sample and which signals it plants;
 * ``README.txt`` and ``sample_manifest.json``.
+
+The prompts' word lists are in ``prompts.py``, the synthetic pictures in ``pictures.py``.
 
 Everything is a pure function of ``(rows, seed)``: numpy Generators derived from one
 ``SeedSequence``, no ``hash()``, no set iteration order, no clock. Only the absolute
@@ -32,12 +36,13 @@ import operator
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageChops, ImageDraw, ImageOps, ImageStat
+
+from sampledata.pictures import write_pictures
+from sampledata.prompts import AFTER_LINE_BREAK, build_prompts, image_name
 
 MIN_ROWS = 100
 MAX_ROWS = 2_111_057  # rows in the team's real file
@@ -46,11 +51,7 @@ UNRATED_WITH_FILES = 200
 DB_NAME = "core.download.db"
 SERVER_ROOT = "/media/s1/dataset/neurostocker/core"
 ASSETS_DIR = Path(__file__).parent / "assets" / "sac_cc0"
-NAME_MAX_CHARS = 150
 CHUNK_ROWS = 250_000
-IMAGE_SIZE = 256
-BACKDROP_SIZE = 64
-JPEG_QUALITY = 92
 
 # Generation days 2022-10-01 .. 2023-02-27; ratings may trail until the end of February.
 START = np.datetime64("2022-10-01T00:00:00", "us")
@@ -104,89 +105,19 @@ INSERT_IMG_INFO = (
 INSERT_METADATA = "INSERT INTO metadata (rating, rating_date, annotator_id, id) VALUES (?, ?, ?, ?)"
 INSERT_USER = "INSERT INTO user (id, name) VALUES (?, ?)"
 
-# Word lists for prompts. No "/" anywhere: prompts become file names.
-# fmt: off
-LEADINS = (
-    "", "a painting, sketch or pencil drawing of ", "a photo of ", "an illustration of ",
-    "a close-up of ", "a detailed drawing of ", "a 3d render of ", "a poster of ",
-    "a watercolor of ",
+# Not in the team's schema: the file says itself that it is this synthetic sample, and
+# ingest copies every table, so the warehouse knows it too (raw.neurostock_sample) and
+# the report and the demo can label the planted signals next to their figures.
+MARKER_TABLE = "neurostock_sample"
+MARKER_DDL = (
+    f"CREATE TABLE {MARKER_TABLE} (generator TEXT, rows INTEGER, seed INTEGER, "
+    "planted_signals TEXT)"
 )
-LEADIN_P = (0.62, 0.05, 0.08, 0.07, 0.04, 0.04, 0.04, 0.03, 0.03)
-SUBJECTS = (
-    "Beautiful sunset over the ocean", "a cat made of a large amount of red ink",
-    "Creative urban style in the south side of france", "portrait of an old fisherman",
-    "a cozy cabin in a snowy forest", "a futuristic city at night",
-    "a fox sleeping under a cherry tree", "an astronaut riding a horse on the moon",
-    "a bowl of ramen on a wooden table", "the ruins of an ancient temple in the jungle",
-    "a lighthouse during a storm", "a steampunk airship above the clouds",
-    "a young woman reading in a café", "a dragon perched on a cliff",
-    "a vintage car on route 66", "a field of sunflowers under a blue sky",
-    "a robot tending a vegetable garden", "a medieval market square",
-    "a koi pond with lotus flowers", "an owl with golden eyes",
-    "a busy street in Tokyo in the rain", "a mountain lake at dawn",
-    "a bouquet of wild flowers in a glass jar", "a knight in shining armor",
-    "a cup of coffee with latte art", "an abandoned amusement park",
-    "a whale swimming through the clouds", "a tiny house on a floating island",
-    "a samurai standing in a bamboo forest", "children playing in the autumn leaves",
-    "a wolf howling at the full moon", "a plate of fresh croissants",
-    "the northern lights over a frozen lake", "a sailboat on a calm sea",
-    "an old library full of books", "a hummingbird drinking from a flower",
-    "a cyberpunk street vendor", "a castle on a hill at sunset", "a pair of red sneakers",
-    "a glass of red wine on a marble table", 'a shop sign that says "open"',
-    "the word 'hope' written in the clouds", "a smiling grandmother baking bread",
-    "a desert oasis with palm trees", "a bear fishing in a river",
-    "a jellyfish glowing in the dark ocean", "a snowy village at christmas",
-    "a modern kitchen interior", "a retro diner at night",
-    "a waterfall in a tropical rainforest", "a chess board with glass pieces",
-    "a Viking ship in a fjord", "a penguin wearing a knitted scarf",
-    "a hot air balloon festival", "the skyline of New York at dusk",
-    "a rainy window with city lights", "a mushroom house in an enchanted forest",
-    "a portrait of a girl with freckles", "a bicycle leaning against a brick wall",
-    "a fantasy map of an unknown continent", "a bouquet of roses — black and white",
-    "a crêpe stand in Paris", "an empty train station at midnight",
-    "a herd of horses running on the beach", "a bonsai tree on a windowsill",
-    "abstract shapes and vivid colors", "a golden retriever puppy in the grass",
-    "a lonely tree on a hill", "an underwater city", "a girl with a red umbrella in the rain",
-    "a fisherman's hut by the lake", "a still life with lemons and a jug",
+PLANTED_SIGNALS = (
+    "the pictures are synthetic and their blur, noise, contrast and exposure follow the "
+    "rating by construction (sampledata/pictures.py): scores that measure them agree with "
+    "the ratings because the sample was made that way, not because they find anything"
 )
-STYLES = (
-    "oil painting", "watercolor", "digital art", "concept art", "matte painting",
-    "35mm photograph", "pencil sketch", "ukiyo-e", "low poly", "isometric 3d render",
-    "Art Nouveau poster", "pixel art", "studio ghibli style", "impressionism", "vaporwave",
-    "film noir", "polaroid photo", "charcoal drawing", "stained glass", "anime key visual",
-    "baroque painting", "flat vector illustration", "cinematic still", "claymation",
-    "papercut art", "naïve art",
-)
-ARTISTS = (
-    "by greg rutkowski", "by Alphonse Mucha", "by Claude Monet", "by Hokusai",
-    "by Simon Stålenhag", "by Gustave Doré", "by Ivan Aivazovsky", "by Makoto Shinkai",
-    "by Zdzisław Beksiński", "by Thomas Kinkade", "by Vincent van Gogh", "by James Gurney",
-    "by Artgerm", "by Wes Anderson", "by Moebius", "by Albert Bierstadt",
-    "by Ilya Kuvshinov", "by Caspar David Friedrich", "by René Magritte",
-    "by Hayao Miyazaki",
-)
-MODIFIERS = (
-    "trending on artstation", "8k", "4k", "highly detailed", "unreal engine",
-    "octane render", "sharp focus", "cinematic lighting", "volumetric light", "hdr",
-    "award winning", "masterpiece", "intricate", "bokeh", "studio lighting", "golden hour",
-    "ultra realistic", "photorealistic", "dramatic lighting", "soft light",
-    "depth of field", "artstation hq", "4k wallpaper", "high resolution", "vivid colors",
-    "smooth", "elegant", "epic composition", "wide angle", "symmetrical", "hyperrealism",
-    "rule of thirds", "moody", "pastel colors", "dslr", "ray tracing",
-)
-SEPARATORS = (", ", " ", ". ", ",, ", "  ", " — ", "; ")
-SEPARATOR_P = (0.80, 0.07, 0.04, 0.02, 0.04, 0.01, 0.02)
-ENDINGS = ("", ".", "..", "...", "…", "!", " .")
-ENDING_P = (0.55, 0.30, 0.05, 0.03, 0.02, 0.02, 0.03)
-ARTIST_COUNT_P = (0.55, 0.33, 0.12)
-MODIFIER_COUNT_P = (0.12, 0.14, 0.16, 0.15, 0.13, 0.11, 0.09, 0.06, 0.04)
-LINE_BREAK_SHARE = 0.004
-AFTER_LINE_BREAK = (
-    "negative: blurry, lowres, bad anatomy", "ugly, tiling, poorly drawn hands, extra limbs",
-    "asdfgh", "((worst quality)), (low quality), watermark", "no text, no signature",
-    "### seed 1234 steps 50", "", "deformed, disfigured",
-)
-# fmt: on
 
 
 @dataclass(frozen=True)
@@ -583,72 +514,6 @@ def _day_folders() -> tuple[str, ...]:
     return tuple(f"{d.year}/{d.month}/{d.day}" for d in days)
 
 
-@functools.cache
-def _vocabulary() -> tuple[np.ndarray, dict[str, int]]:
-    """Every prompt fragment with spaces already turned into "_", and each list's offset.
-
-    Index 0 is the empty fragment, used for parts a prompt leaves out.
-    """
-    groups = {
-        "prefix": tuple(f"{value}_" for value in range(100)),
-        "leadin": LEADINS,
-        "subject": SUBJECTS,
-        "style": STYLES,
-        "artist": ARTISTS,
-        "modifier": MODIFIERS,
-        "separator": SEPARATORS,
-        "ending": ENDINGS,
-        "tail": tuple("\n" + text for text in AFTER_LINE_BREAK),
-    }
-    fragments, offsets = [""], {}
-    for group, words in groups.items():
-        offsets[group] = len(fragments)
-        fragments.extend(word.replace(" ", "_") for word in words)
-    return np.asarray(fragments, dtype=object), offsets
-
-
-def _optional_part(
-    rng: np.random.Generator, present: np.ndarray, group: str, size: int
-) -> list[np.ndarray]:
-    """Separator and word columns for one optional prompt part (0 where absent)."""
-    _, offsets = _vocabulary()
-    n = len(present)
-    separator = offsets["separator"] + rng.choice(len(SEPARATORS), n, p=SEPARATOR_P)
-    word = offsets[group] + rng.integers(0, size, n)
-    return [np.where(present, separator, 0), np.where(present, word, 0)]
-
-
-def _build_prompts(rng: np.random.Generator, prefixes: np.ndarray) -> list[str]:
-    """One prompt per prefix, exactly as stored in img_generation_promt (``6_a_cat..``).
-
-    Each prompt is a row of fragment indices; numpy draws all of them at once and
-    Python only joins the fragments.
-    """
-    fragments, offsets = _vocabulary()
-    n = len(prefixes)
-    columns = [
-        offsets["prefix"] + np.asarray(prefixes),
-        offsets["leadin"] + rng.choice(len(LEADINS), n, p=LEADIN_P),
-        offsets["subject"] + rng.integers(0, len(SUBJECTS), n),
-        *_optional_part(rng, rng.random(n) < 0.7, "style", len(STYLES)),
-    ]
-    artists = rng.choice(len(ARTIST_COUNT_P), n, p=ARTIST_COUNT_P)
-    for k in range(len(ARTIST_COUNT_P) - 1):
-        columns += _optional_part(rng, artists > k, "artist", len(ARTISTS))
-    modifiers = rng.choice(len(MODIFIER_COUNT_P), n, p=MODIFIER_COUNT_P)
-    for k in range(len(MODIFIER_COUNT_P) - 1):
-        columns += _optional_part(rng, modifiers > k, "modifier", len(MODIFIERS))
-    columns.append(offsets["ending"] + rng.choice(len(ENDINGS), n, p=ENDING_P))
-    tail = offsets["tail"] + rng.integers(0, len(AFTER_LINE_BREAK), n)
-    columns.append(np.where(rng.random(n) < LINE_BREAK_SHARE, tail, 0))
-    return ["".join(parts) for parts in fragments[np.column_stack(columns)].tolist()]
-
-
-def _image_name(prompt: str) -> str:
-    """File name the generator gave a prompt: first line, cut to 150 chars, plus .jpg."""
-    return prompt.split("\n", 1)[0][:NAME_MAX_CHARS] + ".jpg"
-
-
 def _chunk_bounds(day: np.ndarray) -> Iterator[tuple[int, int]]:
     """[lo, hi) row ranges of about CHUNK_ROWS made of whole days.
 
@@ -674,11 +539,11 @@ def _chunk_prompts(
     """
     prefixes = plan.prefix[lo:hi]
     days = plan.day[lo:hi].tolist()
-    prompts = _build_prompts(rng, prefixes)
+    prompts = build_prompts(rng, prefixes)
     fixed = [img_id - 1 - lo for img_id in plan.cc0 if lo < img_id <= hi]
     for pos in fixed:
         prompts[pos] = plan.cc0[lo + pos + 1].prompt
-    names = [_image_name(p) for p in prompts]
+    names = [image_name(p) for p in prompts]
     seen = {(days[pos], names[pos]) for pos in fixed}
     pending = []
     for pos, key in enumerate(zip(days, names, strict=True)):
@@ -689,8 +554,8 @@ def _chunk_prompts(
         if not pending:
             break
         clashing, pending = pending, []
-        for pos, prompt in zip(clashing, _build_prompts(rng, prefixes[clashing]), strict=True):
-            key = (days[pos], _image_name(prompt))
+        for pos, prompt in zip(clashing, build_prompts(rng, prefixes[clashing]), strict=True):
+            key = (days[pos], image_name(prompt))
             if key in seen:
                 pending.append(pos)
                 continue
@@ -761,6 +626,9 @@ def _write_database(
         con.execute("PRAGMA journal_mode=OFF")
         con.execute("PRAGMA synchronous=OFF")
         con.executescript(SCHEMA)
+        con.execute(MARKER_DDL)
+        con.execute(f"INSERT INTO {MARKER_TABLE} VALUES (?, ?, ?, ?)",
+                    ("neurostock sample", plan.rows, plan.seed, PLANTED_SIGNALS))
         con.execute("BEGIN")
         done = 0
         for chunk in _img_info_chunks(rng, plan, image_root, file_names):
@@ -781,135 +649,18 @@ def _publish(scratch: Path, db_path: Path) -> None:
     os.replace(scratch, db_path)
 
 
-@functools.cache
-def _unit_grid() -> tuple[np.ndarray, np.ndarray]:
-    """x and y coordinates in [0, 1] on the coarse BACKDROP_SIZE grid, float32."""
-    axis = np.linspace(0.0, 1.0, BACKDROP_SIZE, dtype=np.float32)
-    xx, yy = np.meshgrid(axis, axis)
-    return xx, yy
-
-
-def _scene(rng: np.random.Generator) -> Image.Image:
-    """A clean picture: colour gradient, a soft glow, crisp shapes and thin lines."""
-    # The backdrop is smooth, so computing it coarse and upscaling costs nothing visible.
-    xx, yy = _unit_grid()
-    angle = float(rng.uniform(0.0, 2 * np.pi))
-    ramp = np.cos(angle) * xx + np.sin(angle) * yy
-    ramp = (ramp - ramp.min()) / (ramp.max() - ramp.min())
-    c0, c1, c2 = rng.uniform(0.0, 1.0, (3, 3)).astype(np.float32)
-    pixels = c0 + ramp[..., None] * (c1 - c0)
-    cx, cy, width = rng.uniform(0.2, 0.8, 2).tolist() + [float(rng.uniform(0.02, 0.1))]
-    glow = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / width)[..., None]
-    pixels = pixels * (1 - 0.6 * glow) + 0.6 * glow * c2
-    backdrop = Image.fromarray((pixels * 255).astype(np.uint8))
-    picture = backdrop.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
-    draw = ImageDraw.Draw(picture)
-    for _ in range(int(rng.integers(3, 7))):
-        x0, y0 = rng.integers(0, IMAGE_SIZE - 40, 2).tolist()
-        w, h = rng.integers(20, 120, 2).tolist()
-        box = (x0, y0, min(IMAGE_SIZE - 1, x0 + w), min(IMAGE_SIZE - 1, y0 + h))
-        colour = tuple(rng.integers(0, 256, 3).tolist())
-        shape = int(rng.integers(0, 3))
-        if shape == 0:
-            draw.ellipse(box, fill=colour)
-        elif shape == 1:
-            draw.rectangle(box, fill=colour)
-        else:
-            draw.polygon(
-                [(box[0], box[3]), (box[2], box[3]), ((box[0] + box[2]) // 2, box[1])], fill=colour
-            )
-    # Fine lines give sharp images high-frequency detail that blur visibly removes.
-    for _ in range(int(rng.integers(4, 9))):
-        ends = rng.integers(0, IMAGE_SIZE, 4).tolist()
-        draw.line(ends, fill=tuple(rng.integers(0, 256, 3).tolist()), width=1)
-    return picture
-
-
-# rating -> (blur factor, noise amplitude in levels, contrast factor, exposure error 0..1)
-_DEGRADATION = {
-    3: (2, 8, 0.85, 0.08),
-    2: (3, 20, 0.65, 0.30),
-    1: (6, 36, 0.45, 0.55),
-}
-
-
-def _degrade(rng: np.random.Generator, picture: Image.Image, quality: int) -> Image.Image:
-    """Make the picture look as good as ``quality`` says (4 best, 5 broken)."""
-    # Pillow operations throughout: numpy temporaries of this size cost more in page
-    # faults than in arithmetic.
-    if quality == 4:
-        return ImageOps.autocontrast(picture, cutoff=1)
-    if quality == 5:
-        return _broken(rng, picture)
-    factor, noise, contrast, exposure = _DEGRADATION[quality]
-    blurred = picture.reduce(factor).resize(picture.size, Image.Resampling.BILINEAR)
-    means = np.asarray(ImageStat.Stat(blurred).mean)
-    toned = blurred.point(_tone_curve(means, contrast, exposure, dark=rng.random() < 0.5))
-    return _with_noise(rng, toned, noise)
-
-
-def _tone_curve(means: np.ndarray, contrast: float, exposure: float, dark: bool) -> list[int]:
-    """Per-channel lookup table: flatter contrast, then under- (dark) or over-exposure."""
-    levels = np.arange(256.0)
-    curve = means[:, None] + (levels[None, :] - means[:, None]) * contrast
-    curve = curve * (1 - exposure) + (0.0 if dark else 255.0 * exposure)
-    return np.clip(np.rint(curve), 0, 255).astype(np.uint8).ravel().tolist()
-
-
-def _with_noise(rng: np.random.Generator, picture: Image.Image, amplitude: int) -> Image.Image:
-    """Add independent uniform noise of +-amplitude levels to every pixel and channel."""
-    noise = rng.integers(0, 2 * amplitude + 1, (*picture.size[::-1], 3), dtype=np.uint8)
-    return ImageChops.add(picture, Image.fromarray(noise), scale=1.0, offset=-amplitude)
-
-
-def _broken(rng: np.random.Generator, picture: Image.Image) -> Image.Image:
-    """Clearly unusable: mostly noise, nearly one flat colour, or half black."""
-    mode = int(rng.integers(0, 3))
-    width, height = picture.size
-    if mode == 0:
-        static = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-        return Image.blend(picture, Image.fromarray(static), 0.8)
-    if mode == 1:
-        colour = tuple(int(v) for v in ImageStat.Stat(picture).mean)
-        return _with_noise(rng, Image.new("RGB", picture.size, colour), 3)
-    broken = picture.copy()
-    if rng.random() < 0.5:
-        broken.paste((0, 0, 0), (0, height // 2, width, height))
-    else:
-        broken.paste((0, 0, 0), (width // 2, 0, width, height))
-    return broken
-
-
-def synthetic_picture(seed: int, img_id: int, quality: int) -> Image.Image:
-    """The deterministic synthetic 256x256 RGB picture for one image id and quality 1..5."""
-    rng = np.random.default_rng([seed, img_id])
-    return _degrade(rng, _scene(rng), quality)
-
-
 def _write_images(
     plan: _Plan, file_names: dict[int, str], image_root: Path, say: Callable[[str], None]
 ) -> int:
     """Write every planned JPEG (CC0 assets re-encoded, the rest synthetic); return count."""
-    targets = [(img_id, image_root / file_names[img_id]) for img_id in plan.file_ids.tolist()]
-    for folder in sorted({target.parent for _, target in targets}):
+    jobs = [
+        (img_id, image_root / file_names[img_id], int(plan.quality[img_id - 1]),
+         plan.cc0[img_id].png if img_id in plan.cc0 else None)
+        for img_id in plan.file_ids.tolist()
+    ]
+    for folder in sorted({target.parent for _, target, _, _ in jobs}):
         folder.mkdir(parents=True, exist_ok=True)
-
-    def write(job: tuple[int, Path]) -> None:
-        img_id, target = job
-        if img_id in plan.cc0:
-            with Image.open(plan.cc0[img_id].png) as source:
-                picture = source.convert("RGB")
-        else:
-            picture = synthetic_picture(plan.seed, img_id, int(plan.quality[img_id - 1]))
-        picture.save(target, format="JPEG", quality=JPEG_QUALITY)
-
-    # Pillow releases the GIL while resizing and encoding, so threads pay off; every
-    # file depends only on its own id, so scheduling cannot change the output.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        for count, _ in enumerate(pool.map(write, targets), start=1):
-            if count % 500 == 0:
-                say(f"images: {count:,} / {len(targets):,}")
-    return len(targets)
+    return write_pictures(jobs, plan.seed, say, total=len(jobs))
 
 
 def _write_readme(out_dir: Path, summary: SampleSummary) -> None:
@@ -932,8 +683,13 @@ core/YYYY/M/D/     JPEG files for the {summary.rated_images} rated images and up
 All pictures are synthetic except {summary.cc0_images} real AI-generated images taken
 from Simulacra Aesthetic Captions (JD-P/simulacrabot, crowsonkb/simulacra-aesthetic-
 models), released under CC0 1.0 (public domain dedication). They were re-encoded
-as JPEG. See ingest/assets/sac_cc0/ for the manifest, the dataset README and the
-LICENSE files of the source repositories.
+as JPEG. See sampledata/assets/sac_cc0/ for the manifest, the dataset README and
+the LICENSE files of the source repositories.
+
+PLANTED SIGNALS: the synthetic pictures' blur, noise, contrast and exposure follow
+their rating by construction, so a score that measures them (technical_*) agrees with
+the ratings because of how this sample was made; it is not a finding. The table
+{MARKER_TABLE} in core.download.db says so, and the report and the demo repeat it.
 """
     (out_dir / "README.txt").write_text(text, encoding="utf-8")
 

@@ -13,16 +13,15 @@ applicable with the reason (`aesthetic_head_applicability`), never scored.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from neurostock.core.fileio import file_sha256
 from neurostock.core.meta import ensure_heads_table
 
 HEADS_DIR = Path(__file__).resolve().parent / "heads"
-
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def load_head(spec: HeadSpec) -> tuple[np.ndarray, float, str]:
     weights, bias = effective_linear(state)
     if spec.input_scale == "unit_sqrt_dim":
         weights = weights * np.sqrt(weights.shape[0])
-    return weights, bias, hashlib.sha256(path.read_bytes()).hexdigest()
+    return weights, bias, file_sha256(path)
 
 
 def register_heads(con) -> int:
@@ -96,7 +95,7 @@ def register_heads(con) -> int:
         "from meta.aesthetic_heads").fetchall())
     for spec in HEADS:
         path = HEADS_DIR / spec.file
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        sha = file_sha256(path)
         if registered.get(spec.head_id) == f"{sha}|{path}|{spec.description}":
             continue  # unchanged: no torch import on every build
         weights, bias, sha = load_head(spec)

@@ -28,7 +28,6 @@ same picture, so the result equals ``NudeDetector().detect(path)`` on a file hol
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 from pathlib import Path
 
@@ -39,7 +38,8 @@ import onnxruntime
 from nudenet import NudeDetector
 from PIL import Image
 
-from neurostock.core.imaging import rgb_on_white
+from neurostock.core.fileio import file_sha256
+from neurostock.core.imaging import to_rgb
 from score.technical import ImageScore
 
 MODEL_FILE = "320n.onnx"
@@ -68,21 +68,12 @@ def component_name(label: str) -> str:
     return label.lower()
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def to_bgr_array(image: Image.Image) -> np.ndarray:
     """The image as a contiguous (H, W, 3) uint8 BGR array; transparency flattened on white.
 
     Raises ValueError for an image with no pixels (OpenCV would fail on it anyway).
     """
-    rgb = rgb_on_white(image)
+    rgb = to_rgb(image)
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[:, :, ::-1])
 
 
@@ -144,11 +135,10 @@ class NsfwDetector:
     """
 
     scorer_id = "nsfw"
-    higher_is = "more likely not safe for work"
 
     def __init__(self, threads: int = 2):
         self.weights_path = Path(nudenet.__file__).resolve().parent / MODEL_FILE
-        self.weights_sha256 = sha256_file(self.weights_path)
+        self.weights_sha256 = file_sha256(self.weights_path)
         self.version = f"nudenet {importlib.metadata.version('nudenet')} {MODEL_FILE}"
         self._detector = _ThreadLimitedNudeDetector(self.weights_path, threads)
         self._check_labels()

@@ -208,7 +208,6 @@ class TechnicalQuality:
 
     scorer_id = "technical"
     version = "1"
-    higher_is = "sharper (variance of the Laplacian)"
 
     def score_images(self, images: list[Image.Image]) -> list[ImageScore]:
         """One ImageScore per image, in order."""

@@ -35,7 +35,6 @@ Per image:
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 from pathlib import Path
 
@@ -45,7 +44,8 @@ import rapidocr_onnxruntime
 from PIL import Image
 from rapidocr_onnxruntime import RapidOCR
 
-from neurostock.core.imaging import rgb_on_white
+from neurostock.core.fileio import file_sha256
+from neurostock.core.imaging import to_rgb
 from score.technical import ImageScore
 
 MAX_SIDE = 1024
@@ -66,21 +66,12 @@ REC_MODEL = PACKAGE_DIR / "models" / "ch_PP-OCRv4_rec_infer.onnx"
 CLS_MODEL = PACKAGE_DIR / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def ocr_copy(image: Image.Image, max_side: int = MAX_SIDE) -> Image.Image:
     """RGB copy of the image, transparency flattened on white, long side <= max_side.
 
     Raises ValueError for an image with no pixels.
     """
-    rgb = rgb_on_white(image)  # always a copy, so thumbnail() below is safe
+    rgb = to_rgb(image)  # always a copy, so thumbnail() below is safe
     rgb.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
     return rgb
 
@@ -137,11 +128,10 @@ class TextInImage:
     """
 
     scorer_id = "text_in_image"
-    higher_is = "more of the image covered by text"
 
     def __init__(self, threads: int = 2):
         self.weights_path = DET_MODEL
-        self.weights_sha256 = sha256_file(DET_MODEL)
+        self.weights_sha256 = file_sha256(DET_MODEL)
         self.version = (
             f"rapidocr_onnxruntime {importlib.metadata.version('rapidocr_onnxruntime')} "
             f"{DET_MODEL.name} {REC_MODEL.name} max_side={MAX_SIDE} det_limit=max "

@@ -4,15 +4,14 @@
         -> STRUCT(score DOUBLE, components MAP(VARCHAR, DOUBLE), text VARCHAR, error VARCHAR)
     ns_score_stats(scorer_id) -> the step's counters (see embed.udfs.EmbeddingFunctions.take_stats)
 
-Images are decoded once per batch; each finished batch is kept in the vector
-cache's `results` table, so a killed run resumes.
+Images are decoded once per batch, on the process's decode pool (embed/decode_pool.py,
+the next batches decoding while a scorer works on this one); each finished batch is
+kept in the vector cache's `results` table, so a killed run resumes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import sys
 import threading
 import time
 
@@ -20,9 +19,13 @@ import duckdb
 import duckdb.sqltypes as t
 import pyarrow as pa
 
-from embed.cache import VectorCache
-from embed.udfs import STATS_TYPE, StepLog, report_progress
+from embed.cache import ResumeCache
+from embed.decode_pool import DecodePool
+from embed.step_log import STATS_TYPE, StepLog, report_progress
+from neurostock.core import fileio
 from neurostock.core.errors import NeurostockError
+from neurostock.core.progress import say
+from score.catalog import load_scorer
 
 RESULT_TYPE = duckdb.struct_type({
     "score": t.DOUBLE,
@@ -33,38 +36,20 @@ RESULT_TYPE = duckdb.struct_type({
 BATCH = 16
 
 
-def load_scorer(scorer_id: str):
-    """The scorer object for a configured id (its model loaded)."""
-    if scorer_id == "technical":
-        from score.technical import TechnicalQuality
-
-        return TechnicalQuality()
-    if scorer_id == "phash":
-        from score.phash import PerceptualHash
-
-        return PerceptualHash()
-    if scorer_id == "nsfw":
-        from score.nsfw import NsfwDetector
-
-        return NsfwDetector()
-    if scorer_id == "text_in_image":
-        from score.text_in_image import TextInImage
-
-        return TextInImage()
-    raise NeurostockError(f"unknown scorer {scorer_id!r}")
-
-
 def scorer_fingerprint(scorer) -> str:
-    parts = [scorer.scorer_id, getattr(scorer, "version", None),
-             getattr(scorer, "weights_sha256", None)]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+    """The digest recorded with every result of `scorer`: changes with its id, version or
+    weights, so cached results of another version are never reused."""
+    return fileio.fingerprint(scorer.scorer_id, getattr(scorer, "version", None),
+                       getattr(scorer, "weights_sha256", None))
 
 
 class ScoreFunctions:
     """Loaded scorers (once per process), the result cache and the run counters."""
 
-    def __init__(self, scorer_ids, cache: VectorCache) -> None:
+    def __init__(self, scorer_ids, cache: ResumeCache, decode_workers: int | None = None,
+                 ) -> None:
         self.scorer_ids = set(scorer_ids)
+        self.decoders = DecodePool(decode_workers)
         self.cache = cache
         self._scorers: dict[str, object] = {}
         self._lock = threading.Lock()
@@ -75,7 +60,7 @@ class ScoreFunctions:
             if scorer_id not in self._scorers:
                 if scorer_id not in self.scorer_ids:
                     raise NeurostockError(f"scorer {scorer_id!r} is not in neurostock.yml")
-                print(f"[neurostock] loading scorer {scorer_id} …", file=sys.stderr, flush=True)
+                say(f"loading scorer {scorer_id} …")
                 self._scorers[scorer_id] = load_scorer(scorer_id)
             return self._scorers[scorer_id]
 
@@ -97,14 +82,16 @@ class ScoreFunctions:
         paths, hashes = paths.to_pylist(), hashes.to_pylist()
         stats = self._step(scorer_id)
         started = time.perf_counter()
-        cached = self.cache.get_results(fingerprint, hashes)
+        cached = self.cache.score_results.get_many(fingerprint, hashes)
         results: list[dict | None] = [json.loads(cached[h]) if h in cached else None
                                       for h in hashes]
         stats.n_cached += sum(r is not None for r in results)
         todo = [i for i, r in enumerate(results) if r is None]
-        for start in range(0, len(todo), BATCH):
-            batch = todo[start : start + BATCH]
-            images, errors = _decode([paths[i] for i in batch])
+        batches = [todo[start : start + BATCH] for start in range(0, len(todo), BATCH)]
+        by_batch = self.decoders.batches(lambda i: _decode_one(paths[i]), batches)
+        for batch, decoded in zip(batches, by_batch, strict=True):
+            images = [image for image, _ in decoded]
+            errors = [error for _, error in decoded]
             ok = [j for j, image in enumerate(images) if image is not None]
             scored = scorer.score_images([images[j] for j in ok]) if ok else []
             by_position = dict(zip(ok, scored, strict=True))
@@ -120,7 +107,7 @@ class ScoreFunctions:
                 stats.n_failed += results[i]["error"] is not None
                 stats.n_computed += results[i]["error"] is None
                 finished.append((hashes[i], json.dumps(results[i])))
-            self.cache.put_results(fingerprint, finished)
+            self.cache.score_results.put_many(fingerprint, finished)
             self._report(scorer_id, stats, totals)
         stats.n_seen += len(paths)
         stats.seconds += time.perf_counter() - started
@@ -137,19 +124,17 @@ class ScoreFunctions:
         report_progress(f"score {scorer_id}", stats, totals)
 
 
-def _decode(paths: list[str]):
+def _decode_one(path: str):
+    """(the RGB image, None), or (None, the error) for a broken file."""
     from PIL import Image
 
-    images, errors = [], []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                images.append(image.convert("RGB"))
-            errors.append(None)
-        except Exception as exc:  # a broken file is a row with an error
-            images.append(None)
-            errors.append(f"{type(exc).__name__}: {exc}"[:200])
-    return images, errors
+    from neurostock.core.imaging import to_rgb
+
+    try:
+        with Image.open(path) as image:
+            return to_rgb(image), None
+    except Exception as exc:  # a broken file is a row with an error
+        return None, f"{type(exc).__name__}: {exc}"[:200]
 
 
 def _result_array(results: list[dict]) -> pa.Array:

@@ -58,6 +58,22 @@ def run_cli(warehouse: Path, config: Path | str, *args: str) -> int:
             os.environ[CONFIG_ENV] = previous
 
 
+def copy_warehouse(warehouse: Path, copy: Path) -> Path:
+    """Copy a warehouse file with its own dbt folder (<warehouse>.dbt/: the generated
+    models and vars `neurostock dbt` runs with). Keep the file name: dbt's views name
+    their catalog after it."""
+    import shutil
+
+    from neurostock.core.paths import dbt_work_dir
+
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(warehouse, copy)
+    if dbt_work_dir(warehouse).is_dir():
+        shutil.copytree(dbt_work_dir(warehouse), dbt_work_dir(copy),
+                        ignore=shutil.ignore_patterns("target", "logs"))
+    return copy
+
+
 def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
     """Run one read-only query on a warehouse file and return all rows."""
     con = duckdb.connect(str(warehouse), read_only=True)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embed.cache import VectorCache, cache_path_for
+from embed.cache import ResumeCache, cache_path_for
 from embed.udfs import EmbeddingFunctions
 from neurostock.cli import main
 from neurostock.core.config import load_config
@@ -89,8 +89,10 @@ def test_every_ok_image_is_embedded_unit_length_with_its_hash(embedded):
 
 def test_prompts_and_keywords_are_embedded_by_every_text_embedder(embedded):
     warehouse, *_ = embedded
-    n_prompts = query(warehouse, "select count(distinct prompt) from (select prompt from full_set "
-                                 "union all select prompt from big_set) where prompt != ''")[0][0]
+    # The pool's prompts: full_set, the images rated unusable, big_set.
+    n_prompts = query(warehouse, "select count(distinct prompt) from pool "
+                                 "where prompt != ''")[0][0]
+    assert n_prompts > query(warehouse, "select count(distinct prompt) from big_set")[0][0]
     for embedder, dim in (("tiny", 32), ("minilm", 384)):
         assert query(warehouse, f"select count(*) from emb_prompt__{embedder}") == [(n_prompts,)]
         assert query(warehouse, f"select count(*), min(len(embedding)) from "
@@ -98,10 +100,8 @@ def test_prompts_and_keywords_are_embedded_by_every_text_embedder(embedded):
     # Per-image prompt vectors, through the long-format view.
     per_image = query(warehouse, "select count(*) from prompt_embeddings "
                                  "where embedder_id = 'minilm'")
-    n_images = query(warehouse, "select (select count(*) from full_set) + "
-                                "(select count(*) from big_set)")
-    empty = query(warehouse, "select (select count(*) from full_set where prompt = '') + "
-                             "(select count(*) from big_set where prompt = '')")
+    n_images = query(warehouse, "select count(*) from pool")
+    empty = query(warehouse, "select count(*) from pool where prompt = ''")
     assert per_image[0][0] == n_images[0][0] - empty[0][0]
 
 
@@ -159,11 +159,11 @@ def test_killed_run_resumes_from_finished_batches(embedded, tmp_path):
                                    "where embedder_id = 'tiny'")[0][0]
     # Forget what earlier runs cached; then a run finishes the first half and dies
     # before its model table commits (the table is dropped below).
-    cache = VectorCache(cache_path_for(warehouse))
+    cache = ResumeCache(cache_path_for(warehouse))
     with cache._lock, cache._con:
         cache._con.execute("delete from vectors where fingerprint = ?", [fingerprint])
     cache.close()
-    worker = EmbeddingFunctions(load_config(config), VectorCache(cache_path_for(warehouse)))
+    worker = EmbeddingFunctions(load_config(config), ResumeCache(cache_path_for(warehouse)))
     udf = duckdb.connect()
     worker.register(udf)
     udf.execute("create table todo (path varchar, sha varchar)")

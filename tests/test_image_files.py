@@ -29,6 +29,7 @@ from images.sync import (
     sync_images,
 )
 from neurostock.core.errors import NeurostockError
+from tests.conftest import run_cli
 
 SERVER_PREFIX = "/media/s1/dataset/neurostocker"
 
@@ -301,8 +302,11 @@ def test_decompression_bomb_is_too_large_and_never_decoded(synced):
     assert "max_pixels 64,000,000" in row["status_detail"]
     assert "400000000 pixels" in row["status_detail"]
     assert row["dataset_path"] is None
-    # Decoding 400 million pixels would take far longer than this whole sync.
-    assert summary.seconds < 10
+    # Refused from the header: a decoder that had started would report "while decoding",
+    # and Pillow's header check leaves the size unread.
+    assert row["status_detail"].startswith("more than max_pixels")
+    assert row["width"] is None and row["height"] is None
+    assert summary.by_status["too_large"] == 1
 
 
 def test_paths_escaping_the_root_are_never_read(synced):
@@ -557,3 +561,128 @@ def test_pillow_round_trip_of_the_bomb_header(tmp_path):
             assert image.size == (20_000, 20_000) and image.mode == "1"
     finally:
         Image.MAX_IMAGE_PIXELS = saved
+
+
+# --- images rated unusable (rating 5) --------------------------------------------------------
+
+
+def _add_ratings(warehouse: Path, rating_rows: list[tuple[int, int, str | None]]) -> None:
+    """image_ratings (one resolved rating per image, 1-5) and nessesary_files (one row per
+    rating row, with the image's path), as dbt leaves them; `rating_rows` are rating rows."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("create table nessesary_files "
+                    "(rating_id bigint, image_id bigint, img_path varchar, rating integer)")
+        con.executemany("insert into nessesary_files values (?, ?, ?, ?)",
+                        [(n, i, path, r) for n, (i, r, path) in enumerate(rating_rows)])
+        # Resolved as the real rule does for these rows: every image's ratings agree.
+        con.execute("create table image_ratings as select image_id, max(rating) as rating "
+                    "from nessesary_files group by image_id")
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def unusable_scene(tmp_path) -> dict:
+    """Two usable images (ratings 1 and 4) and three rated 5: a JPEG rated twice, a
+    transparent PNG, and one whose file is gone."""
+    root = tmp_path / "src"
+    files = {
+        "usable": _noise_jpeg(root / "usable.jpg", seed=1),
+        "best": _noise_jpeg(root / "best.jpg", seed=2),
+        "bad_jpeg": _noise_jpeg(root / "bad.jpg", seed=3),
+        "bad_png": _save(Image.fromarray(_bands((0, 0, 0, 0), (0, 0, 255, 255))), root / "bad.png"),
+        "bad_gone": root / "gone.jpg",
+    }
+    warehouse = _make_warehouse(
+        tmp_path / "wh.duckdb",
+        [(1, 0, str(files["usable"])), (2, 3, str(files["best"]))], [],
+        root / "core.download.db",
+    )
+    _add_ratings(warehouse, [
+        (1, 1, str(files["usable"])), (2, 4, str(files["best"])),
+        (3, 5, str(files["bad_jpeg"])), (3, 5, str(files["bad_jpeg"])),
+        (4, 5, str(files["bad_png"])), (5, 5, str(files["bad_gone"])),
+    ])
+    return {"warehouse": warehouse, "dest": tmp_path / "all_data", "files": files}
+
+
+def test_unusable_images_are_checked_but_not_copied_by_default(unusable_scene):
+    """Every rated image is checked (so it is embedded and scored: the sell decision is
+    judged on all of them); only the usable ones are copied without the flag."""
+    summary = sync_images(unusable_scene["warehouse"], dest=unusable_scene["dest"],
+                          progress=False)
+    rows = _rows(unusable_scene["warehouse"])
+    assert set(rows) == {1, 2, 3, 4, 5}
+    assert {rows[i]["set_name"] for i in (3, 4, 5)} == {"unusable"}
+    assert [rows[i]["status"] for i in (3, 4, 5)] == ["ok", "ok", "missing"]
+    assert all(rows[i]["dataset_path"] is None for i in (3, 4, 5))
+    assert summary.copied == 2
+    assert not (unusable_scene["dest"] / "4").exists()
+
+
+def test_copy_unusable_puts_rating_5_in_folder_4(unusable_scene):
+    """dest/4/<id>.jpg for every readable image rated 5, recorded like a full_set copy."""
+    dest = unusable_scene["dest"]
+    files = unusable_scene["files"]
+    summary = sync_images(unusable_scene["warehouse"], dest=dest, progress=False,
+                          copy_unusable=True)
+    rows = _rows(unusable_scene["warehouse"])
+    assert set(rows) == {1, 2, 3, 4, 5}
+    assert summary.total == 5 and summary.copied == 4
+    assert summary.by_status["ok"] == 4 and summary.by_status["missing"] == 1
+    assert {r["set_name"] for i, r in rows.items() if i >= 3} == {"unusable"}
+    assert {p.relative_to(dest).as_posix() for p in dest.rglob("*.jpg")} == {
+        "0/1.jpg", "3/2.jpg", "4/3.jpg", "4/4.jpg"}
+    assert (dest / "4" / "3.jpg").read_bytes() == files["bad_jpeg"].read_bytes()
+    for image_id in (3, 4):
+        copy = dest / "4" / f"{image_id}.jpg"
+        assert rows[image_id]["dataset_path"] == str(copy)
+        assert rows[image_id]["dataset_sha256"] == _sha(copy)
+    assert _close(_pixel(dest / "4" / "4.jpg", 4), (255, 255, 255))  # transparent: white
+    assert _close(_pixel(dest / "4" / "4.jpg", 24), (0, 0, 255), tolerance=6)
+    gone = rows[5]
+    assert gone["status"] == "missing" and gone["dataset_path"] is None
+
+    again = sync_images(unusable_scene["warehouse"], dest=dest, progress=False,
+                        copy_unusable=True)
+    assert again.copied == 0 and again.skipped_copies == 4
+
+    # Without the flag the rows of unusable images stay (they are checked, not copied);
+    # the copies already made stay, as copies of images that left full_set do.
+    sync_images(unusable_scene["warehouse"], dest=dest, progress=False)
+    assert set(_rows(unusable_scene["warehouse"])) == {1, 2, 3, 4, 5}
+    assert (dest / "4" / "3.jpg").exists()
+
+
+def test_copy_unusable_from_the_command_line(unusable_scene, capsys):
+    """`images sync --copy-unusable`, its progress in the project's one style."""
+    dest = unusable_scene["dest"]
+    root = unusable_scene["files"]["usable"].parent
+    code = run_cli(unusable_scene["warehouse"], "none", "images", "sync", "--copy-unusable",
+                   "--dest", str(dest), "--root", str(root))
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "[neurostock] images: 5 to do" in err and "[neurostock] images: 5 done" in err
+    assert sorted(p.name for p in (dest / "4").iterdir()) == ["3.jpg", "4.jpg"]
+    assert _rows(unusable_scene["warehouse"])[4]["set_name"] == "unusable"
+
+
+def test_copy_unusable_without_image_ratings_is_one_line_error(tmp_path):
+    picture = _noise_jpeg(tmp_path / "images" / "a.jpg")
+    warehouse = _make_warehouse(tmp_path / "wh.duckdb", [(1, 2, str(picture))], [], None)
+    with pytest.raises(NeurostockError, match="warehouse has no table image_ratings"):
+        sync_images(warehouse, dest=tmp_path / "out", roots=[tmp_path / "images"],
+                    progress=False, copy_unusable=True)
+
+
+def test_unwritable_copy_is_one_error_naming_the_file(tmp_path):
+    """A dataset file that cannot be written stops the run with one line naming it."""
+    picture = _noise_jpeg(tmp_path / "images" / "a.jpg")
+    warehouse = _make_warehouse(tmp_path / "wh.duckdb", [(1, 2, str(picture))], [], None)
+    (tmp_path / "out" / "2" / "1.jpg").mkdir(parents=True)  # a folder where the copy goes
+    with pytest.raises(NeurostockError, match=r"^cannot write .*/out/2/1\.jpg: ") as caught:
+        sync_images(warehouse, dest=tmp_path / "out", roots=[tmp_path / "images"],
+                    progress=False)
+    assert "\n" not in str(caught.value)
+    assert not [p for p in (tmp_path / "out" / "2").iterdir() if p.name.endswith(".tmp")]

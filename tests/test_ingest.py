@@ -174,3 +174,26 @@ def test_warehouse_comes_from_the_environment(tiny_source, tmp_path, monkeypatch
 
     assert main(["ingest", str(tiny_source)]) == 0
     assert query(target, "select count(*) from raw.img_info") == [(5,)]
+
+
+def test_the_shipped_sample_stays_labelled_in_the_warehouse(tmp_path, warehouse, capsys):
+    """The sample's label table travels with it (raw.neurostock_sample): the report and
+    the demo read it to say that the sample's signals are planted."""
+    from sampledata.source import MARKER_TABLE, write_sample
+
+    summary = write_sample(tmp_path / "sample", rows=100, seed=5)
+    result = ingest(summary.db_path, warehouse)
+    assert result.table_rows[MARKER_TABLE] == 1
+    ((generator, rows, seed, planted),) = query(
+        warehouse, f"select generator, rows, seed, planted_signals from raw.{MARKER_TABLE}")
+    assert (generator, rows, seed) == ("neurostock sample", "100", "5")
+    assert "by construction" in planted
+    assert main(["--warehouse", str(warehouse), "status"]) == 0
+    assert "synthetic sample; its signals are PLANTED" in capsys.readouterr().out
+
+
+def test_status_of_a_team_source_claims_no_planted_signals(tiny_source, warehouse, capsys):
+    assert main(["--warehouse", str(warehouse), "ingest", str(tiny_source)]) == 0
+    assert main(["--warehouse", str(warehouse), "status"]) == 0
+    out = capsys.readouterr().out
+    assert "last load 1" in out and "raw.img_info" in out and "PLANTED" not in out

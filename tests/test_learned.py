@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from learn.model import OrdinalLogistic, cross_validate, group_key
+from learn.estimators import OrdinalLogistic
+from learn.features import group_key
+from learn.search import cross_validate
 from sampledata.source import write_sample
 from tests.conftest import query
 from tests.conftest import run_cli as _cli
@@ -115,8 +117,12 @@ def test_shuffled_ratings_fall_to_chance(trained):
 def test_select_picks_unrated_images_with_the_learned_score(trained):
     warehouse, config, root = trained
     out = root / "picked"
-    assert _cli(warehouse, config, "select", "--score", "learned_quality", "--precision", "0.6",
-                "--min-kept", "5", "--set", "big_set", "--out", str(out)) == 0
+    # A given threshold: --precision now needs the precision out of sample on every rated
+    # image, unusable ones included (issue 16), which this small sample's model may not reach.
+    median = query(warehouse, "select median(score) from image_signals semi join big_set "
+                              "using (image_id) where scorer_id = 'learned_quality'")[0][0]
+    assert _cli(warehouse, config, "select", "--score", "learned_quality", "--threshold",
+                repr(median), "--set", "big_set", "--out", str(out)) == 0
     with (out / "selected.csv").open(encoding="utf-8") as fh:
         listed = list(csv.DictReader(fh))
     manifest = json.loads((out / "selection.json").read_text())
@@ -171,7 +177,7 @@ def test_the_fast_ridge_search_is_the_grid_search():
     from sklearn.metrics import make_scorer
     from sklearn.model_selection import GridSearchCV, GroupKFold
 
-    from score import learned
+    from learn import search
 
     rng = np.random.default_rng(4)
     n = 900
@@ -184,10 +190,48 @@ def test_the_fast_ridge_search_is_the_grid_search():
     x = np.hstack([embedding, scores])
     names = [f"image:e[{i}]" for i in range(40)] + [f"score:s{j}" for j in range(3)]
     y = np.digitize(quality, np.quantile(quality, [0.25, 0.5, 0.75])).astype(float)
-    fast, params, inner = learned.fit_search("ridge", x, y, groups, names, 42)
-    grid = GridSearchCV(learned._pipeline("ridge", 42, names), learned._grid("ridge", names),
-                        scoring=make_scorer(learned._spearman), cv=GroupKFold(3))
+    fast, params, inner = search.fit_search("ridge", x, y, groups, names, 42)
+    grid = GridSearchCV(search.pipeline("ridge", 42, names), search.grid("ridge", names),
+                        scoring=make_scorer(search.spearman), cv=GroupKFold(3))
     grid.fit(x, y, groups=groups)
     assert params == grid.best_params_
     assert abs(inner - grid.best_score_) < 1e-12
     assert np.allclose(fast.predict(x), grid.best_estimator_.predict(x), atol=1e-9)
+
+
+def test_a_new_team_with_eight_ratings_gets_a_warehouse_and_one_warning(tmp_path, capsys):
+    """Eight rated images are too few for 5 folds: the build still finishes, the model is
+    not trained, and one warning line says from how many ratings it will be."""
+    from PIL import Image
+
+    from tests.source_builder import image_row, make_source
+
+    images = [image_row(i, prompt=f"picture of {word}")
+              for i, word in enumerate(
+                  ["cats", "dogs", "boats", "trees", "clouds", "roads", "birds", "lamps"],
+                  start=1)]
+    for row in images:
+        local = tmp_path / "core" / "2022" / "12" / "14" / row[2]
+        local.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (32, 24), (row[0] * 30, 90, 140)).save(local, format="JPEG")
+    ratings = [(1 + i % 4, "2022-10-23T14:11:21+03:00", 1, i) for i in range(1, 9)]
+    source = make_source(tmp_path / "core.download.db", images, ratings)
+    config = tmp_path / "neurostock.yml"
+    config.write_text("learned:\n  - {name: quality}\n"
+                      f"images: {{map: {{/media/s1/dataset/neurostocker/core: "
+                      f"{tmp_path / 'core'}}}, dest: {tmp_path / 'all_data'}}}\n")
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert _cli(warehouse, config, "ingest", str(source)) == 0
+    capsys.readouterr()
+    assert _cli(warehouse, config, "build") == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if "warning" in line.lower()]
+    assert warnings == ["[neurostock] warning: learned_quality not trained: full_set has 8 "
+                        "rated images; it will be trained from 10 (2 x 5 folds)"]
+    assert query(warehouse, "select count(*) from full_set")[0][0] == 8
+    assert query(warehouse, "select count(*) from meta.scorers "
+                            "where scorer_id = 'learned_quality'")[0][0] == 0
+    # `neurostock train` alone says the same and does not fail either.
+    assert _cli(warehouse, config, "train") == 0
+    captured = capsys.readouterr()
+    assert "learned_quality not trained" in captured.err and "trained learned_" not in captured.out

@@ -14,6 +14,7 @@ import pytest
 import rapidocr_onnxruntime
 from PIL import Image, ImageDraw, ImageFont
 
+from score.catalog import CATALOG
 from score.nsfw import NUDENET_LABELS, UNSAFE_CLASSES, NsfwDetector
 from score.technical import ImageScore
 from score.text_in_image import TextInImage, to_image_score, union_area_fraction
@@ -245,5 +246,5 @@ def test_weights_are_a_file_inside_the_package(scorer, package, request):
 def test_scorer_identity():
     assert NsfwDetector.scorer_id == "nsfw"
     assert TextInImage.scorer_id == "text_in_image"
-    assert NsfwDetector.higher_is == "more likely not safe for work"
-    assert TextInImage.higher_is == "more of the image covered by text"
+    assert CATALOG["nsfw"].higher_is == "more likely not safe for work"
+    assert CATALOG["text_in_image"].higher_is == "more of the image covered by text"

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sampledata.pictures import synthetic_picture
 from sampledata.source import (
     ASSETS_DIR,
     DB_NAME,
+    MARKER_TABLE,
     MAX_ROWS,
     SERVER_ROOT,
     rated_image_count,
-    synthetic_picture,
     write_sample,
 )
 
@@ -104,7 +105,8 @@ def file_digests(out_dir: Path) -> dict[str, str]:
 def test_schema_matches_the_real_source(sample):
     _, _, con, _ = sample
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert tables == {"img_info", "metadata", "user", "sqlite_sequence"}
+    # The team's tables, plus the sample's own label (see test_the_file_says_it_is_the_sample).
+    assert tables == {"img_info", "metadata", "user", "sqlite_sequence", MARKER_TABLE}
     columns = {
         table: [(r[1], r[2], r[5]) for r in con.execute(f'PRAGMA table_info("{table}")')]
         for table in ("img_info", "metadata", "user")
@@ -396,6 +398,16 @@ def test_readme_manifest_and_progress(sample):
     readme = (out_dir / "README.txt").read_text(encoding="utf-8")
     assert "synthetic" in readme.lower() and "CC0" in readme
     assert messages and all(isinstance(m, str) and m for m in messages)
+
+
+def test_the_file_says_it_is_the_sample_and_what_it_plants(sample):
+    summary, _, con, _ = sample
+    rows = con.execute(f"SELECT generator, rows, seed, planted_signals FROM {MARKER_TABLE}")
+    ((generator, rows_, seed, planted),) = rows.fetchall()
+    assert (generator, rows_, seed) == ("neurostock sample", summary.rows, summary.seed)
+    assert "by construction" in planted and "noise" in planted
+    readme = (summary.db_path.parent / "README.txt").read_text(encoding="utf-8")
+    assert "PLANTED SIGNALS" in readme and MARKER_TABLE in readme
 
 
 def test_refuses_too_few_or_too_many_rows(tmp_path):

@@ -7,7 +7,6 @@ warehouse that holds only what the importer reads: dbt's int_images_checked.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -15,8 +14,10 @@ import numpy as np
 import pytest
 
 from neurostock.core.errors import NeurostockError
-from score.importers import PIA_ATTRIBUTES, import_scores
+from score.import_formats import PIA_ATTRIBUTES
+from score.importers import import_scores
 from score.registry import ScorerInfo, upsert_scorer, validate_scores
+from tests.conftest import copy_warehouse
 
 SEED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "seed-research"
 VALID_IDS = range(1, 3001)
@@ -32,7 +33,7 @@ def template_wh(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def wh(tmp_path: Path, template_wh: Path) -> Path:
     """A warehouse whose int_images_checked has ids 1..3000 valid and 3001 invalid."""
     # A copy of one file made once: creating a DuckDB file per test costs more.
-    return Path(shutil.copy(template_wh, tmp_path / "warehouse.duckdb"))
+    return copy_warehouse(template_wh, tmp_path / "warehouse.duckdb")
 
 
 def make_warehouse(path: Path, valid_ids) -> Path:

@@ -3,16 +3,22 @@ where they apply, validity, percentiles, near-duplicates; real dbt, real DuckDB.
 
 from __future__ import annotations
 
+from itertools import combinations
 from pathlib import Path
 
 import duckdb
+import imagehash
 import numpy as np
 import pytest
+from PIL import Image
 
 from sampledata.source import write_sample
 from score.aesthetic_heads import HEADS, load_head, register_heads
-from tests.conftest import SHARED_DATA, query
+from tests.conftest import SHARED_DATA, copy_warehouse, query
 from tests.conftest import run_cli as _cli
+from tests.test_technical_scores import jpeg_copy, phash, scene
+
+AGIQA_IMAGES = SHARED_DATA / "agiqa3k" / "images"
 
 pytestmark = pytest.mark.slow
 
@@ -83,6 +89,71 @@ def test_near_duplicates_are_grouped(scored):
     groups = query(warehouse, "select group_size, count(*) from near_duplicate_groups "
                               "group by all")
     assert (2, 2) in groups
+
+
+# Hashes whose distances are known: 5 and 7 are 8 bits apart, but 3 is 4 bits from
+# each, so at distance 6 the three form one group named after 3; 2 is far from all.
+CHAIN = {7: "00000000000000ff", 5: "0000000000000000", 3: "000000000000000f",
+         2: "ffffffffffffffff"}
+
+
+def hamming(a: str, b: str) -> int:
+    return imagehash.hex_to_hash(a) - imagehash.hex_to_hash(b)
+
+
+def near_copy_hashes() -> dict[int, str]:
+    """pHashes of near-copies made here plus, where present, 150 AGIQA-3K images."""
+    hashes = {}
+    for seed in range(6):
+        base = scene(100 + seed, size=384)
+        for k, image in enumerate([base, jpeg_copy(base, 50), base.resize((300, 300))]):
+            hashes[100 + seed * 10 + k] = phash(image)
+    if AGIQA_IMAGES.is_dir():
+        for offset, path in enumerate(sorted(AGIQA_IMAGES.glob("*.jpg"))[:150]):
+            with Image.open(path) as image:
+                hashes[1000 + offset] = phash(image.convert("RGB"))
+    return hashes
+
+
+def near_duplicates_of(warehouse: Path, config: Path, hashes: dict[int, str],
+                       max_distance: int) -> tuple[list[tuple], dict[int, int]]:
+    """The warehouse's near_duplicate_pairs and groups (image -> group) built from `hashes`
+    stored as score__phash's text, at `max_distance`."""
+    con = duckdb.connect(str(warehouse))
+    con.execute("delete from score__phash")
+    con.executemany("insert into score__phash (image_id, score_text) values (?, ?)",
+                    list(hashes.items()))
+    con.close()
+    assert _cli(warehouse, config, "build", "--skip-images", "-s", "near_duplicate_pairs+",
+                "--vars", f"{{near_duplicate_max_distance: {max_distance}}}") == 0
+    pairs = query(warehouse, "select image_id_a, image_id_b, hamming_distance "
+                             "from near_duplicate_pairs order by all")
+    groups = dict(query(warehouse, "select image_id, group_id from near_duplicate_groups"))
+    return pairs, groups
+
+
+def test_near_duplicate_sql_counts_differing_bits_and_chains_groups(scored, tmp_path):
+    """The warehouse's SQL (not Python) finds the pairs and groups of score__phash."""
+    warehouse, config, _ = scored
+    copy = copy_warehouse(warehouse, tmp_path / "hashes" / warehouse.name)
+    hashes = {**CHAIN, **near_copy_hashes()}
+
+    pairs, groups = near_duplicates_of(copy, config, hashes, 64)
+    # Every pair, its distance imagehash's (hashes at and above 0x8000... included).
+    assert pairs == sorted((a, b, hamming(hashes[a], hashes[b]))
+                           for a, b in combinations(sorted(hashes), 2))
+    assert set(groups.values()) == {min(hashes)}
+
+    pairs, groups = near_duplicates_of(copy, config, hashes, 6)
+    assert pairs == sorted((a, b, d) for a, b, d in
+                           ((a, b, hamming(hashes[a], hashes[b]))
+                            for a, b in combinations(sorted(hashes), 2)) if d <= 6)
+    assert (5, 7, 8) not in pairs and 2 not in groups
+    assert {i: groups[i] for i in CHAIN if i != 2} == {7: 3, 5: 3, 3: 3}
+    # Each image's two near copies join its group, named after the original.
+    for seed in range(6):
+        original = 100 + seed * 10
+        assert [groups[original + k] for k in range(3)] == [original] * 3
 
 
 def test_aesthetic_heads_apply_only_to_their_clip_model(scored):

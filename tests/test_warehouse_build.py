@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -13,8 +12,9 @@ import pytest
 from ingest.sqlite_copy import ingest
 from neurostock.build.dbt_runner import run_dbt
 from neurostock.core.errors import NeurostockError
+from neurostock.core.paths import dbt_work_dir
 from sampledata.source import write_sample
-from tests.conftest import query
+from tests.conftest import copy_warehouse, query
 from tests.prompt_reference import team_clean_prompt
 
 pytestmark = pytest.mark.slow
@@ -34,9 +34,7 @@ def built(tmp_path_factory) -> tuple[Path, object]:
 def _copy_of(warehouse: Path, tmp_path: Path) -> Path:
     """A copy to change freely. Same file name: dbt's views name their catalog after it."""
     copy = tmp_path / "copy" / warehouse.name
-    copy.parent.mkdir()
-    shutil.copy(warehouse, copy)
-    return copy
+    return copy_warehouse(warehouse, copy)
 
 
 def test_nothing_is_lost_between_raw_and_marts(built):
@@ -162,3 +160,66 @@ def test_a_failing_data_test_fails_the_build_with_one_line(built, tmp_path):
     con.close()
     with pytest.raises(NeurostockError, match="unique_full_set_image_id"):
         run_dbt(["test", "--select", "full_set"], copy)
+
+
+def test_only_staging_models_depend_on_sources(built):
+    """Read from the build's manifest, so a source() inside a macro counts too."""
+    warehouse, _ = built
+    manifest = json.loads((dbt_work_dir(warehouse) / "target" / "manifest.json").read_text())
+    models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    with_sources = {n["name"]: n["original_file_path"] for n in models
+                    if any(d.startswith("source.") for d in n["depends_on"]["nodes"])}
+    outside = {k: v for k, v in with_sources.items() if not v.startswith("models/staging/")}
+    assert outside == {}
+    assert {"stg_files__images", "stg_meta__loads", "stg_meta__scorers"} <= with_sources.keys()
+    # The per-import tables go through staging too: `scores` reads the staging model.
+    scores = next(n for n in models if n["name"] == "scores")
+    assert "model.neurostock.stg_imported__scores" in scores["depends_on"]["nodes"]
+
+
+def test_staging_views_show_what_python_wrote(built):
+    warehouse, _ = built
+    loads = query(warehouse, "select load_id, source_sha256 from stg_meta__loads")
+    assert loads == query(warehouse, "select load_id, source_sha256 from meta.loads")
+    assert len(loads) == 1
+    copied = dict(query(warehouse, "select table_name, copied_rows from stg_meta__load_tables"))
+    assert copied["img_info"] == query(warehouse, "select count(*) from raw.img_info")[0][0]
+    prompts = query(warehouse, "select count(*), count(distinct image_id), "
+                               "count(*) filter (where content_sha256 = sha256(prompt)) "
+                               "from int_prompts_hashed")[0]
+    # The pool: full_set, the images rated unusable, and (by default) big_set.
+    n_sets = query(warehouse, "select (select count(*) from full_set) "
+                              "+ (select count(*) from big_set) "
+                              "+ (select count(*) from pool where image_set = 'unusable')")[0][0]
+    assert prompts[0] == prompts[1] == n_sets
+    assert prompts[2] == query(warehouse, "select count(*) from int_prompts_hashed "
+                                          "where prompt is not null")[0][0] > 0
+
+
+def test_a_new_import_reaches_scorer_summary_when_scores_rebuild(built, tmp_path):
+    """imported.scores__<id> is found when `scores` builds (stg_imported__scores is
+    ephemeral), so `build -s scores+` after an import needs no other selection."""
+    warehouse, _ = built
+    copy = _copy_of(warehouse, tmp_path)
+    import duckdb
+
+    con = duckdb.connect(str(copy))
+    con.execute("create schema if not exists imported")
+    for scorer_id, score in (("team_mod7", "(image_id % 7)::double"), ("team_flat", "1.5")):
+        con.execute(f"""create table imported.scores__{scorer_id} as
+            select image_id, {score} as score, null::map(varchar, double) as components,
+                   row_number() over (order by image_id) as source_row,
+                   'team.csv' as source_file, 'abc' as source_sha256, now() as imported_at,
+            from full_set""")
+    con.close()
+    run_dbt(["build", "--select", "scores+"], copy)
+    n_full = query(copy, "select count(*) from full_set")[0][0]
+    summary = {r[0]: r[1:] for r in query(
+        copy, "select scorer_id, n, is_valid, invalid_reason from scorer_summary")}
+    assert summary["team_mod7"] == (n_full, True, None)
+    assert summary["team_flat"] == (n_full, False, f"constant: every one of {n_full} values is 1.5")
+    # signal_summary judges by the same rules, once: the scores' verdict is scorer_summary's.
+    signals = {r[0]: r[1:] for r in query(
+        copy, "select scorer_id, is_valid, invalid_reason from signal_summary")}
+    assert signals["team_flat"] == summary["team_flat"][1:]
+

@@ -11,15 +11,14 @@
 {% macro embedding_inputs(kind) -%}
 {%- if kind == 'image' -%}
 select image_id, resolved_path, sha256 as content_sha256
-from {{ source('files', 'images') }}
+from {{ ref('stg_files__images') }}
+-- The pool decides what is embedded; files.images may still hold rows of images
+-- that left it when images sync was skipped.
+semi join {{ ref('pool') }} using (image_id)
 where status = 'ok'
 {%- elif kind == 'prompt' -%}
-select distinct prompt, sha256(prompt) as content_sha256
-from (
-    select prompt from {{ ref('full_set') }}
-    union all
-    select prompt from {{ ref('big_set') }}
-)
+select distinct prompt, content_sha256
+from {{ ref('int_prompts_hashed') }}
 where prompt is not null and prompt != ''
 {%- elif kind == 'keyword' -%}
 select keyword, keyword_group, sha256(keyword) as content_sha256
@@ -100,30 +99,15 @@ select
 from (select unnest(ns_embed_stats('{{ kind }}', '{{ embedder_id }}'))) as stats
 {%- endmacro %}
 
-{% macro imported_tables(prefix) -%}
-{#- Tables in schema `imported` whose names start with `prefix` (written by
-    `neurostock embeddings import` / `scores import`), found when the model runs,
-    so an import needs no generated file. -#}
-{%- if not execute -%}{{ return([]) }}{%- endif -%}
-{%- set found = run_query(
-    "select table_name from duckdb_tables() where schema_name = 'imported' "
-    ~ "and starts_with(table_name, '" ~ prefix ~ "') order by 1") -%}
-{{ return(found.columns[0].values() | list) }}
-{%- endmacro %}
-
 {% macro embeddings_union(kind) %}
 {#- The long view of one kind: every configured embedder's vectors (var
     ns_embedders, passed by neurostock from neurostock.yml) and every imported
-    table, as FLOAT[], labelled with is_random_init. -#}
+    one (stg_imported__embeddings_<kind>), as FLOAT[], labelled with is_random_init. -#}
 {%- set key = 'keyword' if kind == 'keyword' else 'image_id' -%}
 with
 
 {% if kind == 'prompt' -%}
-prompts as (
-    select image_id, sha256(prompt) as content_sha256 from {{ ref('full_set') }}
-    union all
-    select image_id, sha256(prompt) from {{ ref('big_set') }}
-),
+prompts as (select image_id, content_sha256 from {{ ref('int_prompts_hashed') }}),
 
 {% endif -%}
 vectors as (
@@ -139,10 +123,9 @@ vectors as (
     {%- endif %}
     union all
     {%- endfor %}
-    {%- for table in imported_tables('emb_' ~ kind ~ '__') %}
-    select {{ key }}, embedder_id, embedding::float[] as embedding from imported.{{ table }}
+    select {{ key }}, embedder_id, embedding
+    from {{ ref('stg_imported__embeddings_' ~ kind) }}
     union all
-    {%- endfor %}
     select null::{{ 'varchar' if kind == 'keyword' else 'bigint' }} as {{ key }},
            null::varchar as embedder_id, null::float[] as embedding
     where false
@@ -152,14 +135,16 @@ final as (
     select
         vectors.{{ key }},
         {%- if kind == 'keyword' %}
-        keywords.keyword_group,
+        -- An imported keyword the seed does not list (the team's glued
+        -- `heavenlyhorrible`) keeps its vector under its own group.
+        coalesce(keywords.keyword_group, 'unlisted') as keyword_group,
         {%- endif %}
         vectors.embedder_id,
         models.is_random_init,
         models.is_imported,
         vectors.embedding,
     from vectors
-    inner join {{ source('meta', 'embedding_models') }} as models using (embedder_id)
+    inner join {{ ref('stg_meta__embedding_models') }} as models using (embedder_id)
     {%- if kind == 'keyword' %}
     left join {{ ref('keywords') }} as keywords using (keyword)
     {%- endif %}

@@ -1,4 +1,5 @@
 -- Nothing is lost: for each source table, raw rows = usable rows + quarantined rows.
+-- (Staging is one row per raw row: its counts are raw's.)
 -- Returns the tables where that fails.
 with
 
@@ -6,12 +7,12 @@ counts as (
 
     select
         'img_info' as source_table,
-        (select count(*) from {{ source('core', 'img_info') }}) as raw_rows,
+        (select count(*) from {{ ref('stg_core__img_info') }}) as raw_rows,
         (select count(*) from {{ ref('int_images_checked') }} where is_valid) as usable_rows,
     union all
     select
         'metadata',
-        (select count(*) from {{ source('core', 'metadata') }}),
+        (select count(*) from {{ ref('stg_core__ratings') }}),
         (select count(*) from {{ ref('int_ratings_checked') }} where is_valid),
 
 ),

@@ -47,6 +47,10 @@ def prepare_project(warehouse: str | os.PathLike | None, config: Config):
     from neurostock.build.embedding_models import prepare as prepare_embeddings
     from neurostock.build.score_models import prepare as prepare_scores
 
+    # The marketplace gate's policy with neurostock.yml's overrides (submit/policy.py),
+    # checked before anything is written.
+    from submit.policy import configured_policy
+    submission = configured_policy(config.submission).as_var()
     target = resolve_warehouse(warehouse)
     work = dbt_work_dir(target)
     with connect(target) as con:
@@ -54,7 +58,10 @@ def prepare_project(warehouse: str | os.PathLike | None, config: Config):
         embedders = prepare_embeddings(con, config, generated_dir(target) / "embeddings")
         scorers = prepare_scores(con, config, generated_dir(target) / "scores")
     generated_vars = {"ns_embedders": dbt_vars(embedders),
-                      "ns_scorers": [s.scorer_id for s in scorers]}
+                      "ns_scorers": [s.scorer_id for s in scorers],
+                      # Which unrated images the mart `pool` holds (neurostock.yml `pool:`).
+                      **config.pool.dbt_vars()}
+    generated_vars["ns_submission"] = submission
     write_atomically(work / "vars.json", json.dumps(generated_vars, indent=1).encode())
     return embedders, scorers
 

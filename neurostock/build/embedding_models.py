@@ -15,7 +15,8 @@ from pathlib import Path
 
 import duckdb
 
-from embed.registry import EmbedderInfo, describe, ensure_registry, upsert
+from embed.backends import describe
+from embed.registry import EmbedderInfo, ensure_registry, upsert
 from embed.tables import KEYS, model_name
 from neurostock.build.generated import HEADER, write_folder
 from neurostock.core.config import Config

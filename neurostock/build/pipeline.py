@@ -29,6 +29,7 @@ class ImageSyncOptions:
     maps: Sequence[str] | None = None
     dest: str | None = None
     roots: Sequence[str] | None = None
+    copy_unusable: bool | None = None
 
 
 def build(warehouse: str | os.PathLike | None, config: Config,
@@ -47,7 +48,9 @@ def build(warehouse: str | os.PathLike | None, config: Config,
         run_dbt(["build", "--exclude", *AFTER_FILES], warehouse, user_vars)
         if not skip_images:
             sync_images(warehouse, config)
+        steps_from = _now(warehouse)
         run_dbt(["build", "--select", *AFTER_FILES], warehouse, user_vars)
+        _say_step_counts(warehouse, steps_from)
         if config.learned:
             train_models(warehouse, config, list(config.learned), user_vars)
     return time.perf_counter() - started
@@ -80,20 +83,28 @@ def _rebuild_or_say(warehouse, view: str) -> bool:
     return bool(built)
 
 
-def train_models(warehouse, config: Config, models, user_vars: str | None = None) -> None:
-    """Train (or reuse) learned models, then rebuild what reads scores."""
-    from learn.model import train
+def train_models(warehouse, config: Config, models, user_vars: str | None = None) -> list:
+    """Train (or reuse) learned models, then rebuild what reads scores; a model with too
+    few ratings is one warning line. Returns the learn.train.TrainResult of each."""
+    from learn.train import train
 
     target = resolve_warehouse(warehouse)
+    results = []
     for cfg in models:
         with connect(target) as con:
             result = train(con, target, cfg)
+        results.append(result)
+        if result.status == "skipped":
+            say(f"warning: {result.message}")
+            continue
         oof = "" if result.spearman_oof is None else \
             f", out-of-fold Spearman {result.spearman_oof:.3f}"
         say(f"{result.scorer_id}: {result.status} on {result.n_train:,} rated images x "
             f"{result.n_features:,} features{oof}; {result.n_scored_other:,} other images "
             f"scored ({result.seconds:.1f} s)")
-    rebuild_after_scores(target, config, user_vars)
+    if any(r.status != "skipped" for r in results):
+        rebuild_after_scores(target, config, user_vars)
+    return results
 
 
 def sync_images(warehouse, config: Config, options: ImageSyncOptions | None = None) -> None:
@@ -113,11 +124,37 @@ def sync_images(warehouse, config: Config, options: ImageSyncOptions | None = No
         workers=settings.workers,
         max_pixels=settings.max_pixels,
         max_bytes=settings.max_bytes,
+        copy_unusable=(settings.copy_unusable if options.copy_unusable is None
+                       else options.copy_unusable),
     )
     _record_sync(warehouse, summary)
     statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.by_status.items()))
     say(f"images: {summary.total:,} checked ({statuses}); {summary.copied:,} copied, "
         f"{summary.skipped_copies:,} already in place")
+    say(f"images: {summary.n_new:,} new in the pool, {summary.n_rehashed:,} files read, "
+        f"{summary.total - summary.n_rehashed:,} not read (unchanged since their last check, "
+        "or no file)")
+
+
+def _now(warehouse):
+    """The warehouse's clock now (meta.pipeline_runs' times are the warehouse's)."""
+    with connect(warehouse, read_only=True) as con:
+        return con.execute("select now()").fetchone()[0]
+
+
+def _say_step_counts(warehouse, since) -> None:
+    """One line per embedding / scoring step that ran since `since`: what it computed,
+    skipped (already done) and failed (meta.pipeline_runs)."""
+    with connect(warehouse, read_only=True) as con:
+        has_runs = con.execute("select count(*) from duckdb_tables() where schema_name = 'meta' "
+                             "and table_name = 'pipeline_runs'").fetchone()[0]
+        rows = con.execute(
+            "select step, target_id, n_computed, n_skipped, n_failed from meta.pipeline_runs "
+            "where started_at >= ? and step != 'images_sync' order by started_at, step",
+            [since]).fetchall() if has_runs else []
+    for step, target, computed, skipped, failed in rows:
+        say(f"{step} {target or ''}: {computed:,} computed, {skipped:,} already done, "
+            f"{failed:,} failed")
 
 
 def _record_sync(warehouse, summary) -> None:

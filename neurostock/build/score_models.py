@@ -14,16 +14,9 @@ from neurostock.build.generated import HEADER, write_folder
 from neurostock.core.config import Config
 from neurostock.core.meta import ensure_runs_table
 from score.aesthetic_heads import register_heads
+from score.catalog import scorer_entry
 from score.registry import ScorerInfo, ensure_scorers_table, upsert_scorer
-from score.udfs import load_scorer, scorer_fingerprint
-
-# What a computed scorer's summary score means, and its expected range.
-_META = {
-    "technical": ("sharper (variance of the Laplacian)", (0.0, None)),
-    "phash": ("n/a: a perceptual hash (score_text)", (None, None)),
-    "nsfw": ("more likely not safe for work", (0.0, 1.0)),
-    "text_in_image": ("more of the image covered by text", (0.0, 1.0)),
-}
+from score.udfs import scorer_fingerprint
 
 
 def _incremental(scorer_id: str, fingerprint: str, after: str | None) -> str:
@@ -79,15 +72,16 @@ def prepare(con: duckdb.DuckDBPyConnection, config: Config,
     register_heads(con)
     pairs, infos = [], []
     for scorer_id in config.scorers:
-        scorer = load_scorer(scorer_id)
+        entry = scorer_entry(scorer_id)
+        scorer = entry.load()
         fingerprint = scorer_fingerprint(scorer)
-        higher_is, (low, high) = _META[scorer_id]
         info = ScorerInfo(
             scorer_id=scorer_id, kind="computed", source_file=None,
             source_sha256=getattr(scorer, "weights_sha256", None),
-            version=getattr(scorer, "version", None), higher_is=higher_is,
-            expected_min=low, expected_max=high, is_valid=True, invalid_reason=None,
-            n_scored=0, description=f"computed in the warehouse by score/{scorer_id}",
+            version=getattr(scorer, "version", None), higher_is=entry.higher_is,
+            expected_min=entry.expected_min, expected_max=entry.expected_max, is_valid=True,
+            invalid_reason=None, n_scored=0,
+            description=f"computed in the warehouse by score/{scorer_id}",
         )
         upsert_scorer(con, info)
         pairs.append((scorer_id, fingerprint))

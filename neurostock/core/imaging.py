@@ -1,18 +1,85 @@
-"""Pixels the detectors see: RGB, with transparency flattened on white."""
+"""Pixels as every step sees them: one conversion of any decoded image to 8-bit RGB, the
+way a viewer shows it on a white page, for the dataset copies, the embedders, the scorers
+and the report's thumbnails alike."""
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 from PIL import Image
 
+JPEG_QUALITY = 95
+_WHITE = (255, 255, 255)
 
-def rgb_on_white(image: Image.Image) -> Image.Image:
-    """An RGB copy; transparent areas over white (what a viewer sees), never the hidden
-    colour under them. Raises ValueError for an image with no pixels."""
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """A new 8-bit RGB image that looks like `image` on a white page (never `image` itself).
+
+    Transparency (RGBA, LA, PA, premultiplied modes, a palette or colour-key
+    `transparency`) is composited on white, never dropped (dropping it shows the
+    colour hidden under transparent pixels, often black). 16-bit, 32-bit and float
+    greyscale is scaled onto 0-255, not clipped. CMYK goes through Pillow, which
+    also undoes Adobe's inverted CMYK on decode. Raises ValueError for an image
+    with no pixels.
+    """
     if image.width < 1 or image.height < 1:
         raise ValueError(f"image has no pixels ({image.width}x{image.height})")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        rgb = Image.new("RGB", rgba.size, (255, 255, 255))
-        rgb.paste(rgba, mask=rgba.getchannel("A"))
-        return rgb
-    return image.convert("RGB")
+    if image.mode.startswith("I") or image.mode == "F":
+        return _wide_grey_to_rgb(image)
+    if image.has_transparency_data:
+        # Pillow converts premultiplied La to LA only, not straight to RGBA.
+        straight = image.convert("LA") if image.mode == "La" else image
+        return _on_white(straight.convert("RGBA"))
+    return image.convert("RGB")  # a copy even when already RGB
+
+
+def encode_rgb_jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
+    """`image` through to_rgb as JPEG bytes, keeping its EXIF (e.g. orientation) and, for an
+    RGB source, its ICC profile."""
+    rgb = to_rgb(image)
+    options: dict = {"quality": quality}
+    exif = image.info.get("exif")
+    # JPEG's APP1 segment holds at most 65,533 bytes; a bigger block is dropped, not fatal.
+    if isinstance(exif, bytes) and len(exif) < 65_000:
+        options["exif"] = exif
+    # An ICC profile describes the source's colour space, so it stays true only for RGB sources.
+    icc = image.info.get("icc_profile")
+    if icc and image.mode in ("RGB", "RGBA", "RGBa", "P", "PA"):
+        options["icc_profile"] = icc
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="JPEG", **options)
+    return buffer.getvalue()
+
+
+def _on_white(rgba: Image.Image) -> Image.Image:
+    """An RGBA image composited over an opaque white background, as RGB."""
+    page = Image.new("RGB", rgba.size, _WHITE)
+    page.paste(rgba, mask=rgba.getchannel("A"))
+    return page
+
+
+def _wide_grey_to_rgb(image: Image.Image) -> Image.Image:
+    """A wide greyscale image (I;16*, I, F) as RGB, its range mapped linearly onto 0-255;
+    pixels equal to a colour-key `transparency` become white.
+
+    The range is the type's (0-65535 for 16-bit and for `I` data that fits it,
+    0-1 for `F` data that fits it); other data is stretched from its own
+    minimum to maximum.
+    """
+    values = np.asarray(image)
+    low, high = float(values.min()), float(values.max())
+    if image.mode.startswith("I;16") and values.dtype.kind == "u":
+        low, high = 0.0, 65535.0
+    elif image.mode == "I" and low >= 0 and high <= 65535:
+        low, high = 0.0, 65535.0
+    elif image.mode == "F" and low >= 0 and high <= 1:
+        low, high = 0.0, 1.0
+    span = (high - low) or 1.0
+    scaled = (values.astype(np.float32) - np.float32(low)) * np.float32(255.0 / span)
+    grey = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    # Pillow cannot convert a wide mode to RGBA, so a PNG's tRNS grey key is applied here.
+    key = image.info.get("transparency")
+    if isinstance(key, int | float):
+        grey[values == key] = 255
+    return Image.fromarray(grey).convert("RGB")

@@ -26,8 +26,13 @@ create table if not exists files.images (
     mode varchar,
     dataset_path varchar,
     dataset_sha256 varchar,
-    checked_at timestamptz
+    checked_at timestamptz,
+    file_size bigint,
+    file_mtime_ns bigint
 );
+-- Tables made before the (size, mtime) check get its columns (empty: read once more).
+alter table files.images add column if not exists file_size bigint;
+alter table files.images add column if not exists file_mtime_ns bigint;
 """
 
 EMBEDDING_MODELS_DDL = """
@@ -122,6 +127,46 @@ create table if not exists meta.pipeline_runs (
 """
 
 
+# The rating app's ratings (rate/): append-only. Undo appends a retraction (rating
+# NULL, retracts_rating_id = the rating it takes back); nothing is updated or deleted.
+# annotator_id is the source's user id for a known name (raw.user), else a new id
+# recorded in annotations.annotators.
+RATINGS_DDL = """
+create schema if not exists annotations;
+create table if not exists annotations.annotators (
+    annotator_id bigint primary key,
+    name varchar not null unique,
+    is_source_user boolean not null,
+    created_at timestamptz not null
+);
+create table if not exists annotations.ratings (
+    rating_id bigint primary key,
+    image_id bigint not null,
+    rating integer check (rating between 1 and 5),
+    retracts_rating_id bigint,
+    annotator_id bigint not null,
+    annotator varchar not null,
+    rated_at timestamptz not null,
+    queue varchar not null,
+    app_session varchar not null,
+    check ((rating is null) = (retracts_rating_id is not null))
+);
+create table if not exists annotations.learning_curve (
+    scorer_id varchar not null,
+    fraction double not null,
+    repeat integer not null,
+    n_ratings integer not null,
+    n_groups integer not null,
+    spearman double,
+    seed integer not null,
+    folds integer not null,
+    model varchar not null,
+    computed_at timestamptz not null,
+    primary key (scorer_id, fraction, repeat)
+);
+"""
+
+
 def ensure_images_table(con: duckdb.DuckDBPyConnection) -> None:
     """`files.images`: one row per image file the marts need (written by images sync)."""
     con.execute(IMAGES_DDL)
@@ -165,8 +210,15 @@ def ensure_runs_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(PIPELINE_RUNS_DDL)
 
 
+def ensure_ratings_table(con: duckdb.DuckDBPyConnection) -> None:
+    """`annotations.ratings` and `annotations.annotators` (the rating app's ratings) and
+    `annotations.learning_curve` (rate/learning_curve.py)."""
+    con.execute(RATINGS_DDL)
+
+
 def ensure_step_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Every table above."""
     for ensure in (ensure_images_table, ensure_embedding_models_table, ensure_runs_table,
-                   ensure_scorers_table, ensure_heads_table, ensure_learned_models_table):
+                   ensure_scorers_table, ensure_heads_table, ensure_learned_models_table,
+                   ensure_ratings_table):
         ensure(con)

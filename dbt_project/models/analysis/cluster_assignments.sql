@@ -20,6 +20,21 @@ vectors as (
     union all
     select image_id, embedder_id, 'prompt' as embedding_kind, embedding
     from {{ ref('prompt_embeddings') }}
+    {%- if var('cluster_both_input', false) %}
+    union all
+    -- Input "both": unit image vector, then unit prompt vector (as analysis/clusters.py),
+    -- the whole made unit length (each half / sqrt(2)).
+    select i.image_id, i.embedder_id, 'both',
+           list_concat(
+               list_transform(i.embedding::double[], lambda x: x / sqrt(
+                   2 * list_dot_product(i.embedding::double[], i.embedding::double[]))),
+               list_transform(p.embedding::double[], lambda x: x / sqrt(
+                   2 * list_dot_product(p.embedding::double[], p.embedding::double[])))),
+    from {{ ref('image_embeddings') }} as i
+    inner join {{ ref('prompt_embeddings') }} as p using (embedder_id, image_id)
+    where list_dot_product(i.embedding::double[], i.embedding::double[]) > 0
+      and list_dot_product(p.embedding::double[], p.embedding::double[]) > 0
+    {%- endif %}
 
 ),
 
@@ -48,6 +63,7 @@ distances as (
         candidates.embedding_kind,
         centroids.k,
         centroids.is_chosen_k,
+        centroids.is_default_input,
         centroids.cluster_id,
         list_distance(candidates.embedding, centroids.centroid) as distance,
     from candidates
@@ -61,13 +77,14 @@ final as (
         image_id,
         embedder_id,
         k,
-        any_value(embedding_kind) as embedding_kind,
+        embedding_kind,
         any_value(image_set) as image_set,
         any_value(is_chosen_k) as is_chosen_k,
+        any_value(is_default_input) as is_default_input,
         arg_min(cluster_id, (distance, cluster_id)) as cluster_id,
         min(distance) as centroid_distance,
     from distances
-    group by image_id, embedder_id, k
+    group by image_id, embedder_id, embedding_kind, k
 
 )
 

@@ -1,4 +1,4 @@
--- One row per (embedder, k, cluster): the centroid of a fitted k-means solution.
+-- One row per (embedder, input, k, cluster): the centroid of a fitted k-means solution.
 with
 
 solutions as (
@@ -14,6 +14,7 @@ final as (
         embedding_kind,
         k,
         is_chosen as is_chosen_k,
+        is_default_input,
         unnest(range(len(centroids)::bigint))::integer as cluster_id,
         unnest(centroids)::double[] as centroid,
 

@@ -1,5 +1,6 @@
 """One row per (full_set image, embedder): 2-D coordinates for the reports' maps
-(PCA to 50 dimensions, then t-SNE; PCA alone above a size limit)."""
+(PCA to 50 dimensions, then t-SNE; PCA alone above a size limit), of each
+embedder's default clustering input only: one map per embedder."""
 
 from analysis.clusters import load_full_set_vectors, map_table
 

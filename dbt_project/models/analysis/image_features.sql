@@ -1,7 +1,9 @@
 -- One row per (image, feature): the embedding-derived features in the shape of
 -- `scores`, so agreement metrics treat them like any outside score. Scorer ids:
 -- image_prompt_similarity@<embedder>, centroid_distance@<embedder> (chosen k),
--- zero_shot_<group>@<embedder>.
+-- zero_shot_<group>@<embedder>, and with var zero_shot_keyword_signals also
+-- zero_shot_kw_<keyword>@<embedder> (off by default: ~100 signals per embedder
+-- would swamp the report). Spaces in names become `_`.
 with
 
 similarity as (select * from {{ ref('image_prompt_similarity') }}),
@@ -22,8 +24,10 @@ final as (
     union all
     select
         image_id,
-        'centroid_distance@' || embedder_id,
-        'centroid_distance',
+        -- The default input keeps its name; another one says which (centroid_distance_both@E).
+        'centroid_distance' || case when is_default_input then '' else '_' || embedding_kind end
+            || '@' || embedder_id,
+        'centroid_distance' || case when is_default_input then '' else '_' || embedding_kind end,
         embedder_id,
         centroid_distance,
     from assignments
@@ -35,6 +39,16 @@ final as (
         embedder_id,
         probability,
     from groups
+    {%- if var('zero_shot_keyword_signals', false) %}
+    union all
+    select
+        image_id,
+        'zero_shot_kw_' || replace(keyword, ' ', '_') || '@' || embedder_id,
+        'zero_shot_kw_' || replace(keyword, ' ', '_'),
+        embedder_id,
+        probability,
+    from {{ ref('keyword_zero_shot') }}
+    {%- endif %}
 
 )
 

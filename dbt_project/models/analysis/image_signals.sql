@@ -25,7 +25,7 @@ features as (
 
 ),
 
-embedders as (select * from {{ source('meta', 'embedding_models') }}),
+embedders as (select * from {{ ref('stg_meta__embedding_models') }}),
 
 final as (
 

@@ -18,7 +18,12 @@ final as (
     select image_id, 'all' as subset, 'all' as subset_kind, null::varchar as subset_embedder_id,
     from images
     union all
-    select image_id, 'cluster:' || embedder_id || ':' || cluster_id, 'cluster', embedder_id,
+    -- A second input (var cluster_both_input) is named: cluster:<embedder>:both:<id>.
+    select image_id,
+           'cluster:' || embedder_id || ':'
+               || case when is_default_input then '' else embedding_kind || ':' end
+               || cluster_id,
+           'cluster', embedder_id,
     from clusters
     union all
     select

@@ -14,7 +14,8 @@ logits as (
         images.embedder_id,
         images.is_random_init,
         keywords.keyword,
-        keywords.keyword_group,
+        -- 'unlisted' as in keyword_embeddings: a NULL group would name no signal.
+        coalesce(keywords.keyword_group, 'unlisted') as keyword_group,
         {{ var('zero_shot_logit_scale') }}
             * list_cosine_similarity(images.embedding::double[],
                                      keywords.embedding::double[]) as logit,

@@ -6,11 +6,13 @@
 --   3. otherwise its rating is the lower median of the annotators' 1-4 ratings
 --      (on a tie between two values, the worse one: a stock filter errs on the
 --      side of not publishing).
+-- The rule applies alike to the source file's ratings and the rating app's
+-- (int_ratings_unioned); rating_sources says which an image's ratings came from.
 with
 
 ratings as (
 
-    select * from {{ ref('int_ratings_checked') }} where is_valid
+    select * from {{ ref('int_ratings_unioned') }} where is_valid
 
 ),
 
@@ -20,7 +22,7 @@ latest_per_annotator as (
     from ratings
     qualify row_number() over (
         partition by image_id, annotator_id
-        order by rated_at desc nulls last, rating_id desc
+        order by rated_at desc nulls last, rating_source = 'local' desc, rating_id desc
     ) = 1
 
 ),
@@ -50,6 +52,9 @@ facts as (
         count(*) - count(distinct (rating, rated_at, annotator_id)) as n_exact_duplicates,
         min(rated_at) as first_rated_at,
         max(rated_at) as last_rated_at,
+        count(*) filter (where rating_source = 'source') as n_source_ratings,
+        count(*) filter (where rating_source = 'local') as n_local_ratings,
+        list(distinct rating_source order by rating_source) as rating_sources,
 
     from ratings
     group by image_id

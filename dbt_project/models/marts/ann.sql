@@ -1,5 +1,6 @@
--- One row per annotated image: its info and its resolved rating on the file's
--- scale (1-4, 5 = unusable). full_set drops the 5s.
+-- One row per usable annotated image (resolved rating 1-4 on the file's scale):
+-- the team's ann.csv, which kept ratings 1-4 only. Images resolved to 5
+-- (unusable) stay in image_ratings; full_set is ann remapped to 0-3.
 with
 
 images as (
@@ -10,7 +11,7 @@ images as (
 
 ratings as (
 
-    select * from {{ ref('image_ratings') }}
+    select * from {{ ref('image_ratings') }} where rating between 1 and 4
 
 ),
 
@@ -26,7 +27,6 @@ final as (
         images.prompt_raw,
         {{ clean_prompt('images.prompt_raw') }} as prompt,
         ratings.rating,
-        ratings.rating = 5 as is_unusable,
         ratings.n_ratings,
         ratings.n_annotators,
         ratings.is_conflicting,

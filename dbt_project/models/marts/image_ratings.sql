@@ -1,5 +1,6 @@
 -- One row per rated image (valid ratings only): how often and by whom it was
--- rated, whether the ratings agree, and the single rating the marts use.
+-- rated, whether the ratings agree, the single rating the marts use, and whether
+-- that rating makes the image sellable (the decision population is every row).
 with
 
 aggregated as (
@@ -24,8 +25,15 @@ final as (
         is_conflicting,
         first_rated_at,
         last_rated_at,
+        n_source_ratings,
+        n_local_ratings,
+        -- ['source'], ['local'] or both: the source file, the rating app (neurostock rate).
+        rating_sources,
         'latest per annotator; 5 if at least half say 5; else lower median of 1-4'
             as rating_rule,
+        -- The sell decision (docs/analysis.md): 3 or 4 on the file's scale by
+        -- default; 5 (unusable) and 1-2 are not sellable.
+        rating between {{ var('sellable_min_rating') }} and 4 as is_sellable,
 
     from aggregated
 

@@ -1,8 +1,9 @@
 -- One row per (valid signal, subset): how well the signal agrees with the rating.
 -- n; Spearman (Pearson of average ranks) with a seeded bootstrap 95% interval;
 -- Pearson; Kendall's tau-b; ROC AUC of good vs bad (Mann-Whitney from ranks);
--- balanced accuracy at the best threshold in the signal's direction. All SQL
--- except the bootstrap (int_spearman_bootstrap). Rating levels are 0-3.
+-- balanced accuracy at the best threshold in the signal's direction; Spearman's
+-- p-value (t approximation) and its Benjamini-Hochberg q-value per subset kind.
+-- All SQL except the bootstrap (int_spearman_bootstrap). Rating levels are 0-3.
 {%- set levels = [0, 1, 2, 3] %}
 with
 
@@ -176,7 +177,7 @@ subsets as (
 
 bootstrap as (select * from {{ ref('int_spearman_bootstrap') }}),
 
-final as (
+agreement as (
 
     select
         with_auc.scorer_id,
@@ -223,6 +224,66 @@ final as (
     inner join directions using (scorer_id)
     left join best_thresholds using (scorer_id, subset)
     left join bootstrap using (scorer_id, subset)
+
+),
+
+tested as (
+
+    -- Spearman's p-value as scipy's spearmanr gives it: two-sided Student t with
+    -- nu = n - 2 degrees of freedom, t = r sqrt(nu / (1 - r^2)). P(|T| < t) has
+    -- a finite series for whole nu (Abramowitz & Stegun 26.7.3-4) in
+    -- theta = atan(t / sqrt(nu)) = asin(|r|): no incomplete beta needed.
+    select
+        *,
+        n - 2 as nu,
+        -- Rounding can put |r| a hair above 1 (a perfect ranking): clamp for asin/sqrt.
+        least(abs(spearman), 1.0) as abs_r,
+        greatest(1 - spearman * spearman, 0.0) as cos2,
+    from agreement
+
+),
+
+with_p as (
+
+    select
+        * exclude (nu, abs_r, cos2),
+        case when nu >= 1 and spearman is not null then greatest(0.0, 1 - case
+            when nu % 2 = 0 then abs_r * list_sum(list_transform(range(nu // 2),
+                lambda i: exp(lgamma(i + 0.5) - lgamma(0.5) - lgamma(i + 1)) * pow(cos2, i)))
+            else 2 / pi() * (asin(abs_r) + abs_r * sqrt(cos2) * coalesce(list_sum(
+                list_transform(range((nu - 1) // 2),
+                    lambda i: exp(lgamma(i + 1) + lgamma(1.5) - lgamma(i + 1.5))
+                        * pow(cos2, i))), 0))
+        end) end as spearman_p_value,
+    from tested
+
+),
+
+ranked_p as (
+
+    -- Benjamini-Hochberg within one family: every row of one subset kind
+    -- ('all', 'cluster', 'experiment_model', 'generation_month') with a p-value.
+    select
+        *,
+        row_number() over by_p as p_rank,
+        count(spearman_p_value) over (partition by subset_kind) as n_tests,
+    from with_p
+    window by_p as (partition by subset_kind order by spearman_p_value, scorer_id, subset)
+
+),
+
+final as (
+
+    select
+        * exclude (p_rank, n_tests),
+        -- q = min over the ranks at or above this one of p * m / rank, at most 1.
+        case when spearman_p_value is not null then least(1.0, min(
+            spearman_p_value * n_tests / p_rank) over (
+                partition by subset_kind, spearman_p_value is null
+                order by p_rank desc
+                rows between unbounded preceding and current row))
+        end as q_value,
+    from ranked_p
 
 )
 

@@ -8,7 +8,7 @@ assignments as (
 
     select image_id, embedder_id, cluster_id
     from {{ ref('cluster_assignments') }}
-    where is_chosen_k and image_set = 'full_set'
+    where is_chosen_k and is_default_input and image_set = 'full_set'
 
 ),
 

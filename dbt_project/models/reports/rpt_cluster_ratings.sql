@@ -4,7 +4,7 @@ with
 
 assignments as (
 
-    select * from {{ ref('cluster_assignments') }} where is_chosen_k
+    select * from {{ ref('cluster_assignments') }} where is_chosen_k and is_default_input
 
 ),
 

@@ -16,7 +16,7 @@ quarantined as (
 files as (
 
     select 'image files' as area, status as finding, count(*) as n,
-    from {{ source('files', 'images') }}
+    from {{ ref('stg_files__images') }}
     group by all
 
 ),

@@ -2,7 +2,7 @@
 -- banner), what it embedded.
 with
 
-models as (select * from {{ source('meta', 'embedding_models') }}),
+models as (select * from {{ ref('stg_meta__embedding_models') }}),
 
 images as (select embedder_id, count(*) as n from {{ ref('image_embeddings') }} group by all),
 

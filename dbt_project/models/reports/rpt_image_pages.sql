@@ -27,12 +27,12 @@ clusters as (
                          centroid_distance := centroid_distance) order by embedder_id)
             as clusters,
     from {{ ref('cluster_assignments') }}
-    where is_chosen_k and image_set = 'full_set'
+    where is_chosen_k and is_default_input and image_set = 'full_set'
     group by image_id
 
 ),
 
-files as (select * from {{ source('files', 'images') }}),
+files as (select * from {{ ref('stg_files__images') }}),
 
 final as (
 

@@ -7,12 +7,12 @@ ratings as (select * from {{ ref('stg_core__ratings') }}),
 
 rated as (select * from {{ ref('image_ratings') }}),
 
-files as (select * from {{ source('files', 'images') }}),
+files as (select * from {{ ref('stg_files__images') }}),
 
 loads as (
 
     select source_path, source_sha256, finished_at
-    from {{ source('meta', 'loads') }}
+    from {{ ref('stg_meta__loads') }}
     order by load_id desc
     limit 1
 
@@ -25,7 +25,7 @@ final as (
         (select count(*) from rated) as n_rated_images,
         (select count(*) from images where is_valid) - (select count(*) from rated)
             as n_unrated_images,
-        (select count(*) from {{ ref('ann') }} where rating = 5) as n_unusable,
+        (select count(*) from {{ ref('image_ratings') }} where rating = 5) as n_unusable,
         (select count(*) from {{ ref('full_set') }}) as n_full_set,
         (select count(*) from {{ ref('big_set') }}) as n_big_set,
         (select count(*) from ratings) as n_rating_rows,

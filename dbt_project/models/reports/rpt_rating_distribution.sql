@@ -2,7 +2,7 @@
 -- remapped rating full_set uses (0-3, null for 5).
 with
 
-ann as (select * from {{ ref('ann') }}),
+ann as (select * from {{ ref('image_ratings') }}),  -- every rated image, 5 included
 
 final as (
 

@@ -3,10 +3,10 @@
 -- embeddings? Only OpenAI CLIP weights of the head's architecture qualify.
 with
 
-heads as (select * from {{ source('meta', 'aesthetic_heads') }}),
+heads as (select * from {{ ref('stg_meta__aesthetic_heads') }}),
 
 embedders as (
-    select * from {{ source('meta', 'embedding_models') }} where list_contains(kinds, 'image')
+    select * from {{ ref('stg_meta__embedding_models') }} where list_contains(kinds, 'image')
 ),
 
 final as (

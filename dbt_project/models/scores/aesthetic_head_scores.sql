@@ -7,6 +7,6 @@ select
     applicability.embedder_id,
     list_dot_product(embeddings.embedding, heads.weights) + heads.bias as score,
 from {{ ref('aesthetic_head_applicability') }} as applicability
-inner join {{ source('meta', 'aesthetic_heads') }} as heads using (head_id)
+inner join {{ ref('stg_meta__aesthetic_heads') }} as heads using (head_id)
 inner join {{ ref('image_embeddings') }} as embeddings using (embedder_id)
 where applicability.is_applicable

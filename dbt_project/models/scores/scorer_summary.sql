@@ -5,41 +5,31 @@ with
 
 scores as (select * from {{ ref('scores') }}),
 
-modal as (
-    select scorer_id, max(n) as n_modal
-    from (select scorer_id, score, count(*) as n from scores group by all)
-    group by scorer_id
-),
+distribution as ({{ distribution_summary('scores') }}),
 
-stats as (
-    select
-        scorer_id,
-        any_value(base_scorer_id) as base_scorer_id,
-        count(*) as n,
-        count(distinct score) as n_distinct,
-        min(score) as min_score,
-        max(score) as max_score,
-        avg(score) as mean_score,
-        stddev_samp(score) as stddev_score,
-        count(*) filter (where isnan(score) or isinf(score)) as n_not_finite,
-    from scores
-    group by scorer_id
-),
+bases as (select scorer_id, any_value(base_scorer_id) as base_scorer_id from scores group by all),
 
-registry as (select * from {{ source('meta', 'scorers') }}),
+registry as (select * from {{ ref('stg_meta__scorers') }}),
 
 final as (
     select
-        stats.*,
+        distribution.scorer_id,
+        bases.base_scorer_id,
+        distribution.n,
+        distribution.n_distinct,
+        distribution.min_score,
+        distribution.max_score,
+        distribution.mean_score,
+        distribution.stddev_score,
+        distribution.n_not_finite,
         registry.kind,
         registry.higher_is,
-        nullif(concat_ws('; ',
-            registry.invalid_reason,
-            {{ distribution_problems('stats', 'modal.n_modal') }}
-        ), '') as invalid_reason,
-    from stats
-    inner join modal using (scorer_id)
-    left join registry on registry.scorer_id = stats.base_scorer_id
+        -- The importer's verdict first, then the distribution's.
+        nullif(concat_ws('; ', registry.invalid_reason, distribution.distribution_problem), '')
+            as invalid_reason,
+    from distribution
+    inner join bases using (scorer_id)
+    left join registry on registry.scorer_id = bases.base_scorer_id
 )
 
 select *, invalid_reason is null as is_valid from final

@@ -28,14 +28,8 @@ expanded as (
 ),
 
 imported as (
-    {%- for table in imported_tables('scores__') %}
-    select image_id, '{{ table[8:] }}' as scorer_id, '{{ table[8:] }}' as base_scorer_id,
-           score, components
-    from imported.{{ table }}
-    union all
-    {%- endfor %}
-    select null::bigint, null::varchar, null::varchar, null::double, null::map(varchar, double)
-    where false
+    select image_id, scorer_id, scorer_id as base_scorer_id, score, components
+    from {{ ref('stg_imported__scores') }}
 ),
 
 heads as (

@@ -1,0 +1,27 @@
+with
+
+source as (
+
+    select * from {{ source('annotations', 'learning_curve') }}
+
+),
+
+final as (
+
+    select
+        scorer_id,
+        fraction,
+        repeat,
+        n_ratings,
+        n_groups,
+        spearman,
+        seed,
+        folds,
+        model,
+        computed_at,
+
+    from source
+
+)
+
+select * from final

@@ -1,0 +1,1 @@
+{{ stg_imported_embeddings('image') }}

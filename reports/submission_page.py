@@ -1,0 +1,73 @@
+"""The report's Submission page: what it reads (submission_decisions,
+rpt_submission_reasons, rpt_submission_agreement): verdict counts, the reasons ranked by
+how many images they stop, examples per reason, the gate beside the ratings, and the
+near-duplicate groups with the image kept."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import duckdb
+
+TABLES = ("submission_decisions", "rpt_submission_reasons", "rpt_submission_agreement")
+EXAMPLES = 4
+GROUPS_SHOWN = 30
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def load_submission(con: duckdb.DuckDBPyConnection) -> dict:
+    """Everything the Submission page shows; has_submission False when the warehouse
+    predates the gate or judged no image."""
+    present = {r[0] for r in con.execute(
+        "select table_name from duckdb_tables() where schema_name = 'main'").fetchall()}
+    if not all(t in present for t in TABLES):
+        return {"has_submission": False}
+    policy = _rows(con, "select any_value(policy) as policy, any_value(policy_version) "
+                        "as version, count(*) as n from submission_decisions")[0]
+    if not policy["n"]:
+        return {"has_submission": False}
+    examples = defaultdict(list)
+    for row in _rows(con, f"""
+            with reasons as (
+                select d.image_id, d.image_set, d.title, d.verdict, r.rule_id, r.status,
+                       r.detail,
+                       row_number() over (partition by r.rule_id, r.status
+                                          order by d.quality_score desc nulls last,
+                                                   d.image_id) as n
+                from submission_decisions as d, unnest(d.reasons) as t(r)
+            )
+            select * from reasons where n <= {EXAMPLES} order by rule_id, status, n"""):
+        examples[f"{row['rule_id']}/{row['status']}"].append(row)
+    groups = defaultdict(list)
+    for row in _rows(con, f"""
+            select near_duplicate_group_id as group_id, image_id, image_set, verdict, title,
+                   quality_score, similar_to_image_id
+            from submission_decisions
+            where near_duplicate_group_id in (
+                select distinct near_duplicate_group_id from submission_decisions
+                where near_duplicate_group_id is not null
+                order by 1 limit {GROUPS_SHOWN})
+            order by group_id, verdict = 'submit' desc, quality_score desc nulls last"""):
+        groups[row["group_id"]].append(row)
+    return {
+        "has_submission": True,
+        "submission_policy": policy,
+        "submission_verdicts": _rows(con, """
+            select image_set, verdict, count(*) as n,
+                   count(*) / sum(count(*)) over (partition by image_set) as share
+            from submission_decisions group by image_set, verdict order by image_set, verdict"""),
+        "submission_reasons": _rows(con, """
+            select * from rpt_submission_reasons order by image_set, rank"""),
+        "submission_examples": dict(examples),
+        "submission_agreement": _rows(con, """
+            select * from rpt_submission_agreement order by rating, verdict"""),
+        "submission_groups": dict(groups),
+        "submission_n_groups": con.execute(
+            "select count(distinct near_duplicate_group_id) from submission_decisions"
+        ).fetchone()[0],
+    }

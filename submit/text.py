@@ -1,0 +1,165 @@
+"""Title, keywords, category and prohibited names of one prompt, for a marketplace upload.
+
+Rules (docs/submission.md says why):
+- Prohibited names (the seed submission_prohibited_names) match the cleaned prompt as
+  whole words, any case; `by <Capitalised Name>` and `in the style of ...` match the raw
+  prompt (underscores read as spaces, every line).
+- Filler (the seed submission_filler_terms: "trending on artstation", "8k", ...) and
+  every prohibited or referenced name are cut out of the prompt first.
+- Title: the first of the comma-separated phrases that remain (a prompt names its
+  subject first), cut at a word boundary to the title limit; so never a comma.
+- Keywords: the content words of what remains, lower-cased, English plurals made singular
+  by a suffix rule (no lemmatiser ships offline here), stop words and filler dropped,
+  de-duplicated, in the order they first appear (a prompt names its subject first).
+- Category: the first keyword with an entry in the seed submission_category_words, else
+  the default category.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+DEFAULT_CATEGORY = 8  # Adobe Stock's "Graphic Resources"
+_STOP = frozenset("""
+a an the and or but of in on at to for from with without by as is are was were be been
+being it its this that these those into onto over under above below near very so too
+than then there their them they he she his her him we our you your i me my mine not no
+nor yes up down out off about around through across behind beside between while during
+some any each every all both few more most other such only own same can will just should
+now also like style styled very much many made make makes using use one two three four
+five six seven eight nine ten x
+""".split())
+_WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
+_BY_NAME = re.compile(r"\bby\s+((?:[A-Z][\w'.-]*)(?:\s+(?:[A-Z][\w'.-]*|van|von|de|da|di|la|le))*)")
+_STYLE_OF = re.compile(r"\bin\s+the\s+style\s+of\b\s*([^,.;|]*)", re.IGNORECASE)
+_PHRASE_SPLIT = re.compile(r"[,;|]+|\s+-\s+|\.\s")
+
+
+@dataclass(frozen=True)
+class PromptText:
+    title: str
+    keywords: list[str]
+    keyword_note: str | None
+    category_id: int
+    prohibited_terms: list[str]
+    artist_references: list[str]
+
+
+def _term_pattern(terms: Iterable[str]) -> re.Pattern | None:
+    ordered = sorted({t.strip() for t in terms if t and t.strip()}, key=len, reverse=True)
+    if not ordered:
+        return None
+    alternation = "|".join(re.escape(t) for t in ordered)
+    return re.compile(rf"(?<![\w])(?:{alternation})(?![\w])", re.IGNORECASE)
+
+
+class PromptDescriber:
+    """Built once from the seeds, then `describe(prompt_raw, prompt)` per prompt."""
+
+    def __init__(self, prohibited: Iterable[str], filler: Iterable[str],
+                 category_words: dict[str, int], max_title_chars: int = 70,
+                 max_keywords: int = 49, min_keywords: int = 15):
+        self._prohibited_terms = {t.strip().lower(): t.strip() for t in prohibited if t}
+        self._prohibited = _term_pattern(self._prohibited_terms.values())
+        self._filler = _term_pattern(filler)
+        # Multi-word terms are cut from the text before keywords are taken; these are the
+        # one-word terms, dropped again after a plural is made singular.
+        self._filler_words = {t.strip().lower() for t in filler if t and " " not in t.strip()}
+        self._prohibited_words = {t for t in self._prohibited_terms if " " not in t}
+        self._category_words = {k.lower(): int(v) for k, v in category_words.items()}
+        self.max_title_chars = max_title_chars
+        self.max_keywords = max_keywords
+        self.min_keywords = min_keywords
+
+    def prohibited_in(self, prompt: str) -> list[str]:
+        """The seed's terms the cleaned prompt names (as the seed spells them), in order."""
+        if not prompt or self._prohibited is None:
+            return []
+        found = []
+        for match in self._prohibited.finditer(prompt):
+            term = self._prohibited_terms[match.group(0).lower()]
+            if term not in found:
+                found.append(term)
+        return found
+
+    @staticmethod
+    def references_in(prompt_raw: str) -> list[str]:
+        """`by <Capitalised Name>` and `in the style of ...` found in the raw prompt."""
+        text = (prompt_raw or "").replace("_", " ")
+        found = [f"by {m.group(1).strip()}" for m in _BY_NAME.finditer(text)]
+        found += [" ".join(["in the style of", *m.group(1).split()[:4]])
+                  for m in _STYLE_OF.finditer(text)]
+        return list(dict.fromkeys(found))
+
+    def _strip(self, prompt: str) -> str:
+        text = _STYLE_OF.sub(" ", prompt)
+        text = _BY_NAME.sub(" ", text)
+        for pattern in (self._prohibited, self._filler):
+            if pattern is not None:
+                text = pattern.sub(" ", text)
+        return text
+
+    def describe(self, prompt_raw: str | None, prompt: str | None) -> PromptText:
+        prompt = prompt or ""
+        prohibited = self.prohibited_in(prompt)
+        references = self.references_in(prompt_raw or prompt)
+        phrases = [" ".join(p.split()) for p in _PHRASE_SPLIT.split(self._strip(prompt))]
+        phrases = [p.strip(" .:!?'\"()[]{}") for p in phrases]
+        phrases = [p for p in phrases if _WORD.search(p.lower())]
+        title = self._title(phrases)
+        keywords = self._keywords(phrases)
+        note = None
+        if len(keywords) < self.min_keywords:
+            note = (f"only {len(keywords)} keyword(s): the prompt has no more content words "
+                    f"(advised at least {self.min_keywords})")
+        category = next((self._category_words[k] for k in keywords
+                         if k in self._category_words), DEFAULT_CATEGORY)
+        return PromptText(title, keywords, note, category, prohibited, references)
+
+    def _title(self, phrases: list[str]) -> str:
+        """The prompt's first phrase (its subject), with the next ones while it has fewer
+        than three content words ("A painting" + "sketch or pencil drawing of a cat"), cut
+        at a word boundary to the limit."""
+        words: list[str] = []
+        for phrase in phrases:
+            if sum(w.lower() not in _STOP for w in words) >= 3:
+                break
+            for word in phrase.replace(",", " ").split():
+                if len(" ".join([*words, word])) > self.max_title_chars:
+                    break
+                words.append(word)
+            else:
+                continue
+            break
+        # A title does not end on a dangling little word ("a castle on").
+        while words and words[-1].lower().strip(".") in _STOP:
+            words.pop()
+        title = " ".join(words).strip(" -")
+        return title[:1].upper() + title[1:]
+
+    def _keywords(self, phrases: list[str]) -> list[str]:
+        keywords: list[str] = []
+        for phrase in phrases:
+            for word in _WORD.findall(phrase.lower()):
+                word = singular(word.strip("'-"))
+                if (len(word) < 3 or word in _STOP or word in self._filler_words
+                        or word in self._prohibited_words or word in keywords):
+                    continue
+                keywords.append(word)
+        return keywords[: self.max_keywords]
+
+
+def singular(word: str) -> str:
+    """An English plural made singular by suffix (cities -> city, boxes -> box, cats ->
+    cat); words that only look plural (glass, bus, iris, news) stay."""
+    if len(word) <= 3:
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes", "zes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is", "ous", "news", "ics")):
+        return word[:-1]
+    return word

@@ -1,0 +1,230 @@
+"""The project's one image-to-RGB conversion (neurostock.core.imaging.to_rgb), alone and
+through the steps that decode images: the scoring and embedding UDFs on a real DuckDB
+connection, and the report's thumbnails. Real image files in tmp_path."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from PIL import Image
+
+from neurostock.core.imaging import encode_rgb_jpeg, to_rgb
+
+WHITE = (255, 255, 255)
+
+
+def _close(actual, expected, tolerance: int = 1) -> bool:
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
+
+
+# --- to_rgb ------------------------------------------------------------------------------------
+
+
+def test_rgb_gives_a_new_image_with_the_same_pixels():
+    """Callers shrink the result in place (OCR, thumbnails): it must never be the input."""
+    original = Image.new("RGB", (4, 4), (10, 20, 30))
+    rgb = to_rgb(original)
+    assert rgb is not original and rgb.mode == "RGB"
+    rgb.paste((0, 0, 0), (0, 0, 4, 4))
+    assert original.getpixel((0, 0)) == (10, 20, 30)
+
+
+def test_rgba_transparency_is_white_not_the_hidden_colour():
+    pixels = np.zeros((2, 3, 4), dtype=np.uint8)  # hidden black everywhere
+    pixels[:, 1] = (0, 0, 255, 255)
+    pixels[:, 2, 3] = 128  # half-transparent black
+    rgb = to_rgb(Image.fromarray(pixels, "RGBA"))
+    assert rgb.mode == "RGB"
+    assert rgb.getpixel((0, 0)) == WHITE
+    assert rgb.getpixel((1, 0)) == (0, 0, 255)
+    assert _close(rgb.getpixel((2, 0)), (127, 127, 127))
+
+
+@pytest.mark.parametrize("mode", ["LA", "La", "PA", "RGBa"])
+def test_other_alpha_modes_are_flattened_on_white(mode):
+    transparent = Image.new(mode, (2, 2))  # zero alpha over zero colour
+    assert transparent.mode == mode
+    assert to_rgb(transparent).getpixel((1, 1)) == WHITE
+
+
+def test_palette_with_a_transparent_index_or_an_alpha_palette():
+    keyed = Image.new("P", (2, 1), 0)
+    keyed.putpalette([255, 0, 0, 0, 0, 0])
+    keyed.putpixel((1, 0), 1)
+    keyed.info["transparency"] = 1
+    assert [to_rgb(keyed).getpixel((x, 0)) for x in (0, 1)] == [(255, 0, 0), WHITE]
+
+    alpha_palette = Image.new("P", (1, 1), 0)
+    alpha_palette.putpalette([0, 0, 0, 0], rawmode="RGBA")
+    assert "transparency" not in alpha_palette.info
+    assert to_rgb(alpha_palette).getpixel((0, 0)) == WHITE
+
+
+@pytest.mark.parametrize(("mode", "key", "other"), [("RGB", (0, 0, 0), (9, 9, 9)), ("L", 0, 9)])
+def test_colour_key_transparency_becomes_white(mode, key, other):
+    image = Image.new(mode, (2, 1), key)
+    image.putpixel((1, 0), other)
+    image.info["transparency"] = key
+    assert [to_rgb(image).getpixel((x, 0)) for x in (0, 1)] == [WHITE, (9, 9, 9)]
+
+
+def test_16bit_grey_is_scaled_and_its_colour_key_is_white():
+    values = np.array([[0, 32768, 65535, 1000]], dtype=np.uint16)
+    image = Image.fromarray(values)
+    assert image.mode == "I;16"
+    assert [to_rgb(image).getpixel((x, 0))[0] for x in range(3)] == [0, 128, 255]
+    image.info["transparency"] = 1000
+    keyed = to_rgb(image)
+    assert keyed.getpixel((3, 0)) == WHITE and keyed.getpixel((0, 0)) == (0, 0, 0)
+
+
+def test_wide_int_and_float_grey():
+    wide = Image.fromarray(np.array([[-100, 0, 100]], dtype=np.int32), "I")
+    assert [to_rgb(wide).getpixel((x, 0)) for x in range(3)] == [(0,) * 3, (128,) * 3, WHITE]
+    unit = Image.fromarray(np.array([[0.0, 0.5, 1.0]], dtype=np.float32), "F")
+    assert [to_rgb(unit).getpixel((x, 0))[0] for x in range(3)] == [0, 128, 255]
+
+
+def test_cmyk_becomes_its_rgb_colour():
+    assert to_rgb(Image.new("CMYK", (1, 1), (0, 255, 0, 0))).getpixel((0, 0)) == (255, 0, 255)
+
+
+def test_an_image_without_pixels_is_a_value_error():
+    with pytest.raises(ValueError, match="no pixels"):
+        to_rgb(Image.new("RGBA", (0, 3)))
+
+
+def test_encode_rgb_jpeg_flattens_and_keeps_exif():
+    image = Image.new("RGBA", (16, 16), (0, 0, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90
+    image.info["exif"] = exif.tobytes()
+    with Image.open(io.BytesIO(encode_rgb_jpeg(image))) as decoded:
+        assert decoded.format == "JPEG" and decoded.mode == "RGB"
+        assert decoded.getexif()[0x0112] == 6
+        assert _close(decoded.getpixel((8, 8)), WHITE, tolerance=2)
+
+
+# --- through the steps that decode files ---------------------------------------------------
+
+
+def _scene() -> np.ndarray:
+    """A 64x64 RGBA picture: a textured red left half, a right half fully transparent
+    over hidden black pixels."""
+    rng = np.random.default_rng(5)
+    pixels = np.zeros((64, 64, 4), dtype=np.uint8)
+    pixels[:, :32, 0] = rng.integers(150, 250, (64, 32))
+    pixels[:, :32, 1] = rng.integers(0, 60, (64, 32))
+    pixels[:, :32, 3] = 255
+    return pixels
+
+
+def _halves(left) -> np.ndarray:
+    """64x64 RGB: `left` (a colour or a 64x32x3 array) on the left, white on the right."""
+    pixels = np.full((64, 64, 3), 255, dtype=np.uint8)
+    pixels[:, :32] = left
+    return pixels
+
+
+def _variants(folder: Path) -> dict[str, Path]:
+    """Transparent pictures (RGBA, palette with a transparent index, LA), each with its
+    reference flattened on white by hand as an RGB PNG (`<kind>_white`), and the RGBA
+    one on black (`black`: what dropping alpha shows)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rgba = _scene()
+    paths = {name: folder / f"{name}.png" for name in
+             ("rgba", "rgba_white", "palette", "palette_white", "la", "la_white", "black")}
+    Image.fromarray(rgba, "RGBA").save(paths["rgba"])
+    Image.fromarray(_halves(rgba[:, :32, :3])).save(paths["rgba_white"])
+    Image.fromarray(rgba[:, :, :3]).save(paths["black"])
+    palette = Image.new("P", (64, 64), 1)
+    palette.putpalette([200, 30, 30, 0, 0, 0])
+    palette.paste(0, (0, 0, 32, 64))
+    palette.save(paths["palette"], transparency=1)
+    Image.fromarray(_halves((200, 30, 30))).save(paths["palette_white"])
+    la = np.zeros((64, 64, 2), dtype=np.uint8)
+    la[:, :32] = (90, 255)
+    Image.fromarray(la, "LA").save(paths["la"])
+    Image.fromarray(_halves((90, 90, 90))).save(paths["la_white"])
+    return paths
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _udf_rows(con: duckdb.DuckDBPyConnection, call: str, paths: list[Path]) -> list:
+    con.execute("create or replace table todo (n integer, path varchar, sha varchar)")
+    con.executemany("insert into todo values (?, ?, ?)",
+                    [(n, str(p), _sha(p)) for n, p in enumerate(paths)])
+    return [row[0] for row in con.execute(
+        f"select {call} from todo order by n").fetchall()]
+
+
+@pytest.mark.parametrize("kind", ["rgba", "palette", "la"])
+def test_score_udf_sees_transparency_on_white(tmp_path, kind):
+    """ns_score_image('technical', ...) of a transparent PNG equals that of the same picture
+    flattened on white, and differs from it on black (so the check can fail)."""
+    from embed.cache import ResumeCache
+    from score.udfs import ScoreFunctions
+
+    paths = _variants(tmp_path / "img")
+    functions = ScoreFunctions(["technical"], ResumeCache(tmp_path / "cache.sqlite"))
+    con = duckdb.connect()
+    functions.register(con)
+    transparent, white, black = _udf_rows(
+        con, "ns_score_image('technical', path, sha, 3)",
+        [paths[kind], paths[f"{kind}_white"], paths["black"]],
+    )
+    con.close()
+    assert transparent["error"] is None and white["error"] is None
+    assert transparent["components"] == white["components"]
+    assert transparent["score"] == white["score"]
+    luminance = transparent["components"]["luminance_mean"]
+    assert luminance > 0.6  # half the picture is white
+    if kind == "rgba":
+        assert black["components"]["luminance_mean"] < luminance - 0.4
+
+
+def test_embed_udf_sees_transparency_on_white(tmp_path):
+    """A tiny open_clip through ns_embed_image: transparent PNG == flattened on white."""
+    from embed.cache import ResumeCache
+    from embed.udfs import EmbeddingFunctions
+    from neurostock.core.config import load_config
+    from tests.tiny_clip import tiny_checkpoint
+
+    model_config, checkpoint = tiny_checkpoint(tmp_path)
+    config = tmp_path / "neurostock.yml"
+    config.write_text(
+        "embedders:\n"
+        f"  - {{id: tiny, library: open_clip, model: tiny-clip-test, "
+        f"model_config: {model_config}, pretrained: {checkpoint}, kinds: [image]}}\n"
+    )
+    paths = _variants(tmp_path / "img")
+    functions = EmbeddingFunctions(load_config(config), ResumeCache(tmp_path / "cache.sqlite"))
+    con = duckdb.connect()
+    functions.register(con)
+    rows = _udf_rows(con, "ns_embed_image('tiny', path, sha, 3)",
+                     [paths["rgba"], paths["rgba_white"], paths["black"]])
+    con.close()
+    assert all(row["error"] is None for row in rows)
+    transparent, white, black = (np.array(row["embedding"]) for row in rows)
+    assert np.allclose(transparent, white, atol=1e-5)
+    assert not np.allclose(black, white, atol=1e-3)
+
+
+def test_thumbnails_show_transparency_on_white(tmp_path):
+    from reports.thumbnails import ThumbnailJob, make_thumbnails, relative_path
+
+    paths = _variants(tmp_path / "img")
+    sha = _sha(paths["rgba"])
+    result = make_thumbnails([ThumbnailJob(sha, str(paths["rgba"]))], tmp_path / "site")
+    assert result["made"] == 1 and not result["failed"]
+    with Image.open(tmp_path / "site" / relative_path(sha)) as thumb:
+        assert thumb.mode == "RGB"
+        assert _close(thumb.getpixel((thumb.width - 4, thumb.height // 2)), WHITE, tolerance=3)

@@ -1,0 +1,475 @@
+"""The marketplace gate and the upload pack: one small warehouse built through the CLI
+from real image files in tmp_path (a text image, one below 4 MP, a near-duplicate pair,
+a prompt naming an artist, a transparent PNG, a missing file, two rated images), real
+scorers, real dbt; then `neurostock submit` and every limit of the upload CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms, ImageDraw, ImageFont
+
+from neurostock.core.errors import NeurostockError
+from submit.pack import csv_chunks, jpeg_bytes, short_name
+from submit.policy import load_policy
+from submit.text import PromptDescriber, singular
+from tests.conftest import query
+from tests.conftest import run_cli as _cli
+from tests.source_builder import make_source
+
+SIDE = 2000  # 4.0 MP: the smallest square Adobe Stock takes
+HEADER = ["Filename", "Title", "Keywords", "Category", "Releases"]
+
+
+def landscape(size: tuple[int, int], seed: int = 0) -> Image.Image:
+    width, height = size
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    sky = np.stack([90 + 80 * y / height, 150 + 60 * y / height, 255 - 20 * y / height], -1)
+    hill = height * 0.6 + height * 0.05 * np.sin(x / (width / 9))
+    grass = np.stack([40 + 0 * x, 130 + 0 * x, 50 + 0 * x], -1).astype(np.float64)
+    pixels = np.where((y > hill)[..., None], grass, sky) + rng.normal(0, 4, (height, width, 3))
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    ImageDraw.Draw(image).ellipse((width * 0.7, height * 0.1, width * 0.85, height * 0.25),
+                                  fill=(255, 230, 120))
+    return image
+
+
+def font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):
+        for path in sorted(Path("/usr/share/fonts").rglob("*.ttf")):
+            return ImageFont.truetype(str(path), size)
+    pytest.skip("no scalable font available")
+
+
+def text_picture() -> Image.Image:
+    image = Image.new("RGB", (SIDE, SIDE), "white")
+    draw = ImageDraw.Draw(image)
+    for row, words in enumerate(["BIG SALE TODAY", "STOCK PHOTO 2024", "CALL 555 0199"]):
+        draw.text((120, 300 + row * 500), words, fill="black", font=font(190))
+    return image
+
+
+def circles() -> Image.Image:
+    image = Image.new("RGB", (SIDE, SIDE), (30, 40, 90))
+    draw = ImageDraw.Draw(image)
+    for i, colour in enumerate([(200, 60, 60), (60, 200, 90), (230, 200, 50)]):
+        draw.ellipse((200 + i * 500, 300 + i * 300, 900 + i * 500, 1000 + i * 300), fill=colour)
+    return image
+
+
+def transparent_png() -> Image.Image:
+    y, x = np.mgrid[0:SIDE, 0:SIDE]
+    rgb = np.stack([255 * x / SIDE, 80 + 0 * x, 255 * y / SIDE], -1)
+    inside = (x - SIDE / 2) ** 2 + (y - SIDE / 2) ** 2 < (SIDE * 0.4) ** 2
+    alpha = np.where(inside, 255, 0)
+    # Under the transparent corners: black, which a wrong conversion would show.
+    rgb[~inside] = 0
+    return Image.fromarray(np.dstack([rgb, alpha]).astype(np.uint8), "RGBA")
+
+
+def stripes() -> Image.Image:
+    y, x = np.mgrid[0:SIDE, 0:SIDE]
+    band = ((x + y) // 160) % 2
+    pixels = np.where(band[..., None] == 1, [200, 120, 40], [40, 90, 160]).astype(np.uint8)
+    return Image.fromarray(pixels, "RGB")
+
+
+BARN = ("A red barn in a green field at sunset, highly detailed, 8k, trending on artstation, "
+        "unreal engine, rolling hills, golden light, wooden fence, country road, farmhouse")
+IMAGES = {
+    # image_id: (prompt, picture or None for a missing file, file name)
+    1: (BARN, lambda: landscape((SIDE, SIDE)), "barn.png"),
+    2: (BARN.replace("sunset", "dusk"), None, "barn_copy.png"),  # barn + a little noise
+    3: ("A shop window sign with big letters", text_picture, "sign.png"),
+    4: ("Mountain lake at dawn, mist, pine trees", None, "small.png"),
+    5: ("Colourful balloons in a night sky by Greg Rutkowski, in the style of Alphonse Mucha",
+        circles, "balloons.png"),
+    6: ('Abstract "glass" sphere, purple and blue, soft light', transparent_png, "sphere.png"),
+    7: ("A lighthouse on a cliff", None, "missing.png"),
+    8: ("Diagonal stripes pattern, orange and blue", stripes, "stripes.png"),
+    9: ("A blurry cat, bad anatomy", None, "cat.png"),
+}
+RATINGS = [(4, "2023-01-02T10:00:00+00:00", 1, 8), (5, "2023-01-02T10:00:00+00:00", 1, 9)]
+
+
+def _write_images(folder: Path) -> dict[int, Path]:
+    folder.mkdir(parents=True)
+    paths = {}
+    for image_id, (_, make, name) in IMAGES.items():
+        paths[image_id] = folder / name
+        if make is not None:
+            make().save(paths[image_id])
+    barn = np.asarray(Image.open(paths[1]).convert("RGB")).astype(np.int16)
+    noise = np.random.default_rng(7).normal(0, 6, barn.shape).astype(np.int16)
+    Image.fromarray(np.clip(barn + noise, 0, 255).astype(np.uint8)).save(paths[2])
+    small = landscape((512, 512), seed=3).transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    small.save(paths[4])
+    landscape((800, 600), seed=9).transpose(Image.Transpose.ROTATE_90).save(paths[9])
+    return paths
+
+
+CONFIG = """
+scorers: [technical, phash, nsfw, text_in_image]
+images: {{dest: {dest}}}
+submission:
+  policy: adobe_stock
+  overrides: {{quality_score: technical_sharpness, quality_min_percentile: 0}}
+"""
+
+
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory):
+    root = tmp_path_factory.mktemp("submission")
+    source_dir = root / "source"
+    paths = _write_images(source_dir / "images")
+    rows = [(i, str(paths[i]), paths[i].name, "2023-01-01T10:00:00", 1, 6, f"6_{prompt}")
+            for i, (prompt, _, _) in IMAGES.items()]
+    source = make_source(source_dir / "core.download.db", rows, RATINGS)
+    config = root / "neurostock.yml"
+    config.write_text(CONFIG.format(dest=root / "all_data"))
+    warehouse = root / "warehouse.duckdb"
+    assert _cli(warehouse, config, "ingest", str(source)) == 0
+    assert _cli(warehouse, config, "build") == 0
+    return warehouse, config, root
+
+
+def decisions(warehouse: Path) -> dict[int, dict]:
+    rows = query(warehouse, "select image_id, verdict, reason_ids, reasons, similar_to_image_id, "
+                            "needs_upscaling_only, upscale_factor, title, keywords, "
+                            "has_fictional_people, image_set, category_id "
+                            "from submission_decisions")
+    keys = ["image_id", "verdict", "reason_ids", "reasons", "similar_to", "upscale_only",
+            "factor", "title", "keywords", "fictional", "image_set", "category_id"]
+    return {r[0]: dict(zip(keys, r, strict=True)) for r in rows}
+
+
+def detail(row: dict, rule_id: str) -> str:
+    return next(r["detail"] for r in row["reasons"] if r["rule_id"] == rule_id)
+
+
+# --- the verdicts ----------------------------------------------------------------------
+
+
+def test_every_gate_image_gets_one_verdict_with_its_reasons(gate):
+    warehouse, *_ = gate
+    rows = decisions(warehouse)
+    assert set(rows) == set(IMAGES)
+    assert {rows[i]["image_set"] for i in (8, 9)} == {"rated"}
+    assert rows[6]["verdict"] == "submit", rows[6]
+    assert rows[6]["reason_ids"] == []
+    # Synthetic pictures hold no faces: the nsfw scorer's face classes say so.
+    assert rows[6]["fictional"] is False
+
+
+def test_text_in_the_image_is_rejected(gate):
+    rows = decisions(gate[0])
+    assert rows[3]["verdict"] == "reject"
+    assert "text_in_image" in rows[3]["reason_ids"]
+    assert "text box" in detail(rows[3], "text_in_image")
+
+
+def test_below_four_megapixels_is_held_with_the_upscaling_factor(gate):
+    rows = decisions(gate[0])
+    small = rows[4]
+    assert small["verdict"] == "hold"
+    assert small["reason_ids"] == ["min_megapixels"]
+    assert small["upscale_only"] is True
+    assert small["factor"] == pytest.approx(3.91)  # sqrt(4e6 / 512^2) = 3.906, rounded up
+    assert detail(small, "min_megapixels").startswith("needs x3.91 upscaling to reach 4")
+
+
+def test_near_duplicates_submit_one_the_best_by_quality(gate):
+    warehouse, *_ = gate
+    rows = decisions(warehouse)
+    pair = [rows[1], rows[2]]
+    assert sorted(r["verdict"] for r in pair) == ["hold", "submit"]
+    kept = next(r for r in pair if r["verdict"] == "submit")
+    held = next(r for r in pair if r["verdict"] == "hold")
+    assert held["reason_ids"] == ["near_duplicate"]
+    assert held["similar_to"] == kept["image_id"]
+    assert detail(held, "near_duplicate") == f"similar to {kept['image_id']}"
+    sharpness = dict(query(warehouse, "select image_id, score from scores "
+                                      "where scorer_id = 'technical_sharpness' "
+                                      "and image_id in (1, 2)"))
+    assert sharpness[kept["image_id"]] >= sharpness[held["image_id"]]
+
+
+def test_a_prompt_naming_an_artist_is_rejected_and_the_name_kept_out_of_the_text(gate):
+    row = decisions(gate[0])[5]
+    assert row["verdict"] == "reject"
+    assert {"prohibited_names", "artist_reference"} <= set(row["reason_ids"])
+    assert "Greg Rutkowski" in detail(row, "prohibited_names")
+    assert "Alphonse Mucha" in detail(row, "prohibited_names")
+    assert "by Greg Rutkowski" in detail(row, "artist_reference")
+    text = (row["title"] + " " + " ".join(row["keywords"])).lower()
+    assert "rutkowski" not in text and "mucha" not in text and "style" not in text
+    assert row["title"] == "Colourful balloons in a night sky"
+
+
+def test_a_missing_file_is_unknown_never_a_pass(gate):
+    row = decisions(gate[0])[7]
+    assert row["verdict"] == "hold"
+    statuses = {r["rule_id"]: r["status"] for r in row["reasons"]}
+    for rule in ("min_megapixels", "max_megapixels", "max_file_mb", "text_in_image", "nsfw",
+                 "people_present", "quality"):
+        assert statuses[rule] == "unknown", rule
+
+
+def test_titles_and_keywords_drop_filler_and_fit(gate):
+    row = decisions(gate[0])[1]
+    assert row["title"] == "A red barn in a green field at sunset"
+    assert "," not in row["title"] and len(row["title"]) <= 70
+    for filler in ("8k", "artstation", "unreal", "detailed", "trending"):
+        assert filler not in row["keywords"]
+    assert row["keywords"][:4] == ["red", "barn", "green", "field"]
+    assert "hill" in row["keywords"]  # plural made singular
+    assert row["category_id"] == 11  # "field", the first keyword the mapping knows
+    reasons = query(gate[0], "select rule_id, n_images from rpt_submission_reasons "
+                             "where image_set = 'pool' order by rank")
+    assert reasons and reasons[0][1] >= reasons[-1][1]
+
+
+def test_agreement_with_ratings_covers_each_rating(gate):
+    rows = query(gate[0], "select rating, verdict, n_images, share_of_rating "
+                          "from rpt_submission_agreement order by rating")
+    assert {r[0] for r in rows} == {4, 5}
+    assert all(r[3] == 1.0 for r in rows)
+
+
+# --- the pack --------------------------------------------------------------------------
+
+
+def test_submit_writes_an_upload_pack_within_every_limit(gate, tmp_path):
+    warehouse, config, _ = gate
+    out = tmp_path / "pack"
+    assert _cli(warehouse, config, "submit", "--out", str(out)) == 0
+    with (out / "adobe_stock.csv").open(newline="", encoding="utf-8") as fh:
+        table = list(csv.reader(fh))
+    assert table[0] == HEADER
+    body = table[1:]
+    # Pool images with verdict submit (1 of the barn pair, the sphere) and the rated 4.
+    assert len(body) == 3
+    for filename, title, keywords, category, releases in body:
+        assert len(filename) <= 30 and filename.endswith(".jpg")
+        assert (out / "images" / filename).is_file()
+        assert len(title) <= 70 and "," not in title and title
+        assert 0 < len(keywords.split(", ")) <= 50
+        assert category.isdigit()
+        assert releases == ""
+    assert len({row[0] for row in body}) == len(body)
+    sphere = next(row for row in body if row[0].endswith("-6.jpg"))
+    assert '"glass"' in sphere[1]  # a quote inside a field stays one field
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["policy"] == "adobe_stock" and manifest["version"] == 1
+    assert {r["id"] for r in manifest["rules"]} >= {"min_megapixels", "near_duplicate"}
+    assert all(r["source"].startswith("https://") for r in manifest["rules"])
+    assert sum(c["n"] for c in manifest["counts"]["verdicts"]) == len(IMAGES)
+    declarations = list(csv.DictReader((out / "declarations.csv").open(encoding="utf-8")))
+    assert {d["created_using_generative_ai"] for d in declarations} == {"yes"}
+    # The image whose only problem is resolution waits for the upscaler.
+    upscale = list(csv.DictReader((out / "upscale.csv").open(encoding="utf-8")))
+    assert [u["image_id"] for u in upscale] == ["4"]
+    assert float(upscale[0]["factor"]) == pytest.approx(3.91)
+    assert (out / "to_upscale" / upscale[0]["name"]).is_file()
+
+
+def test_the_transparent_png_comes_out_an_srgb_jpeg_without_exif(gate, tmp_path):
+    warehouse, config, _ = gate
+    out = tmp_path / "pack"
+    assert _cli(warehouse, config, "submit", "--out", str(out)) == 0
+    (path,) = (out / "images").glob("*-6.jpg")
+    with Image.open(path) as image:
+        assert image.format == "JPEG" and image.mode == "RGB"
+        assert not image.getexif()
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"]))
+        assert "sRGB" in ImageCms.getProfileDescription(profile)
+        corner = image.getpixel((5, 5))
+    assert min(corner) >= 245  # transparency on white, not the black under it
+
+
+def test_a_second_run_writes_nothing_and_a_full_dir_is_refused(gate, tmp_path, capsys):
+    warehouse, config, _ = gate
+    out = tmp_path / "pack"
+    assert _cli(warehouse, config, "submit", "--out", str(out)) == 0
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    (out / "mine.txt").write_text("not the pack's")
+    capsys.readouterr()
+    assert _cli(warehouse, config, "submit", "--out", str(out)) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not empty" in err and "--force" in err
+    assert _cli(warehouse, config, "submit", "--out", str(out), "--force") == 0
+    assert "0 files written" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert (out / "mine.txt").read_text() == "not the pack's"
+    # --limit 1: only the best image; the others' earlier files go, nothing else does.
+    assert _cli(warehouse, config, "submit", "--out", str(out), "--force", "--limit", "1") == 0
+    assert len(list((out / "images").iterdir())) == 1
+    assert (out / "mine.txt").is_file()
+
+
+def test_upscaled_files_come_back_checked_again(gate, tmp_path):
+    warehouse, config, _ = gate
+    out = tmp_path / "pack"
+    assert _cli(warehouse, config, "submit", "--out", str(out)) == 0
+    (row,) = csv.DictReader((out / "upscale.csv").open(encoding="utf-8"))
+    upscaled = tmp_path / "upscaled"
+    upscaled.mkdir()
+    with Image.open(out / "to_upscale" / row["name"]) as image:
+        image.resize((int(row["min_width"]), int(row["min_height"])),
+                     Image.Resampling.LANCZOS).save(upscaled / row["name"])
+    assert _cli(warehouse, config, "submit", "--out", str(out), "--force",
+                "--upscaled", str(upscaled)) == 0
+    names = [r["Filename"] for r in csv.DictReader((out / "adobe_stock.csv").open())]
+    assert any(name.endswith("-4.jpg") for name in names)
+    assert not (out / "upscale.csv").exists()
+    # Too small even after "upscaling": checked again, and left out.
+    Image.new("RGB", (600, 600), "grey").save(upscaled / row["name"])
+    assert _cli(warehouse, config, "submit", "--out", str(out), "--force",
+                "--upscaled", str(upscaled)) == 0
+    names = [r["Filename"] for r in csv.DictReader((out / "adobe_stock.csv").open())]
+    assert not any(name.endswith("-4.jpg") for name in names)
+
+
+def test_an_unknown_override_is_one_line_at_build(gate, tmp_path, capsys):
+    warehouse, _, root = gate
+    bad = tmp_path / "bad.yml"
+    bad.write_text("submission: {policy: adobe_stock, overrides: {min_megapixel: 4}}\n")
+    capsys.readouterr()
+    assert _cli(warehouse, bad, "build", "-s", "submission_decisions") == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "submission.overrides.min_megapixel" in err and "min_megapixels" in err
+
+
+# --- the parts, on their own -----------------------------------------------------------
+
+
+def test_policy_overrides_are_checked_by_name_and_type():
+    policy = load_policy("adobe_stock", {"min_megapixels": 2, "near_duplicate_budget": 2})
+    assert policy.params["min_megapixels"] == 2 and policy.params["near_duplicate_budget"] == 2
+    with pytest.raises(NeurostockError, match="quality_score: must be text"):
+        load_policy("adobe_stock", {"quality_score": 3})
+    with pytest.raises(NeurostockError, match="unknown submission policy 'shutterstock'"):
+        load_policy("shutterstock")
+
+
+def test_csv_splits_at_5000_rows_and_1_mb_and_quotes_stay_in_one_field():
+    header = HEADER
+    rows = [[f"img-{i}.jpg", f'Title "{i}", quoted', "a, b, c", "8", ""] for i in range(12_001)]
+    chunks = csv_chunks(rows, header, max_rows=5000, max_bytes=1_000_000)
+    assert len(chunks) == 3
+    parsed = [list(csv.reader(io.StringIO(c.decode("utf-8")))) for c in chunks]
+    assert [len(p) - 1 for p in parsed] == [5000, 5000, 2001]
+    assert all(p[0] == header for p in parsed)
+    assert parsed[0][1] == ["img-0.jpg", 'Title "0", quoted', "a, b, c", "8", ""]
+    wide = [[f"img-{i}.jpg", "t", ", ".join(["keyword"] * 49), "8", ""] for i in range(3000)]
+    chunks = csv_chunks(wide, header, max_rows=5000, max_bytes=1_000_000)
+    assert len(chunks) > 1 and all(len(c) <= 1_000_000 for c in chunks)
+    assert sum(len(list(csv.reader(io.StringIO(c.decode())))) - 1 for c in chunks) == 3000
+
+
+def test_short_names_fit_30_characters_and_stay_unique():
+    names = {short_name("A very long title about a majestic castle on a hill at dawn",
+                        image_id, 30) for image_id in (1, 22, 2_111_057)}
+    assert len(names) == 3 and all(len(n) <= 30 and n.endswith(".jpg") for n in names)
+    assert short_name("Ünïcode café", 5, 30) == "unicode-cafe-5.jpg"
+    assert short_name("", 5, 30) == "image-5.jpg"
+
+
+def test_prompt_text_rules():
+    describer = PromptDescriber(["Greg Rutkowski", "Disney"], ["8k", "highly detailed"],
+                                {"castle": 2}, max_title_chars=70)
+    long_prompt = ", ".join(f"word{i} castle tower" for i in range(40))
+    text = describer.describe(long_prompt, long_prompt)
+    assert len(text.title) <= 70 and "," not in text.title
+    assert len(text.keywords) <= 49 and len(set(text.keywords)) == len(text.keywords)
+    short = describer.describe("a castle, 8k", "a castle, 8k")
+    assert short.keywords == ["castle"] and "only 1 keyword" in short.keyword_note
+    assert short.category_id == 2
+    # Whole words only: "disneyland" is not "Disney".
+    assert describer.prohibited_in("a trip to disneyland") == []
+    assert describer.prohibited_in("a DISNEY castle") == ["Disney"]
+    assert describer.references_in("6_a_portrait_by_Pierre_Courbet") == ["by Pierre Courbet"]
+    assert [singular(w) for w in ("cities", "boxes", "cats", "glass", "bus")] == \
+        ["city", "box", "cat", "glass", "bus"]
+
+
+def test_jpeg_of_a_cmyk_file_is_srgb(tmp_path):
+    path = tmp_path / "cmyk.jpg"
+    Image.new("CMYK", (40, 30), (0, 255, 255, 0)).save(path)
+    payload, width, height = jpeg_bytes(path)
+    with Image.open(io.BytesIO(payload)) as image:
+        assert image.mode == "RGB" and (width, height) == (40, 30)
+        assert image.getpixel((20, 15))[0] > 200
+
+
+def _seed_column(name: str, column: str) -> list[str]:
+    path = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds" / f"{name}.csv"
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [row[column] for row in csv.DictReader(fh)]
+
+
+def test_the_teams_real_prompts_give_titles_and_keywords_within_the_limits():
+    from tests.conftest import SHARED_DATA
+    from tests.prompt_reference import team_clean_prompt
+
+    source = SHARED_DATA / "seed-research" / "big_set.csv"
+    if not source.is_file():
+        pytest.skip(f"{source} not present (../shared/data)")
+    with source.open(newline="", encoding="utf-8") as fh:
+        raw = [row["img_generation_promt"] for row in csv.DictReader(fh)]
+    words = dict(zip(_seed_column("submission_category_words", "word"),
+                     map(int, _seed_column("submission_category_words", "category_id")),
+                     strict=True))
+    describer = PromptDescriber(_seed_column("submission_prohibited_names", "term"),
+                                _seed_column("submission_filler_terms", "term"), words)
+    texts = [describer.describe(r, team_clean_prompt(r)) for r in raw]
+    assert len(texts) == 10_000
+    assert all(len(t.title) <= 70 and "," not in t.title for t in texts)
+    assert all(len(t.keywords) <= 49 for t in texts)
+    assert sum(bool(t.title) for t in texts) >= 0.99 * len(texts)
+    # The team's prompts do name artists ("by Pierre Courbet", "Greg Rutkowski").
+    assert sum(bool(t.prohibited_terms or t.artist_references) for t in texts) > 0
+    for t in texts:
+        lowered = (t.title + " " + " ".join(t.keywords)).lower()
+        assert "artstation" not in lowered and "8k" not in t.keywords
+
+
+def test_the_report_has_a_submission_page(gate, tmp_path):
+    warehouse, config, _ = gate
+    out = tmp_path / "report"
+    assert _cli(warehouse, config, "report", "--out", str(out), "--no-docs") == 0
+    page = (out / "submission.html").read_text(encoding="utf-8")
+    assert 'href="submission.html"' in (out / "index.html").read_text(encoding="utf-8")
+    assert "adobe_stock, policy version 1" in page
+    for rule in ("text_in_image", "min_megapixels", "prohibited_names", "near_duplicate"):
+        assert f'id="reason-{rule}-fail"' in page, rule
+    assert "needs x3.91 upscaling" in page
+    # The group of the barn pair shows the image kept and the one held beside it.
+    kept = query(warehouse, "select image_id from submission_decisions "
+                            "where image_id in (1, 2) and verdict = 'submit'")[0][0]
+    assert f"<strong>image {kept} (kept)</strong>" in page
+    assert f"similar to {kept}" in page
+
+
+def test_the_submission_section_of_neurostock_yml_is_typed(tmp_path):
+    from neurostock.core.config import load_config
+
+    path = tmp_path / "neurostock.yml"
+    path.write_text("submission: {policy: adobe_stock, overrides: {min_megapixels: 2}}\n")
+    assert load_config(path).submission.overrides == {"min_megapixels": 2}
+    assert load_config(path).submission.policy == "adobe_stock"
+    path.write_text("submission: {polcy: adobe_stock}\n")
+    with pytest.raises(NeurostockError, match=r"submission\.polcy: unknown key"):
+        load_config(path)
+    path.write_text("submission: {overrides: [min_megapixels]}\n")
+    with pytest.raises(NeurostockError, match=r"submission\.overrides: must be a mapping"):
+        load_config(path)
