@@ -11,9 +11,10 @@ b is row b of `rng.integers(0, G, size=(B, G))` with
 
 A score that leaves rows unscored gets bounds, never a point figure: the low end
 counts every unscored image as the worst case for the figure (an unsellable one kept,
-a sellable one dropped), the high end as the best. The interval runs from the 2.5%
-percentile of the low end to the 97.5% percentile of the high end (they coincide
-with a point's interval at full coverage).
+a sellable one dropped), the high end as the best; in a fold without a threshold
+nothing is kept, scored or not, so its unscored images widen no bound. The interval
+runs from the 2.5% percentile of the low end to the 97.5% percentile of the high end
+(they coincide with a point's interval at full coverage).
 """
 
 from __future__ import annotations
@@ -107,8 +108,10 @@ def decision_bootstrap(pairs: pa.Table, choices: pa.Table, folds: int, replicate
         per_group = np.zeros((n_groups, 6 * len(mine)))
         for j, key in enumerate(mine):
             kept = kept_rows(s, f, by_choice[key]["thresholds"], by_choice[key]["higher"])
-            for c, column in enumerate((np.ones_like(y), y, kept, kept & y, unscored & y,
-                                        unscored & ~y)):
+            # A fold without a threshold keeps nothing: its unscored rows widen no bound.
+            open_ = unscored & ~np.isnan(by_choice[key]["thresholds"][f])
+            for c, column in enumerate((np.ones_like(y), y, kept, kept & y, open_ & y,
+                                        open_ & ~y)):
                 per_group[:, 6 * j + c] = np.bincount(g, weights=column.astype(np.float64),
                                                       minlength=n_groups)
         sums = (weights @ per_group).reshape(replicates, len(mine), 6)

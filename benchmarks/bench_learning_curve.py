@@ -4,10 +4,15 @@ The team's labelled set is `image_list.txt` (2,256 images, the class folder 0-3 
 rating); their PIA run `pia_full_set_res.json` gives, by position, 21 numbers per image
 (the score, 10 attribute and 10 content features). A ridge model on those features,
 judged out of fold (learn/search.py) at 10 %..100 % of the ratings, seeded, 3 repeats:
-how fast does agreement with the rating grow with the number of ratings? No prompts
-come with these files, so the groups are single images (the warehouse's own curve,
-`neurostock ratings curve`, groups by prompt). Prints the points, the fit
-a + b ln n and what 1,000 more ratings would give on it (an extrapolation).
+how fast does agreement with the rating grow with the number of ratings? Two measures,
+both out of fold: the Spearman with the class 0-3, and the AUC of "sellable among
+usable" (class >= 2, i.e. rating 3-4, against class 0-1). These files hold USABLE images
+only (the class folders are ratings 1-4; no unusable image was run through PIA), so
+this AUC is not the decision model's AUC of sellable over every rated image. No
+prompts come with these files, so the groups are single images (the warehouse's own
+curve, `neurostock ratings curve`, groups by prompt). Prints the points, the fit
+a + b ln n of each measure and what 1,000 more ratings would give on it (an
+extrapolation).
 
     .venv/bin/python benchmarks/bench_learning_curve.py [--repeats 3]
 """
@@ -25,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rate.learning_curve import curve_points, fit_log_curve  # noqa: E402
+from rate.learning_curve import curve_lines, curve_points  # noqa: E402
 
 SEED_RESEARCH = ROOT.parent / "shared" / "data" / "seed-research"
 
@@ -47,19 +52,12 @@ def main() -> int:
     groups = np.array([Path(line).stem for line in lines], dtype=object)
     started = time.monotonic()
     points = curve_points(x, y, groups, "ridge", args.folds, 42, args.repeats,
-                          progress=lambda text: print(text, flush=True))
-    a, b = fit_log_curve(points)
-    n_all = len(y)
-    print(f"{len(points)} fits in {time.monotonic() - started:.0f} s")
-    print("fraction  n      mean    min     max")
-    for fraction in sorted({p["fraction"] for p in points}):
-        rows = [p for p in points if p["fraction"] == fraction]
-        rhos = [p["spearman"] for p in rows]
-        print(f"{fraction:>7.0%}  {rows[0]['n_ratings']:>5}  {np.mean(rhos):.3f}   "
-              f"{min(rhos):.3f}   {max(rhos):.3f}")
-    now, ahead = a + b * np.log(n_all), a + b * np.log(n_all + 1000)
-    print(f"fit: Spearman = {a:.3f} + {b:.4f} ln n; at n = {n_all:,}: {now:.3f}; "
-          f"at n = {n_all + 1000:,}: {ahead:.3f} ({ahead - now:+.3f}, extrapolated)")
+                          progress=lambda text: print(text, flush=True), sellable=y >= 2)
+    print(f"{len(points)} fits in {time.monotonic() - started:.0f} s; {len(y):,} usable "
+          f"images, {int((y >= 2).sum()):,} sellable (class 2-3); auc_sellable is sellable "
+          "AMONG USABLE images")
+    for line in curve_lines(points):
+        print(line)
     return 0
 
 

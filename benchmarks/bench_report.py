@@ -309,13 +309,13 @@ def phases(lines: list[tuple[float, str]], total: float) -> dict[str, float | No
     """Phase durations from the report's stderr lines (their arrival times)."""
     read = thumbs_end = figures = pages_end = docs = None
     for t, text in lines:
-        if "[report] read the warehouse" in text:
+        if "report: read the warehouse" in text:
             read = t
-        elif re.search(r"\[report\] thumbnails [\d,]+/", text):
+        elif re.search(r"report: thumbnails [\d,]+/", text):
             thumbs_end = t
-        elif "[report] figures:" in text:
+        elif "report: figures:" in text:
             figures = t
-        elif re.search(r"\[report\] image pages [\d,]+/", text):
+        elif re.search(r"report: image pages [\d,]+/", text):
             pages_end = t
         elif "dbt docs generate" in text:
             docs = t

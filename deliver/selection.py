@@ -17,7 +17,11 @@ import duckdb
 from neurostock.core.errors import NeurostockError
 from neurostock.core.warehouse import connect, resolve_warehouse
 
-SETS = ("big_set", "full_set")
+# Where `--set` selects from: `pool` is the mart pool's unrated images (whichever
+# neurostock.yml's `pool:` chose; big_set by default), the images a threshold is for.
+SETS = ("pool", "big_set", "full_set")
+MEMBERS = {"pool": "(select * from pool where source_rating is null)",
+           "big_set": "big_set", "full_set": "full_set"}
 MANIFEST = "selection.json"
 LIST_FILE = "selected.csv"
 IMAGES_DIR = "images"
@@ -173,7 +177,7 @@ def select_images(
     out_dir: str | Path,
     threshold: float | None = None,
     precision: float | None = None,
-    image_set: str = "big_set",
+    image_set: str = "pool",
     direction: str | None = None,
     min_kept: int = 30,
     force: bool = False,
@@ -214,15 +218,18 @@ def select_images(
         keep = "score >= ?" if direction == "higher" else "score <= ?"
         order = "desc" if direction == "higher" else "asc"
         rating = "members.rating" if image_set == "full_set" else "null::integer"
+        if not _has_table(con, image_set):
+            raise NeurostockError(f"table {image_set} is missing: run `neurostock build` first")
+        members = MEMBERS[image_set]
         n_scored = con.execute(
-            f"select count(*) from image_signals semi join {image_set} using (image_id) "
-            "where scorer_id = ?", [scorer_id]).fetchone()[0]
+            f"select count(*) from image_signals semi join {members} as members "
+            "using (image_id) where scorer_id = ?", [scorer_id]).fetchone()[0]
         rows = con.execute(
             f"""
             select signals.image_id, signals.score, {rating} as rating, members.prompt,
                    members.img_path, files.resolved_path, coalesce(files.status, 'not synced')
             from image_signals as signals
-            inner join {image_set} as members using (image_id)
+            inner join {members} as members using (image_id)
             left join files.images as files using (image_id)
             where signals.scorer_id = ? and signals.{keep}
             order by signals.score {order}, signals.image_id

@@ -9,6 +9,8 @@ version never return stale results:
 
     ResumeCache.vectors        embeddings (embed/udfs.py), float32 vectors
     ResumeCache.score_results  computed scores (score/udfs.py), JSON text
+
+plus `taken_shards`: which Ray shards (embed/shards.py) were already copied in.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 # Table names are the file's format: a cache written before keeps resuming.
 _VECTORS = "vectors"
 _SCORE_RESULTS = "results"
+_TAKEN_SHARDS = "taken_shards"
 _CHUNK = 500  # SQLite's bound-parameter limit is 999 on old builds
 
 
@@ -83,6 +86,27 @@ class ScoreResultStore(_Store):
         self._put(fingerprint, items)
 
 
+class ShardLog:
+    """The Ray shards already copied into the cache, by (path, size, mtime in ns)."""
+
+    def __init__(self, con: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._con, self._lock = con, lock
+        with lock, con:
+            con.execute(f"create table if not exists {_TAKEN_SHARDS} (path text primary key, "
+                        "size integer, mtime_ns integer) without rowid")
+
+    def is_taken(self, path: str, size: int, mtime_ns: int) -> bool:
+        with self._lock:
+            row = self._con.execute(f"select size, mtime_ns from {_TAKEN_SHARDS} where path = ?",
+                                    [path]).fetchone()
+        return row == (size, mtime_ns)
+
+    def mark(self, path: str, size: int, mtime_ns: int) -> None:
+        with self._lock, self._con:
+            self._con.execute(f"insert or replace into {_TAKEN_SHARDS} values (?, ?, ?)",
+                              [path, size, mtime_ns])
+
+
 class ResumeCache:
     """The cache file: `vectors` and `score_results`, safe across threads of one process."""
 
@@ -96,6 +120,7 @@ class ResumeCache:
         self.vectors = VectorStore(self._con, self._lock, _VECTORS, "vector", "blob")
         self.score_results = ScoreResultStore(self._con, self._lock, _SCORE_RESULTS,
                                               "result", "text")
+        self.taken_shards = ShardLog(self._con, self._lock)
 
     def close(self) -> None:
         with self._lock:

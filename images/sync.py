@@ -27,6 +27,7 @@ Safety rules, in the order they are applied to each path:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -34,7 +35,7 @@ import stat
 import time
 import warnings
 from collections import Counter
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,7 +43,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from PIL import Image, UnidentifiedImageError
 
 from images.paths import PathMap, allowed_roots, is_inside, resolve_path
@@ -264,17 +267,21 @@ def sync_images(
             max_bytes=max_bytes,
         )
         ensure_images_table(con)
-        jobs = _load_jobs(con, with_unusable, copy_unusable, unrated=unrated)
-        _make_dataset_folders(settings.dest, jobs)
-        tally = _run_jobs(con, jobs, settings, workers, progress)
+        table = _load_jobs(con, with_unusable, copy_unusable, unrated=unrated)
+        total, n_new = table.num_rows, table.num_rows - int(pc.sum(table["seen"]).as_py() or 0)
+        _make_dataset_folders(settings.dest, table)
+        _real_folder.cache_clear()  # symlinks may have changed since the last sync
+        n_unchanged, table = _settle_unchanged(table, settings)
+        tally = _run_jobs(con, _jobs(table), table.num_rows, settings, workers, progress)
+        tally.statuses["ok"] += n_unchanged
         _delete_rows_not_needed(con, with_unusable, unrated=unrated)
     return SyncSummary(
-        total=len(jobs),
+        total=total,
         by_status={status: tally.statuses[status] for status in STATUSES},
         copied=tally.copied,
         skipped_copies=tally.skipped_copies,
         seconds=time.perf_counter() - started,
-        n_new=sum(job.previous is None for job in jobs),
+        n_new=n_new,
         n_rehashed=tally.rehashed,
     )
 
@@ -308,11 +315,14 @@ def _unrated_jobs(unrated: str) -> str:
 
 
 def _load_jobs(con: duckdb.DuckDBPyConnection, with_unusable: bool,
-               copy_unusable: bool, unrated: str = "big_set") -> list[_Job]:
-    """One job per image of full_set and `unrated` (pool, or big_set before the pool;
-    and, with `with_unusable`, per image
+               copy_unusable: bool, unrated: str = "big_set") -> pa.Table:
+    """One row per job, ordered by image_id: per image of full_set and `unrated` (pool, or
+    big_set before the pool; and, with `with_unusable`, per image
     rated unusable, copied to UNUSABLE_FOLDER only with `copy_unusable`; full_set, then
-    big_set wins should an id be in several), with what the previous sync recorded for it."""
+    big_set wins should an id be in several), with what the previous sync recorded for it
+    (column `seen`: it has a row in files.images). An Arrow table, not Python objects: a
+    2-million-image pool as tuples and _Jobs would take gigabytes; `_jobs` makes the
+    objects a slice at a time."""
     # image_ratings holds the resolved rating but no path; nessesary_files (one row per
     # rating row) has every rated image's path.
     unusable = (
@@ -324,7 +334,7 @@ def _load_jobs(con: duckdb.DuckDBPyConnection, with_unusable: bool,
             group by image_id"""
         if with_unusable else ""
     )
-    rows = con.execute(
+    return con.execute(
         f"""
         with wanted as (
             select image_id, 'full_set' as set_name, img_path, rating as folder, 0 as priority
@@ -334,20 +344,55 @@ def _load_jobs(con: duckdb.DuckDBPyConnection, with_unusable: bool,
             {unusable}
         )
         select w.image_id, w.set_name, w.img_path, w.folder,
-               i.image_id is not null, i.sha256, i.dataset_path, i.dataset_sha256,
+               i.image_id is not null as seen, i.sha256, i.dataset_path, i.dataset_sha256,
                i.status, i.resolved_path, i.file_size, i.file_mtime_ns, i.bytes, i.width,
-               i.height, i.format, i.mode, i.set_name, i.img_path
+               i.height, i.format, i.mode, i.set_name as previous_set_name,
+               i.img_path as previous_img_path,
+               -- May be settled by one lstat (_settle_unchanged): checked `ok` as the same
+               -- set and path, and nothing to copy.
+               coalesce(i.status = 'ok' and i.set_name = w.set_name
+                        and i.img_path = w.img_path and w.img_path != ''
+                        and w.folder is null and i.dataset_path is null
+                        and i.resolved_path is not null and i.file_size is not null
+                        and i.file_mtime_ns is not null, false) as quick
         from wanted w
         left join files.images i using (image_id)
         where w.image_id is not null
         qualify row_number() over (partition by w.image_id order by w.priority) = 1
         order by w.image_id
         """
-    ).fetchall()
-    return [
-        _Job(image_id, set_name, img_path, folder, _Previous(*previous) if seen else None)
-        for image_id, set_name, img_path, folder, seen, *previous in rows
-    ]
+    ).to_arrow_table()
+
+
+def _settle_unchanged(table: pa.Table, settings: _Settings) -> tuple[int, pa.Table]:
+    """Settle the `quick` rows of `_load_jobs`' table whose file is unchanged (the rule of
+    `_unchanged`, straight from the Arrow columns: no job, no row object, nothing to
+    write). Returns how many were settled (all `ok`) and the table of the other jobs,
+    without the `quick` column, in image_id order (the same table when none was settled:
+    a first sync of a large pool copies nothing)."""
+    settled = np.zeros(table.num_rows, dtype=bool)
+    step = 100_000
+    for start in range(0, table.num_rows, step):
+        part = table.slice(start, step)
+        columns = [part[name].to_pylist() for name in
+                   ("quick", "img_path", "resolved_path", "file_size", "file_mtime_ns")]
+        for k, (quick, img_path, resolved, size, mtime) in enumerate(zip(*columns,
+                                                                          strict=True)):
+            if quick and _same_file(img_path, resolved, size, mtime, settings) is not None:
+                settled[start + k] = True
+    n_settled = int(settled.sum())
+    rest = table.filter(pa.array(~settled)) if n_settled else table
+    return n_settled, rest.drop_columns(["quick"])
+
+
+def _jobs(table: pa.Table, slice_rows: int = 10_000) -> Iterator[_Job]:
+    """The jobs of `_load_jobs`' table in its order, made `slice_rows` at a time."""
+    for start in range(0, table.num_rows, slice_rows):
+        part = table.slice(start, slice_rows)
+        columns = [part.column(i).to_pylist() for i in range(part.num_columns)]
+        for image_id, set_name, img_path, folder, seen, *previous in zip(*columns, strict=True):
+            yield _Job(image_id, set_name, img_path, folder,
+                       _Previous(*previous) if seen else None)
 
 
 def _require_mart(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> None:
@@ -374,13 +419,14 @@ def _has_mart(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]
     return True
 
 
-def _make_dataset_folders(dest: Path, jobs: Sequence[_Job]) -> None:
+def _make_dataset_folders(dest: Path, jobs: pa.Table) -> None:
     """Create `dest/0` … `dest/3` (and `dest/4` for unusable images) up front when some job
-    copies there, so an unwritable destination fails once, clearly."""
+    of `_load_jobs`' table copies there, so an unwritable destination fails once, clearly."""
     folders: set[int] = set()
-    if any(job.set_name == "full_set" for job in jobs):
+    if "full_set" in pc.unique(jobs["set_name"]).to_pylist():
         folders.update(RATINGS)
-    if any(job.set_name == "unusable" and job.folder is not None for job in jobs):
+    copied_unusable = pc.and_(pc.equal(jobs["set_name"], "unusable"), pc.is_valid(jobs["folder"]))
+    if pc.any(copied_unusable).as_py():
         folders.add(UNUSABLE_FOLDER)
     try:
         for folder in sorted(folders):
@@ -393,30 +439,29 @@ def _make_dataset_folders(dest: Path, jobs: Sequence[_Job]) -> None:
 
 def _run_jobs(
     con: duckdb.DuckDBPyConnection,
-    jobs: Sequence[_Job],
+    jobs: Iterable[_Job],
+    total: int,
     settings: _Settings,
     workers: int,
     progress: bool,
 ) -> _Tally:
-    """Process the jobs on a thread pool, upserting rows into files.images every BATCH_SIZE.
+    """Process the `total` jobs, upserting rows into files.images every BATCH_SIZE.
 
-    Only this (the calling) thread uses the DuckDB connection. On an error or an
-    interrupt the rows already finished are written before it propagates, and
-    jobs not yet started are cancelled.
+    A file unchanged since its last check is settled here, in the calling thread (one
+    lstat, no thread hand-off: on a rebuild of a large pool that is nearly every job);
+    the others go to a thread pool. Only this thread uses the DuckDB connection. On an
+    error or an interrupt the rows already finished are written before it propagates,
+    and jobs not yet started are cancelled.
     """
     tally = _Tally()
     pending: list[_Row] = []
     with _pillow_pixel_limit(settings.max_pixels), ThreadPoolExecutor(workers) as pool:
-        futures = _bounded(pool, jobs, settings, workers * _IN_FLIGHT_PER_WORKER)
-        finished: Iterator[Future[_Row]] = futures
+        results = _results(pool, jobs, settings, workers * _IN_FLIGHT_PER_WORKER)
+        finished: Iterator[_Row] = results
         if progress:
-            finished = progress_bar(finished, len(jobs), "images")
+            finished = progress_bar(finished, total, "images")
         try:
-            for future in finished:
-                try:
-                    row = future.result()
-                except _DestinationError as exc:
-                    raise NeurostockError(str(exc)) from exc
+            for row in finished:
                 tally.add(row)
                 if not row.unchanged:
                     pending.append(row)
@@ -424,28 +469,38 @@ def _run_jobs(
                     _write_rows(con, pending)
                     pending = []
         finally:
-            futures.close()  # cancels the jobs not yet started
+            results.close()  # cancels the jobs not yet started
             _write_rows(con, pending)
     return tally
 
 
-def _bounded(pool: ThreadPoolExecutor, jobs: Sequence[_Job], settings: _Settings,
-             in_flight: int) -> Generator[Future[_Row], None, None]:
-    """The jobs' futures as they finish, with at most `in_flight` submitted at once."""
-    queued = iter(jobs)
+def _results(pool: ThreadPoolExecutor, jobs: Iterable[_Job], settings: _Settings,
+             in_flight: int) -> Generator[_Row, None, None]:
+    """The jobs' rows: an unchanged file's at once, the others' as their futures finish,
+    with at most `in_flight` submitted at once. NeurostockError when the destination
+    cannot be written."""
     running: set[Future[_Row]] = set()
+
+    def finished(futures: set[Future[_Row]]) -> Iterator[_Row]:
+        for future in futures:
+            try:
+                yield future.result()
+            except _DestinationError as exc:
+                raise NeurostockError(str(exc)) from exc
+
     try:
-        for job in queued:
-            running.add(pool.submit(_process, job, settings))
+        for job in jobs:
+            row = _Row(job.image_id, job.set_name, job.img_path)
+            if _unchanged(job, settings, row):
+                yield row
+                continue
+            running.add(pool.submit(_process, job, settings, False))
             if len(running) >= in_flight:
-                break
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                yield from finished(done)
         while running:
             done, running = wait(running, return_when=FIRST_COMPLETED)
-            for job in queued:
-                running.add(pool.submit(_process, job, settings))
-                if len(running) >= in_flight:
-                    break
-            yield from done
+            yield from finished(done)
     finally:
         for future in running:
             future.cancel()
@@ -508,11 +563,12 @@ def _pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def _process(job: _Job, settings: _Settings) -> _Row:
+def _process(job: _Job, settings: _Settings, may_be_unchanged: bool = True) -> _Row:
     """Check one image and, for a usable full_set or unusable image, copy it; every source
-    problem is a status on the returned row. Only _DestinationError escapes."""
+    problem is a status on the returned row. Only _DestinationError escapes.
+    `may_be_unchanged=False`: the caller has seen that the last check cannot be reused."""
     row = _Row(job.image_id, job.set_name, job.img_path)
-    if _unchanged(job, settings, row):
+    if may_be_unchanged and _unchanged(job, settings, row):
         return row
     try:
         decoded = _check(job, settings, row)
@@ -539,19 +595,11 @@ def _unchanged(job: _Job, settings: _Settings, row: _Row) -> bool:
     it was `ok`, and its resolved path, size and mtime are what they were then (and
     its dataset copy, if it has one, is intact). The path rules are applied again."""
     previous = job.previous
-    if (previous is None or previous.status != "ok" or not job.img_path
-            or previous.file_size is None or previous.file_mtime_ns is None):
+    if previous is None or previous.status != "ok":
         return False
-    try:
-        resolved = os.path.abspath(resolve_path(job.img_path, settings.maps))
-        real = os.path.realpath(resolved)
-        if resolved != previous.resolved_path or not is_inside(real, settings.roots):
-            return False
-        info = os.stat(real)
-    except (OSError, ValueError):
-        return False  # the full check says what is wrong
-    if (not stat.S_ISREG(info.st_mode) or info.st_size != previous.file_size
-            or info.st_mtime_ns != previous.file_mtime_ns):
+    info = _same_file(job.img_path, previous.resolved_path, previous.file_size,
+                      previous.file_mtime_ns, settings)
+    if info is None:
         return False
     if _wants_copy(job):
         if job.set_name == "full_set" and job.folder not in RATINGS:
@@ -562,7 +610,7 @@ def _unchanged(job: _Job, settings: _Settings, row: _Row) -> bool:
             return False
         row.dataset_path, row.dataset_sha256 = target, previous.dataset_sha256
         row.skipped_copy = True
-    row.resolved_path, row.status = resolved, "ok"
+    row.resolved_path, row.status = previous.resolved_path, "ok"
     row.bytes, row.sha256 = previous.bytes, previous.sha256
     row.width, row.height = previous.width, previous.height
     row.format, row.mode = previous.format, previous.mode
@@ -570,6 +618,45 @@ def _unchanged(job: _Job, settings: _Settings, row: _Row) -> bool:
     row.unchanged = (previous.set_name == job.set_name and previous.img_path == job.img_path
                      and previous.dataset_path == row.dataset_path)
     return True
+
+
+def _same_file(img_path: str | None, resolved_before: str | None, size: int | None,
+               mtime_ns: int | None, settings: _Settings) -> os.stat_result | None:
+    """The file's stat when `img_path` still resolves to `resolved_before`, inside the
+    roots, as a regular file of the recorded size and mtime; None otherwise (then the
+    full check says what changed). The path rules are applied again."""
+    if not img_path or size is None or mtime_ns is None:
+        return None
+    try:
+        resolved = resolve_path(img_path, settings.maps)
+        if resolved != resolved_before:  # equal: already absolute and normalised
+            resolved = os.path.abspath(resolved)
+            if resolved != resolved_before:
+                return None
+        # The file's real path without realpath()'s lstat per path component: its
+        # folder's real path (cached per sync) and its own name, when lstat shows that
+        # the name is no symlink; a symlinked file is followed in full.
+        folder, _, name = resolved.rpartition(os.sep)
+        real = os.path.join(_real_folder(folder or os.sep), name)
+        info = os.lstat(real)
+        if stat.S_ISLNK(info.st_mode):
+            real = os.path.realpath(resolved)
+            info = os.stat(real)
+        if not is_inside(real, settings.roots):
+            return None
+    except (OSError, ValueError):
+        return None
+    if (not stat.S_ISREG(info.st_mode) or info.st_size != size
+            or info.st_mtime_ns != mtime_ns):
+        return None
+    return info
+
+
+@functools.lru_cache(maxsize=65_536)
+def _real_folder(folder: str) -> str:
+    """realpath() of a folder, cached: a pool's files share a few thousand folders.
+    Cleared at the start of every sync."""
+    return os.path.realpath(folder)
 
 
 def _check(job: _Job, settings: _Settings, row: _Row) -> _Decoded:

@@ -9,9 +9,10 @@ cross-validation, groups = the normalised cleaned prompt, so one prompt never si
 both sides; the regularisation strength and the weight of the embeddings are chosen
 inside each training fold by an inner grouped 3-fold search (Spearman). The
 out-of-fold predictions are the scorer `learned_<name>` for rated images; a model
-refitted on every rated image scores big_set and any other image with features
-(learn/learned_scores.py). Everything downstream (agreement, thresholds, select, the
-report) treats the scorer like any outside score.
+refitted on every rated image scores the pool's unrated images and any other image with
+features (learn/learned_scores.py); the decision model scores every unrated image of the
+mart `pool`, features or not (its context blocks cover them all). Everything downstream
+(agreement, thresholds, select, the report) treats the scorer like any outside score.
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
         y = np.random.default_rng(cfg.seed).permutation(y)
     data_sha = _data_sha(cfg, features, y, groups, context)
     path = model_folder(warehouse) / f"{cfg.scorer_id}.joblib"
-    others = _others(con, ids)
+    # The decision model knows every image's context (prompt, name, date), so it scores
+    # each unrated image of the pool even where no embedding or score exists yet.
+    others = _others(con, ids, with_pool=is_decision and bool(cfg.context_blocks))
     other_features = _columns(load_features(con, cfg, others, required=not is_decision),
                               features.names) if len(others) else None
     other_context = load_context(con, others) if is_decision and len(others) else None
@@ -256,7 +259,7 @@ def _rated(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray, np.n
                        ).fetchall()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     ratings = np.array([r[1] for r in rows], dtype=np.float64)
-    groups = np.array([group_key(r[2]) for r in rows], dtype=object)
+    groups = np.array([group_key(r[2], r[0]) for r in rows], dtype=object)
     return ids, ratings, groups
 
 
@@ -281,17 +284,27 @@ def _decision_population(con: duckdb.DuckDBPyConnection
         order by r.image_id""").fetchall()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     context = load_context(con, ids)
-    groups = np.array([group_key(p) for p in context.prompt], dtype=object)
+    groups = np.array([group_key(p, i) for p, i in zip(context.prompt, ids, strict=True)],
+                      dtype=object)
     return (ids, np.array([r[1] for r in rows], dtype=np.float64), groups,
             np.array([bool(r[2]) for r in rows]))
 
 
-def _others(con: duckdb.DuckDBPyConnection, rated: np.ndarray) -> np.ndarray:
-    """Every image with at least one feature source that is not in full_set."""
-    rows = con.execute("""
-        select image_id from image_signals
+def _others(con: duckdb.DuckDBPyConnection, rated: np.ndarray,
+            with_pool: bool = False) -> np.ndarray:
+    """Every image not in `rated` with at least one feature source and, `with_pool`, every
+    unrated image of the mart `pool` (where the warehouse has it), by image id."""
+    pool = ""
+    if with_pool and con.execute("select count(*) from duckdb_tables() where schema_name = "
+                                 "'main' and table_name = 'pool'").fetchone()[0]:
+        pool = "union select image_id from pool where source_rating is null"
+    # A learned score is no feature (load_features leaves them out): an image that only
+    # an earlier model scored is not scored again for it.
+    rows = con.execute(f"""
+        select image_id from image_signals where not starts_with(scorer_id, 'learned_')
         union select image_id from image_embeddings
         union select image_id from prompt_embeddings
+        {pool}
     """).fetchall()
     return np.array(sorted({r[0] for r in rows} - set(rated.tolist())), dtype=np.int64)
 

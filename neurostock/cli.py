@@ -75,6 +75,14 @@ def _cmd_images_sync(args: argparse.Namespace) -> None:
                                  copy_unusable=args.copy_unusable or None))
 
 
+def _cmd_ray(args: argparse.Namespace) -> None:
+    from neurostock.build.ray_jobs import embed_with_ray, score_with_ray
+    from neurostock.core.config import load_config
+
+    run = embed_with_ray if args.command == "embed" else score_with_ray
+    run(args.warehouse, load_config(args.config), args.target or (), address=args.address)
+
+
 def _cmd_dbt(args: argparse.Namespace) -> None:
     from neurostock.build.dbt_runner import run_dbt
 
@@ -225,8 +233,9 @@ def _expected_line(s) -> str:
         text = (f" (expected precision out of sample {s.expected_precision:.3f}"
                 f"{ci(s.expected_precision_ci)}, cross-fitted on {s.measured_on:,} rated images)")
     elif s.expected_precision_bounds:
-        low, high = s.expected_precision_bounds
-        text = (f" (expected precision out of sample between {low:.3f} and {high:.3f}"
+        low, high = (("undefined" if v is None else f"{v:.3f}")
+                     for v in s.expected_precision_bounds)
+        text = (f" (expected precision out of sample between {low} and {high}"
                 f"{ci(s.expected_precision_ci)}: the score covers {s.coverage:.0%} of "
                 f"{s.measured_on:,} rated images)")
     if s.shift_warning:
@@ -268,9 +277,11 @@ def _cmd_report(args: argparse.Namespace) -> None:
 def _cmd_rate(args: argparse.Namespace) -> None:
     import getpass
 
-    from rate.app import serve
+    from rate.app import check_host, parse_port, serve
     from rate.store import RatingStore, load_queue
 
+    port = parse_port(args.port)
+    warning = check_host(args.host)
     if not resolve_warehouse(args.warehouse).exists():
         raise NeurostockError(f"warehouse {resolve_warehouse(args.warehouse)} does not exist: "
                               "run `neurostock ingest` and `neurostock build` first")
@@ -280,7 +291,9 @@ def _cmd_rate(args: argparse.Namespace) -> None:
         if not queue:
             raise NeurostockError(f"queue {args.queue} is empty: no unrated image with a "
                                   "readable file (run `neurostock build`)")
-        serve(store, queue, args.host, args.port, say=_say)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
+        serve(store, queue, args.host, port, say=_say)
 
 
 def _cmd_ratings_export(args: argparse.Namespace) -> None:
@@ -293,22 +306,37 @@ def _cmd_ratings_export(args: argparse.Namespace) -> None:
 
 
 def _cmd_ratings_curve(args: argparse.Namespace) -> None:
-    from neurostock.build.pipeline import rebuild_after_scores
+    from neurostock.build.dbt_runner import prepare_project, run_dbt
     from neurostock.core.config import load_config
-    from rate.learning_curve import learning_curve
+    from rate.learning_curve import curve_lines, learning_curve
 
     config = load_config(args.config)
     models = {m.name: m for m in config.learned if not m.shuffle_labels}
     if not models:
         raise NeurostockError("no learned model in neurostock.yml (`learned:`): the curve is "
                               "drawn for one")
-    name = args.name or next(iter(models))
-    if name not in models:
-        raise NeurostockError(f"no learned model {name!r} in neurostock.yml (have: "
+    if args.name and args.name not in models:
+        raise NeurostockError(f"no learned model {args.name!r} in neurostock.yml (have: "
                               f"{', '.join(models)})")
+    if args.repeats < 1:
+        raise NeurostockError(f"--repeats must be at least 1, not {args.repeats}")
+    # Every learned model by default: the decision model's curve is the one with the AUC
+    # of sellable.
+    chosen = [models[args.name]] if args.name else list(models.values())
+    curves = {}
     with connect(args.warehouse) as con:
-        learning_curve(con, models[name], repeats=args.repeats, progress=_say)
-    rebuild_after_scores(args.warehouse, config)
+        for cfg in chosen:
+            curves[cfg.scorer_id] = learning_curve(con, cfg, repeats=args.repeats,
+                                                   progress=_say)
+    # Only the curve's two models read the points: the build's other marts stay as built.
+    prepare_project(args.warehouse, config)
+    run_dbt(["build", "--select", "stg_annotations__learning_curve", "rpt_learning_curve"],
+            args.warehouse)
+    for scorer_id, points in curves.items():
+        print(f"learning curve of {scorer_id} (out of fold, {args.repeats} repeats; "
+              "rpt_learning_curve):")
+        for line in curve_lines(points):
+            print(f"  {line}")
 
 
 def _cmd_sql(args: argparse.Namespace) -> None:
@@ -337,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config",
         metavar="PATH",
-        help="neurostock.yml (default: $NEUROSTOCK_CONFIG or ./neurostock.yml)",
+        help="neurostock.yml, or `none` for none (default: $NEUROSTOCK_CONFIG, ./neurostock.yml)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -434,8 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--threshold", type=float, metavar="T", help="keep scores on the good side")
     how.add_argument("--precision", type=float, metavar="P",
                      help="the threshold that reaches precision P of good on rated images")
-    p.add_argument("--set", default="big_set", choices=["big_set", "full_set"],
-                   help="which images to select from (default big_set)")
+    p.add_argument("--set", default="pool", choices=["pool", "big_set", "full_set"],
+                   help="which images to select from (default pool: the unrated images "
+                        "neurostock.yml's `pool:` chose)")
     p.add_argument("--direction", choices=["higher", "lower"],
                    help="which side is good (default: from rpt_score_agreement)")
     p.add_argument("--min-kept", type=int, default=30, metavar="N",
@@ -486,8 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue", choices=["active", "random"], default="active",
                    help="active: rpt_rating_queue (default); random: a seeded random sample")
     p.add_argument("--annotator", metavar="NAME", help="who rates (default: your user name)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; any other is reachable "
+                        "by others and the app has no login)")
+    p.add_argument("--port", default="8765", help="port 1-65535 (default 8765)")
     p.add_argument("--size", type=int, default=1000, help="images to serve at most")
     p.set_defaults(func=_cmd_rate)
 
@@ -499,10 +530,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE")
     p.set_defaults(func=_cmd_ratings_export)
     p = ratings_sub.add_parser("curve", help="the learned model's out-of-fold Spearman at "
-                                             "10%%..100%% of the ratings (learning curve)")
-    p.add_argument("--name", metavar="NAME", help="a `learned:` model (default: the first)")
+                                             "10%%..100%% of the ratings, and the decision "
+                                             "model's AUC of sellable (learning curve)")
+    p.add_argument("--name", metavar="NAME",
+                   help="a `learned:` model (default: every one not on shuffled ratings)")
     p.add_argument("--repeats", type=int, default=3, help="samples per fraction (default 3)")
     p.set_defaults(func=_cmd_ratings_curve)
+
+    for name, what, flag in (("embed", "image embeddings", "--embedder"),
+                             ("score", "computed scores", "--scorer")):
+        p = sub.add_parser(name, help=f"compute the pool's missing {what} as a Ray Data job "
+                           "(Parquet shards the next build takes up)")
+        p.add_argument("--engine", choices=["ray"], required=True,
+                       help="ray (the in-warehouse engine is `neurostock build`)")
+        p.add_argument("--address", metavar="ADDR",
+                       help="Ray cluster: auto, ray://HEAD:10001 (default: the config's "
+                       "ray.address, else a local Ray instance)")
+        p.add_argument(flag, dest="target", nargs="+", metavar="ID",
+                       help="only these (default: every configured one)")
+        p.set_defaults(func=_cmd_ray)
 
     p = sub.add_parser("sql", help="run one read-only SQL query and print the result")
     p.add_argument("query", metavar="QUERY")
@@ -533,9 +579,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config:
         import os
 
-        from neurostock.core.config import CONFIG_ENV
+        from neurostock.core.config import CONFIG_ENV, NO_CONFIG
 
-        os.environ[CONFIG_ENV] = str(Path(args.config).expanduser().resolve())
+        # `--config none` means no config file at all, as NEUROSTOCK_CONFIG=none does.
+        os.environ[CONFIG_ENV] = (NO_CONFIG if args.config == NO_CONFIG
+                                  else str(Path(args.config).expanduser().resolve()))
     try:
         command = _command_name(args)
         if command in WRITERS:

@@ -58,7 +58,21 @@ def _embedding_functions(conn: DuckDBPyConnection):
         ).fetchone()[0]
         warehouse = Path(path) if path else Path.cwd() / "memory.duckdb"
         _FUNCTIONS = EmbeddingFunctions(config, ResumeCache(cache_path_for(warehouse)))
+        _take_ray_shards(warehouse, config, _FUNCTIONS.cache)
     return _FUNCTIONS
+
+
+def _take_ray_shards(warehouse: Path, config, cache) -> None:
+    """Copy what `neurostock embed|score --engine ray` finished into the resume cache,
+    before any model runs: the UDFs then count those rows as done, not computed."""
+    from embed.shards import shards_dir_for, take_shards
+    from neurostock.core.progress import say
+
+    root = shards_dir_for(warehouse, config.ray.shards)
+    taken = take_shards(root, cache)
+    if taken.n_shards:
+        say(f"ray shards: {taken.n_rows:,} results from {taken.n_shards:,} new shards "
+            f"in {root} taken up")
 
 
 def _score_functions(embedding_functions):

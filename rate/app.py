@@ -15,6 +15,7 @@ Safety, each checked in tests/test_rate.py:
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -168,6 +169,47 @@ def create_app(store: RatingStore, queue: list[QueueItem], host: str, port: int)
     ]
     return Starlette(routes=routes,
                      middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)])
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+
+
+def parse_port(raw: str) -> int:
+    """`--port` as an integer 1-65535; NeurostockError (one line) otherwise."""
+    text = str(raw).strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
+        raise NeurostockError(f"--port must be an integer 1-65535, not {raw!r}")
+    return int(text)
+
+
+def check_host(host: str) -> str | None:
+    """Validate `--host`: an IPv4 address or a host name the app can answer to by name
+    (its Host and Origin checks compare with it). Returns the warning to print when it is
+    not 127.0.0.1/localhost (the app has no login), None otherwise; NeurostockError (one
+    line) for anything else."""
+    import ipaddress
+
+    if host in LOCAL_HOSTS:
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        if address.version != 4:
+            raise NeurostockError(f"--host {host}: IPv6 addresses are not supported; give "
+                                  "an IPv4 address or a host name")
+        if address.is_unspecified:
+            # A wildcard cannot be checked against the Host header browsers send, and it
+            # would expose the app on every interface.
+            raise NeurostockError(f"--host {host}: give the one address the raters will "
+                                  "open (e.g. this machine's LAN address), not a wildcard")
+    elif len(host) > 253 or not _HOST_NAME.fullmatch(host):
+        raise NeurostockError(f"--host {host!r} is neither an IPv4 address nor a host name")
+    return (f"warning: listening on {host}, not 127.0.0.1: the app has no login, anyone "
+            "who can reach this address can rate and undo as this annotator")
 
 
 def serve(store: RatingStore, queue: list[QueueItem], host: str, port: int,

@@ -39,11 +39,11 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
 
 def load_queue(con: duckdb.DuckDBPyConnection, queue: str, size: int) -> list[QueueItem]:
     """The images to rate, in order: `rpt_rating_queue` (queue `active`) or a seeded
-    random sample of the unrated big_set images with a readable file (`random`).
+    random sample of the pool's unrated images with a readable file (`random`).
     Images already rated in the app (and not taken back) are left out."""
     if queue not in QUEUES:
         raise NeurostockError(f"unknown queue {queue!r}: use one of {', '.join(QUEUES)}")
-    needed = ("rpt_rating_queue",) if queue == "active" else ("big_set", "image_ratings")
+    needed = ("rpt_rating_queue", "pool") if queue == "active" else ("pool", "image_ratings")
     for table in needed:
         if not _has_table(con, "main", table):
             raise NeurostockError(f"the warehouse has no `{table}`: run `neurostock build` "
@@ -59,7 +59,7 @@ def load_queue(con: duckdb.DuckDBPyConnection, queue: str, size: int) -> list[Qu
         sql = f"""
             select q.image_id, coalesce(b.prompt, ''), f.resolved_path
             from rpt_rating_queue q
-            join big_set b using (image_id)
+            join pool b using (image_id)
             join files.images f using (image_id)
             where f.status = 'ok' and q.image_id not in ({rated_here})
             order by q.queue_rank
@@ -67,9 +67,9 @@ def load_queue(con: duckdb.DuckDBPyConnection, queue: str, size: int) -> list[Qu
     else:
         sql = f"""
             select b.image_id, coalesce(b.prompt, ''), f.resolved_path
-            from big_set b
+            from pool b
             join files.images f using (image_id)
-            where f.status = 'ok'
+            where f.status = 'ok' and b.source_rating is null
               and b.image_id not in (select image_id from image_ratings)
               and b.image_id not in ({rated_here})
             order by md5('{RANDOM_SEED}/' || b.image_id), b.image_id

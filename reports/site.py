@@ -163,7 +163,8 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
 
     thumbs = make_thumbnails(
         (ThumbnailJob(p["file_sha256"], p["resolved_path"]) for p in data["pages"]
-         if p["file_status"] == "ok" and p["file_sha256"]), out, workers=workers)
+         if p["file_status"] == "ok" and p["file_sha256"]), out, workers=workers,
+        progress=progress)
     failed = thumbs["failed"]
     for page in data["pages"]:
         page["has_thumb"] = (page["file_status"] == "ok" and bool(page["file_sha256"])

@@ -4,9 +4,8 @@ never made again, so a second report run reads no image."""
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from neurostock.core.imaging import to_rgb
+from neurostock.core.progress import say
 
 # 256 px lets JPEG decode at 1/2 to 1/8 scale (draft) for typical 512-2048 px files:
 # measured 3.7x faster than 320 px on 512 px images.
@@ -51,8 +51,10 @@ def _make(job: ThumbnailJob, out_dir: Path) -> str | None:
     return None
 
 
-def make_thumbnails(jobs: Iterable[ThumbnailJob], out_dir: Path, workers: int = 2) -> dict:
-    """Make the missing thumbnails in parallel; returns {'made', 'cached', 'failed'}."""
+def make_thumbnails(jobs: Iterable[ThumbnailJob], out_dir: Path, workers: int = 2,
+                    progress: Callable[[str], None] = say) -> dict:
+    """Make the missing thumbnails in parallel, telling `progress` every 500; returns
+    {'made', 'cached', 'failed'}."""
     todo, cached = [], 0
     seen: set[str] = set()
     for job in jobs:
@@ -71,6 +73,5 @@ def make_thumbnails(jobs: Iterable[ThumbnailJob], out_dir: Path, workers: int = 
             if problem:
                 failed[job.sha256] = problem
             if i % 500 == 0 or i == len(todo):
-                print(f"[report] thumbnails {i:,}/{len(todo):,} "
-                      f"({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
+                progress(f"thumbnails {i:,}/{len(todo):,} ({time.monotonic() - started:.1f} s)")
     return {"made": len(todo) - len(failed), "cached": cached, "failed": failed}

@@ -13,6 +13,9 @@ if [ ! -f sample/core.download.db ]; then
 fi
 $ns --warehouse warehouse.duckdb ingest sample/core.download.db
 $ns --warehouse warehouse.duckdb build
+# Does rating more pay? The learned models' out-of-fold learning curves (2 repeats to stay
+# quick; the Ratings page of the report shows them, docs/ratings.md).
+$ns --warehouse warehouse.duckdb ratings curve --repeats 2
 $ns --warehouse warehouse.duckdb export --out export
 $ns --warehouse warehouse.duckdb status
 echo

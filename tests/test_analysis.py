@@ -208,23 +208,44 @@ def test_clusters_are_sklearn_kmeans_with_the_seed_and_the_best_silhouette(analy
             assert assigned["cluster_id"].tolist() == fit.labels_.tolist()
 
 
-def test_big_set_images_join_the_nearest_full_set_centroid(analysed):
+def test_pool_images_join_the_nearest_full_set_centroid(analysed):
     warehouse, *_ = analysed
     centroids = _frame(warehouse, "select cluster_id, centroid from cluster_centroids "
                                   "where embedder_id = 'minilm' and is_chosen_k "
                                   "order by cluster_id")
     matrix = np.array(centroids["centroid"].tolist())
+    # The default pool (`unrated: sample`): its unrated images are big_set's.
     ids, vectors = _vectors(warehouse, "prompt_embeddings", "minilm", "big_set")
     assert len(ids) > 500
     distances = np.linalg.norm(vectors[:, None, :] - matrix[None, :, :], axis=2)
     assigned = _frame(warehouse, "select image_id, cluster_id, centroid_distance "
                                  "from cluster_assignments where embedder_id = 'minilm' "
-                                 "and is_chosen_k and image_set = 'big_set' order by image_id")
+                                 "and is_chosen_k and image_set = 'pool' order by image_id")
     assert assigned["image_id"].tolist() == ids.tolist()
     assert assigned["cluster_id"].tolist() == distances.argmin(axis=1).tolist()
     assert np.allclose(assigned["centroid_distance"], distances.min(axis=1), atol=1e-6)
-    # No cluster is fitted on big_set: its images only receive labels.
+    # No cluster is fitted on the pool: its images only receive labels.
     assert query(warehouse, "select count(*) from cluster_solutions")[0][0] == 2 * len(K_VALUES)
+
+
+def test_unusable_images_are_assigned_so_embedding_features_cover_them(analysed):
+    warehouse, *_ = analysed
+    unusable = {r[0] for r in query(warehouse, """
+        select image_id from pool join prompt_embeddings using (image_id)
+        where image_set = 'unusable' and embedder_id = 'minilm'""")}
+    assert len(unusable) > 20
+    assigned = {r[0] for r in query(warehouse, """
+        select image_id from cluster_assignments
+        where embedder_id = 'minilm' and is_chosen_k and image_set = 'unusable'""")}
+    assert assigned == unusable
+    # centroid_distance, a feature of the sell decision, now scores them too.
+    scored = {r[0] for r in query(warehouse, """
+        select image_id from image_features where scorer_id = 'centroid_distance@minilm'""")}
+    assert unusable <= scored
+    # Clusters are still fitted on full_set alone.
+    fitted = query(warehouse, "select max(n_full_set), sum(n_unusable) from rpt_cluster_ratings "
+                              "where embedder_id = 'minilm'")[0]
+    assert fitted[1] == len(unusable)
 
 
 def test_map_has_every_clustered_image_once(analysed):

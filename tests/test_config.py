@@ -154,3 +154,13 @@ def test_an_adhoc_train_model_is_checked_in_one_line(tmp_path, capsys):
     assert run_cli(tmp_path / "warehouse.duckdb", config, "train", "--name", "Bad-Name") == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "neurostock train: name: 'Bad-Name' must be lowercase" in err[0]
+
+
+def test_config_none_on_the_command_line_means_no_file(tmp_path, monkeypatch, capsys):
+    # A broken ./neurostock.yml beside: `--config none` must not read it, nor look for
+    # a file called `none`.
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, "embedders: [1\n")
+    assert run_cli(tmp_path / "warehouse.duckdb", "none", "train", "--name", "x") == 1
+    err = capsys.readouterr().err.strip()
+    assert "config" not in err and "table full_set is missing" in err

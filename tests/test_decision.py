@@ -17,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 from scipy import stats
@@ -26,7 +28,7 @@ from scipy import stats
 from learn.features import group_key
 from sampledata.source import write_sample
 from score.importers import import_scores
-from tests.conftest import query
+from tests.conftest import copy_warehouse, query
 from tests.conftest import run_cli as _cli
 
 pytestmark = pytest.mark.slow
@@ -93,7 +95,8 @@ def _population(warehouse: Path, scorer_id: str) -> dict[str, np.ndarray]:
         left join prompts p using (image_id)
         left join image_signals s on s.image_id = r.image_id and s.scorer_id = ?
         order by r.image_id""", [scorer_id])
-    groups = np.array([group_key(r[2]) for r in rows], dtype=object)
+    # An image without a prompt is a group of its own (int_decision_pairs).
+    groups = np.array([group_key(r[2]) or f"#{r[0]}" for r in rows], dtype=object)
     return {
         "image_id": np.array([r[0] for r in rows]),
         "sellable": np.array([3 <= r[1] <= 4 for r in rows]),
@@ -398,6 +401,62 @@ def test_the_report_has_the_decision_page(decided):
     page = (out / "decision.html").read_text(encoding="utf-8")
     for text in ("sharp", "partial", "out of sample", "BOUNDS ONLY", "PSI", "in sample"):
         assert text in page
+    # A partial score's bounds are said in words; no interval is ever left half-open.
+    assert "bounds: unscored counted bad / good" in page
+    assert not re.search(r"\[[^\[\]<>]*,\s*\]|\[\s*,", page), "a half-open interval"
+    assert not re.search(r"–\s*<", page), "a bound without its other end"
     assert 'href="decision.html"' in (out / "index.html").read_text(encoding="utf-8")
     scores = (out / "scores.html").read_text(encoding="utf-8")
     assert "q &lt; 0.05" in scores and "In sample" in scores
+
+
+
+@pytest.fixture(scope="module")
+def edited(decided, tmp_path_factory):
+    """A copy of `decided` where 400 rated images lost their prompt and a noise score
+    covers the usable images only (nothing reaches precision 0.8 on it); only the
+    decision models are rebuilt."""
+    warehouse, _, config = decided
+    root = tmp_path_factory.mktemp("decision_edited")
+    copy = copy_warehouse(warehouse, root / warehouse.name)
+    rated = query(copy, "select image_id, rating from image_ratings order by image_id")
+    blank = [i for i, _ in rated[:400]]
+    con = duckdb.connect(str(copy))
+    try:
+        con.execute("update raw.img_info set img_generation_promt = '' "
+                    "where try_cast(id as bigint) in (select unnest(?))", [blank])
+    finally:
+        con.close()
+    rng = np.random.default_rng(11)
+    lines = [f"{i},{float(rng.random())!r}" for i, rating in rated if rating <= 4]
+    path = root / "partial_noise.csv"
+    path.write_text("id,score\n" + "\n".join(lines) + "\n")
+    assert import_scores(copy, "csv", path, "partial_noise")[0].is_valid
+    assert _cli(copy, config, "build", "--skip-images", "-s", "scores", "image_signals",
+                "signal_summary", "int_images_checked", "int_decision_pairs",
+                "int_decision_folds", "int_decision_bootstrap", "rpt_decision_curves") == 0
+    return copy, blank
+
+
+def test_images_without_a_prompt_are_groups_of_their_own(edited):
+    """The team's rated rows outside big_set.csv have no prompt: one shared empty group
+    put them all in one fold, and each threshold was chosen on the few others."""
+    copy, blank = edited
+    rows = query(copy, """select image_id, prompt_group, fold from int_decision_pairs
+                          where scorer_id = 'noise' and list_contains(?, image_id)""", [blank])
+    assert len(rows) == len(blank)
+    assert all(group == f"#{image_id}" for image_id, group, _ in rows)
+    per_fold = np.bincount([fold for *_, fold in rows], minlength=FOLDS)
+    assert per_fold.max() < 0.4 * len(blank), per_fold
+
+
+def test_a_fold_without_threshold_keeps_no_unscored_image(edited):
+    """Partial coverage gives bounds, but where no training fold reaches the target
+    nothing is kept, scored or not: keep rate 0, no precision, not 0 to the coverage gap."""
+    copy, _ = edited
+    row = _curve(copy, "partial_noise")
+    assert row["coverage"] < 1 and row["n_folds_chosen"] == 0
+    assert row["oos_keep_rate_low"] == row["oos_keep_rate_high"] == 0
+    assert row["oos_keep_rate_ci_low"] == row["oos_keep_rate_ci_high"] == 0
+    assert row["oos_precision_low"] is None and row["oos_precision_high"] is None
+    assert row["reliability"].startswith("no threshold")

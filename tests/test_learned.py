@@ -64,8 +64,8 @@ def test_rated_images_are_scored_out_of_fold_by_prompt_group(trained):
         from imported.scores__learned_quality s join full_set f using (image_id)""")
     assert rows and all(r[2] == 1.0 for r in rows)
     folds_of_group: dict[str, set] = {}
-    for _, fold, _, prompt in rows:
-        folds_of_group.setdefault(group_key(prompt), set()).add(fold)
+    for image_id, fold, _, prompt in rows:
+        folds_of_group.setdefault(group_key(prompt, image_id), set()).add(fold)
     assert all(len(folds) == 1 for folds in folds_of_group.values())
     assert len({r[1] for r in rows}) == 5
     others = query(warehouse, """
@@ -235,3 +235,11 @@ def test_a_new_team_with_eight_ratings_gets_a_warehouse_and_one_warning(tmp_path
     assert _cli(warehouse, config, "train") == 0
     captured = capsys.readouterr()
     assert "learned_quality not trained" in captured.err and "trained learned_" not in captured.out
+
+
+def test_images_without_a_prompt_are_each_their_own_group():
+    # One group of every prompt-less image would put them all in one fold (the team's
+    # rated images mostly have no prompt in the shared files).
+    assert group_key("A  cat, on a Mat!", 7) == group_key("a cat on a mat") == "a cat on a mat"
+    assert group_key("", 7) == "#7" and group_key(None, 8) == "#8"
+    assert group_key("") == ""

@@ -83,7 +83,8 @@ def test_every_rated_image_is_scored_out_of_fold_unusable_included(decided):
     prompts = dict(query(warehouse, "select image_id, prompt from int_prompts_hashed"))
     folds_of_group: dict[str, set] = {}
     for image_id, fold in oof.items():
-        folds_of_group.setdefault(group_key(prompts[image_id]), set()).add(fold)
+        folds_of_group.setdefault(group_key(prompts[image_id], image_id),
+                                 set()).add(fold)
     assert all(len(f) == 1 for f in folds_of_group.values())
     # The pool is scored by the refitted model.
     assert query(warehouse, "select count(*) from imported.scores__learned_decision s "

@@ -71,16 +71,18 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _app(warehouse: Path, config: Path, *extra: str):
-    """`neurostock rate` as a child process on a free port; its URL while it runs."""
+def _app(warehouse: Path, config: Path, *extra: str, host: str = "127.0.0.1",
+         log: list[str] | None = None):
+    """`neurostock rate` as a child process on a free port; its URL while it runs. Its
+    stderr goes to `log` when it has stopped."""
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-c", "import sys; from neurostock.cli import main; "
          "sys.exit(main(sys.argv[1:]))", "--warehouse", str(warehouse), "--config",
-         str(config), "rate", "--port", str(port), *extra],
+         str(config), "rate", "--port", str(port), "--host", host, *extra],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}/"
+    url = f"http://{host}:{port}/"
     deadline = time.monotonic() + 60
     try:
         while True:
@@ -96,10 +98,12 @@ def _app(warehouse: Path, config: Path, *extra: str):
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=20)
+            _, err = proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+            _, err = proc.communicate()
+        if log is not None:
+            log.append(err)
 
 
 class _Session:
@@ -208,7 +212,8 @@ def test_the_random_queue_is_a_seeded_sample_of_the_same_pool(rated):
     assert not query(warehouse, f"""
         select image_id from files.images where image_id in ({", ".join(map(str, first))})
           and (status != 'ok' or image_id in (select image_id from image_ratings)
-               or image_id not in (select image_id from big_set))""")
+               or image_id not in (select image_id from pool
+                                   where source_rating is null))""")
 
 
 # ------------------------------------------------------------------ the app, by HTTP
@@ -264,6 +269,93 @@ def test_a_build_meanwhile_gets_one_line(rated, capsys):
         assert _cli(warehouse, config, "build", "-s", "image_ratings") == 1
         err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "in use by `neurostock rate`" in err
+
+
+def test_host_and_port_are_checked_in_one_line(rated, capsys):
+    from rate.app import check_host
+
+    warehouse, config, *_ = rated
+    for args, words in ((["--port", "70000"], "--port must be an integer 1-65535"),
+                        (["--port", "http"], "--port must be an integer 1-65535"),
+                        (["--host", "0.0.0.0"], "not a wildcard"),
+                        (["--host", "::1"], "IPv6 addresses are not supported"),
+                        (["--host", "evil host/"], "neither an IPv4 address nor a host name")):
+        capsys.readouterr()
+        assert _cli(warehouse, config, "rate", *args) == 1, args
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and words in err, (args, err)
+    assert check_host("127.0.0.1") is None and check_host("localhost") is None
+    assert "no login" in check_host("192.168.1.20") and "no login" in check_host("rater.lan")
+
+
+def test_another_host_must_be_asked_for_and_warns_once(rated):
+    """Only an explicit --host other than 127.0.0.1/localhost listens elsewhere, with
+    one warning line; the app then answers on that address."""
+    warehouse, config, *_ = rated
+    logs: list[str] = []
+    with _app(warehouse, config, "--annotator", "dora", host="127.0.0.2", log=logs) as url:
+        assert _Session(url).image_id > 0
+    warnings = [line for line in logs[0].splitlines() if "no login" in line]
+    assert len(warnings) == 1 and "127.0.0.2" in warnings[0]
+    logs.clear()
+    with _app(warehouse, config, "--annotator", "dora", log=logs) as url:
+        _Session(url)
+    assert "no login" not in logs[0]
+
+
+def test_rated_in_the_app_then_built_reach_image_ratings_the_model_and_the_page(rated,
+                                                                                tmp_path):
+    """The issue's "done when": after a build, the app (real uvicorn, over HTTP: the
+    Chromium tests below drive the same endpoints by key) rates four images, `neurostock
+    build` runs, and image_ratings holds them as local ratings, the learned model is
+    retrained on exactly the three usable ones more, and the Ratings page lists them."""
+    warehouse, config, *_ = rated
+    copy = copy_warehouse(warehouse, tmp_path / "loop" / warehouse.name)
+    n_train, data_sha = query(copy, "select n_train, data_sha256 from meta.learned_models "
+                                    "where scorer_id = 'learned_quality'")[0]
+    full_set = query(copy, "select count(*) from full_set")[0][0]
+    source_images = query(copy, "select count(*) from image_ratings "
+                                "where rating_sources = ['source']")[0][0]
+    assert n_train == full_set
+    given = [3, 4, 2, 5]  # three usable ratings and one unusable
+    with _app(copy, config, "--annotator", "carol") as url:
+        s = _Session(url)
+        ids = [int(re.search(r'data-image-id="(\d+)"', s.get(f"?i={i}")[1].decode()).group(1))
+               for i in range(len(given))]
+        for image_id, rating in zip(ids, given, strict=True):
+            assert s.rate(image_id, rating)[0] == 200
+    # Ratings other tests of this module gave before the copy join the build as well.
+    earlier = dict(query(copy, """
+        select image_id, rating from annotations.ratings r
+        where rating is not null and annotator != 'carol'
+          and rating_id not in (select retracts_rating_id from annotations.ratings
+                                where retracts_rating_id is not null)
+        qualify row_number() over (partition by image_id order by rating_id desc) = 1"""))
+    expected = {**earlier, **dict(zip(ids, given, strict=True))}
+    assert _cli(copy, config, "build") == 0
+    local = query(copy, "select image_id, rating, rating_sources, n_local_ratings, "
+                        "n_source_ratings from image_ratings where n_local_ratings > 0")
+    assert {r[0]: r[1] for r in local} == expected
+    assert all(r[2] == ["local"] and r[3] == 1 and r[4] == 0 for r in local
+               if r[0] in ids)
+    assert query(copy, "select count(*) from image_ratings "
+                       "where rating_sources = ['source']")[0][0] == source_images
+    usable_new = sum(1 for rating in expected.values() if rating < 5)
+    n_train_after, data_sha_after = query(copy, "select n_train, data_sha256 from "
+                                                "meta.learned_models where scorer_id = "
+                                                "'learned_quality'")[0]
+    assert n_train_after == n_train + usable_new and data_sha_after != data_sha
+    in_full_set = {r[0] for r in query(copy, f"select image_id from full_set where image_id "
+                                             f"in ({', '.join(map(str, ids))})")}
+    assert in_full_set == set(ids[:3])
+    out = tmp_path / "report"
+    assert _cli(copy, config, "report", "--out", str(out), "--no-docs") == 0
+    page = (out / "ratings.html").read_text()
+    table = page[page.index('id="local-ratings"'):]
+    table = table[:table.index("</table>")]
+    for image_id, rating in zip(ids, given, strict=True):
+        assert (f'<td class="n">{image_id}</td><td class="n">{rating}</td><td>local</td>'
+                in table), image_id
 
 
 # ------------------------------------------------------------------ the app, in Chromium
@@ -364,7 +456,7 @@ def test_rate_three_by_key_undo_one_in_chromium(rated, chromium, tmp_path):
     assert given == [(shown[0], 3), (shown[1], 5), (shown[2], 1)]
     assert len(retracted) == 1 and retracted[0] == rows[2][0]
     assert {r[4] for r in rows} == {"alice"} and len({r[5] for r in rows}) == 1
-    assert prompt == query(warehouse, "select prompt from big_set where image_id = ?",
+    assert prompt == query(warehouse, "select prompt from pool where image_id = ?",
                            [shown[0]])[0][0]
     # Exactly the two standing ratings reach the marts, with their provenance.
     standing = query(warehouse, """
@@ -453,17 +545,40 @@ def test_export_twice_does_not_duplicate_and_never_touches_other_files(rated, ca
 
 def test_learning_curve_and_the_ratings_page(rated):
     warehouse, config, root, *_ = rated
-    assert _cli(warehouse, config, "ratings", "curve", "--repeats", "2") == 0
-    rows = query(warehouse, "select fraction, n_ratings, n_repeats, spearman_mean, fit_b, "
-                            "spearman_plus_1000 from rpt_learning_curve order by fraction")
+    # The module's config plus a decision model: its curve is the one with the AUC.
+    both = root / "curve.yml"
+    both.write_text(config.read_text().replace(
+        "learned:\n", "learned:\n  - {name: decision, embedders: [], scores: true, "
+                      "model: decision, blocks: [prefix]}\n"))
+    assert _cli(warehouse, both, "ratings", "curve", "--repeats", "2") == 0
+    decided = query(warehouse, "select fraction, n_repeats, auc_sellable_mean, "
+                               "auc_sellable_sd, auc_sellable_plus_1000, spearman_mean "
+                               "from rpt_learning_curve where scorer_id = 'learned_decision' "
+                               "order by fraction")
+    assert len(decided) == 10 and all(0 <= r[2] <= 1 and r[5] is not None for r in decided)
+    assert decided[0][3] is not None and decided[-1][1] == 1 and decided[0][4] is not None
+    n_decision = query(warehouse, "select max(n_ratings) from rpt_learning_curve "
+                                  "where scorer_id = 'learned_decision'")[0][0]
+    assert n_decision == query(warehouse, "select count(*) from image_ratings where image_id "
+                                          "in (select image_id from int_images_checked "
+                                          "where is_valid)")[0][0]
+    rows = query(warehouse, "select fraction, n_ratings, n_repeats, spearman_mean, "
+                            "spearman_fit_b, spearman_plus_1000, auc_sellable_mean, "
+                            "auc_sellable_plus_1000 from rpt_learning_curve "
+                            "where scorer_id = 'learned_quality' order by fraction")
     assert [r[0] for r in rows] == [round(0.1 * k, 1) for k in range(1, 11)]
     assert [r[1] for r in rows] == sorted(r[1] for r in rows)
     assert rows[0][2] == 2 and rows[-1][2] == 1
     assert all(r[4] == rows[0][4] and r[5] is not None for r in rows)
+    # A ridge model never sees an unusable image: no AUC of sellable (the decision
+    # model's is tested in tests/test_learning_curve.py).
+    assert all(r[6] is None and r[7] is None for r in rows)
     out = root / "report"
     assert _cli(warehouse, config, "report", "--out", str(out), "--no-docs") == 0
     page = (out / "ratings.html").read_text()
     assert "learning curve" in page.lower() and "extrapolation" in page
+    assert "AUC of sellable: the decision model only" in page
+    assert "learned_decision (decision)" in page and "AUC of sellable (every rated image)" in page
     assert page.count("<tr>") > 10 and 'id="rating-queue"' in page
     thumbs = re.findall(r'src="(ratings/thumbs/[^"]+)"', page)
     assert thumbs and all((out / t).is_file() for t in thumbs)

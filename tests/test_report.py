@@ -119,6 +119,37 @@ def test_every_page_exists_and_links_only_inside_the_report(reported):
     assert checked > 1000
 
 
+# An interval or a pair of bounds with an end left blank: "[0.000, ]", "[, 0.4]", "0.1 – ".
+_HALF_OPEN = re.compile(r"\[[^\[\]<>]*,\s*\]|\[\s*,[^\[\]<>]*\]|–\s*<")
+
+
+def test_an_interval_with_a_missing_end_is_said_in_words():
+    from reports.site import _environment
+
+    template = _environment().from_string(
+        '{% import "macros.html.j2" as m %}'
+        "{{ m.interval(0.0, none) }}|{{ m.interval(none, 0.4) }}|{{ m.interval(0.1, 0.4) }}|"
+        "{{ m.figure_or_bounds(none, 0.2, 0.7) }}|{{ m.figure_or_bounds(none, 0.0, none) }}|"
+        "{{ m.figure_or_bounds(none, 0.1, 0.3, true, 'dropped', 'kept') }}|"
+        "{{ m.figure_or_bounds(0.5, 0.5, 0.5) }}")
+    parts = template.render().split("|")
+    assert not any(_HALF_OPEN.search(part) for part in parts), parts
+    assert parts[0].startswith("at least 0.000") and parts[1].startswith("at most 0.400")
+    assert parts[2] == "[0.100, 0.400]"
+    assert parts[3].startswith("between 0.200 and 0.700") \
+        and "bounds: unscored counted bad / good" in parts[3]
+    assert parts[4].startswith("at least 0.000") and "undefined" in parts[4]
+    assert parts[5].startswith("between 10.0% and 30.0%") and "dropped / kept" in parts[5]
+    assert parts[6] == "0.500"
+
+
+def test_no_page_shows_a_half_open_interval(reported):
+    _, _, out, _ = reported
+    for page in _report_pages(out):
+        found = _HALF_OPEN.search(page.read_text(encoding="utf-8"))
+        assert found is None, f"{page}: {found and found.group(0)}"
+
+
 # What makes a browser fetch something: an element's src (or a stylesheet's href), a
 # script setting .src, CSS url() and @import; and the hosts of dbt's usage tracker.
 _EXTERNAL_LOADS = re.compile(

@@ -48,7 +48,7 @@ LEARNED_MODELS = ("ridge", "ordinal", "decision")
 # (learn/context.py): each a feature block the config switches.
 LEARNED_BLOCKS = ("prompt_words", "prefix", "experiment", "month")
 _TOP_KEYS = ("embedders", "images", "scorers", "learned", "pool", "decode_workers",
-             "submission")
+             "submission", "ray")
 
 # Pydantic dataclasses rather than BaseModel: EmbedderConfig has a field named
 # `model_config`, which BaseModel reserves for its own settings. Numbers written as
@@ -274,6 +274,27 @@ class SubmissionConfig:
 
 
 @dataclass(frozen=True, config=_STRICT)
+class RayConfig:
+    """`ray:`: how `neurostock embed|score --engine ray` runs. `shards` is the folder of
+    its Parquet shards (unset: `<warehouse>.shards/` beside the warehouse; on a cluster,
+    a folder every worker can write); `address` the cluster when `--address` is not
+    given (unset: a local Ray instance); `actor_cpus` the CPUs each model actor
+    reserves (unset: 1 on a CPU cluster, the CPUs per GPU on a GPU cluster)."""
+
+    shards: str | None = None
+    address: str | None = None
+    actor_cpus: Annotated[int | None, Field(ge=1)] = None
+
+    @field_validator("shards")
+    @classmethod
+    def _resolve_shards(cls, value: str | None, info: ValidationInfo) -> str | None:
+        base = _base(info)
+        if value is None or base is None:
+            return value
+        return str((base / Path(value).expanduser()).resolve())
+
+
+@dataclass(frozen=True, config=_STRICT)
 class Config:
     embedders: Annotated[tuple[EmbedderConfig, ...], BeforeValidator(_none_is_empty)] = ()
     images: Annotated[ImagesConfig, BeforeValidator(lambda v: {} if v is None else v)] = \
@@ -288,6 +309,8 @@ class Config:
     decode_workers: Annotated[int | None, Field(ge=1)] = None
     submission: Annotated[SubmissionConfig, BeforeValidator(lambda v: {} if v is None else v)] = \
         dataclasses.field(default_factory=SubmissionConfig)
+    ray: Annotated[RayConfig, BeforeValidator(lambda v: {} if v is None else v)] = \
+        dataclasses.field(default_factory=RayConfig)
 
     @property
     def decoders(self) -> int:

@@ -164,6 +164,9 @@ create table if not exists annotations.learning_curve (
     computed_at timestamptz not null,
     primary key (scorer_id, fraction, repeat)
 );
+-- The decision model's out-of-fold AUC of sellable (rate/learning_curve.py); added
+-- after the table first shipped, so older warehouses get it here.
+alter table annotations.learning_curve add column if not exists auc_sellable double;
 """
 
 

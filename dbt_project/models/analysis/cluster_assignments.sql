@@ -1,6 +1,9 @@
--- One row per (image, embedder, k) for full_set and big_set images: the nearest
--- centroid of full_set's fit and the Euclidean distance to it (vectors are unit
--- length). big_set images are assigned to full_set's clusters, never refitted.
+-- One row per (image, embedder, k) for full_set images, the unusable rated images
+-- (image_set 'unusable': so embedding features such as centroid_distance cover the
+-- whole decision population) and the pool's unrated images (mart pool, source_rating
+-- null; image_set 'pool'): the nearest centroid of
+-- full_set's fit and the Euclidean distance to it (vectors are unit length). The
+-- pool's images are assigned to full_set's clusters, never refitted.
 with
 
 centroids as (select * from {{ ref('cluster_centroids') }}),
@@ -9,7 +12,9 @@ members as (
 
     select image_id, 'full_set' as image_set from {{ ref('full_set') }}
     union all
-    select image_id, 'big_set' from {{ ref('big_set') }}
+    select image_id, 'unusable' from {{ ref('pool') }} where image_set = 'unusable'
+    union all
+    select image_id, 'pool' from {{ ref('pool') }} where source_rating is null
 
 ),
 

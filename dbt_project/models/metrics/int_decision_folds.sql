@@ -90,14 +90,11 @@ candidates as (
         directions.direction,
         cumulative.n_train,
         cumulative.n_good_train,
-        case directions.direction
-            when 'higher' then cumulative.n_train - cumulative.n_below
-            else cumulative.n_below + cumulative.n_value
-        end as n_kept,
-        case directions.direction
-            when 'higher' then cumulative.n_good_train - cumulative.n_good_below
-            else cumulative.n_good_below + cumulative.n_good_value
-        end as n_good_kept,
+        {{ kept_at_threshold('directions.direction', 'cumulative.n_train',
+                             'cumulative.n_below', 'cumulative.n_value') }} as n_kept,
+        {{ kept_at_threshold('directions.direction', 'cumulative.n_good_train',
+                             'cumulative.n_good_below', 'cumulative.n_good_value') }}
+            as n_good_kept,
     from cumulative
     inner join directions using (scorer_id, held_out)
 
@@ -238,8 +235,12 @@ final as (
         coalesce(fold_totals.n, 0) as n,
         coalesce(fold_totals.n_good, 0) as n_good,
         coalesce(fold_totals.n_scored, 0) as n_scored,
-        coalesce(fold_totals.n_unscored_good, 0) as n_unscored_good,
-        coalesce(fold_totals.n_unscored_bad, 0) as n_unscored_bad,
+        -- A fold without a threshold keeps nothing, whatever an unscored image would
+        -- score: its unscored rows widen no bound.
+        case when chosen.threshold is null then 0
+            else coalesce(fold_totals.n_unscored_good, 0) end as n_unscored_good,
+        case when chosen.threshold is null then 0
+            else coalesce(fold_totals.n_unscored_bad, 0) end as n_unscored_bad,
         kept.n_kept,
         kept.n_good_kept,
     from chosen

@@ -3,7 +3,8 @@
 -- does not score the image (coverage). is_sellable comes from image_ratings; the
 -- cross-fitting fold is md5(prompt group) mod var decision_folds, the prompt group
 -- being the learned model's (learn/features.group_key: lowercase, every run of
--- non-word characters one space, trimmed), so one prompt never sits on both sides.
+-- non-word characters one space, trimmed), so one prompt never sits on both sides;
+-- an image without a prompt is a group of its own.
 with
 
 ratings as (select image_id, is_sellable from {{ ref('image_ratings') }}),
@@ -21,8 +22,14 @@ population as (
     select
         ratings.image_id,
         ratings.is_sellable,
-        trim(regexp_replace(lower(coalesce(images.prompt, '')), '[^\pL\pN_]+', ' ', 'g'))
-            as prompt_group,
+        -- An image without a prompt is its own group ('#' never occurs in a prompt
+        -- group): one shared empty group would put them all in one fold (the team's
+        -- rated rows outside big_set.csv have no prompt).
+        coalesce(
+            nullif(trim(regexp_replace(lower(coalesce(images.prompt, '')),
+                                       '[^\pL\pN_]+', ' ', 'g')), ''),
+            '#' || ratings.image_id
+        ) as prompt_group,
     from ratings
     left join images using (image_id)
 

@@ -8,7 +8,8 @@
 -- (int_decision_bootstrap). A score that leaves rows unscored has bounds
 -- (oos_*_low / _high), no point figure. The in-sample columns (in_sample_*) are
 -- the threshold chosen and measured on every row: what `neurostock select` applies,
--- labelled, never the expected figure. Pool yield: big_set images it keeps.
+-- labelled, never the expected figure. Pool yield: the unrated images of the mart
+-- pool (source_rating null; whichever neurostock.yml's `pool:` chose) it keeps.
 {%- set folds = var('decision_folds') | int %}
 {%- set min_n = var('agreement_min_n') %}
 with
@@ -42,11 +43,13 @@ in_sample as (select * from fold_rows where is_in_sample),
 
 bootstrap as (select * from {{ ref('int_decision_bootstrap') }}),
 
+unrated_pool as (select image_id from {{ ref('pool') }} where source_rating is null),
+
 pool as (
 
     select image_signals.scorer_id, image_signals.score
     from {{ ref('image_signals') }} as image_signals
-    semi join {{ ref('big_set') }} using (image_id)
+    semi join unrated_pool using (image_id)
 
 ),
 
@@ -140,7 +143,7 @@ final as (
         figures.in_sample_balanced_accuracy,
         pool_kept.n_pool_scored,
         pool_kept.n_pool_kept,
-        (select count(*) from {{ ref('big_set') }}) as n_pool,
+        (select count(*) from unrated_pool) as n_pool,
         shift.psi,
         shift.ks_statistic,
         shift.shift_warning,

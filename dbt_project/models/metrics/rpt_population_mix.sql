@@ -1,6 +1,7 @@
 -- One row per (population, attribute, value): the share of each name prefix (the
 -- team's batches: 3_, 6_, 7_, ...) and each experiment model among the rated images
--- (every rated image) and the unrated pool (big_set), side by side.
+-- (every rated image) and the pool's unrated images (mart pool, source_rating null),
+-- side by side.
 with
 
 images as (
@@ -21,7 +22,7 @@ members as (
     from images semi join {{ ref('image_ratings') }} using (image_id)
     union all
     select 'pool' as population, images.*
-    from images semi join {{ ref('big_set') }} using (image_id)
+    from images semi join (select image_id from {{ ref('pool') }} where source_rating is null) as unrated using (image_id)
 
 ),
 

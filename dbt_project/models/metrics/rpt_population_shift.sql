@@ -1,5 +1,6 @@
 -- One row per valid signal: its distribution on the rated images (every rated
--- image it scores, unusable ones included) against the unrated pool (big_set),
+-- image it scores, unusable ones included) against the pool's unrated images (mart
+-- pool, source_rating null),
 -- where its thresholds are applied. Two-sample Kolmogorov-Smirnov statistic D with
 -- its asymptotic p-value (Kolmogorov's limiting distribution at
 -- sqrt(n_rated n_pool / (n_rated + n_pool)) D), and the population stability index
@@ -25,7 +26,7 @@ both_populations as (
     from signals semi join {{ ref('image_ratings') }} using (image_id)
     union all
     select scorer_id, score, 'pool' as population
-    from signals semi join {{ ref('big_set') }} using (image_id)
+    from signals semi join (select image_id from {{ ref('pool') }} where source_rating is null) as unrated using (image_id)
 
 ),
 
@@ -159,9 +160,9 @@ final as (
         case
             when coalesce(ks_tested.n_rated, 0) = 0 then 'no rated image is scored: shift unchecked'
             when coalesce(ks_tested.n_pool, 0) = 0
-                then 'the pool (big_set) is not scored: shift unchecked'
+                then 'the pool''s unrated images are not scored: shift unchecked'
             when psi.psi > {{ var('shift_psi_max') }}
-                then 'shifted: on the pool (big_set) the score is distributed unlike on the rated images (PSI '
+                then 'shifted: on the pool''s unrated images the score is distributed unlike on the rated images (PSI '
                     || round(psi.psi, 2) || ' > ' || {{ var('shift_psi_max') }}
                     || ', KS D ' || round(ks_tested.ks_statistic, 2)
                     || '): a precision measured on the rated images may not hold there'

@@ -46,14 +46,10 @@ kept as (
         directions.direction,
         directions.n,
         directions.n_good,
-        case directions.direction
-            when 'higher' then directions.n - below.n_below
-            else below.n_below + below.n_value
-        end as n_kept,
-        case directions.direction
-            when 'higher' then directions.n_good - below.n_good_below
-            else below.n_good_below + below.n_good_value
-        end as n_good_kept,
+        {{ kept_at_threshold('directions.direction', 'directions.n',
+                             'below.n_below', 'below.n_value') }} as n_kept,
+        {{ kept_at_threshold('directions.direction', 'directions.n_good',
+                             'below.n_good_below', 'below.n_good_value') }} as n_good_kept,
     from below
     inner join directions using (scorer_id)
 

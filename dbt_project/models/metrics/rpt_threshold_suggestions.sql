@@ -1,7 +1,7 @@
 -- One row per valid signal: the threshold that reaches var target_precision of
 -- "good" while keeping the most rated images (null, with a note, when none does
 -- on at least var agreement_min_n kept images), the balanced-accuracy-best
--- threshold, and the share of big_set each would keep.
+-- threshold, and the share of the pool's unrated images (mart pool) each would keep.
 with
 
 thresholds as (select * from {{ ref('rpt_score_thresholds') }}),
@@ -36,7 +36,7 @@ unrated as (
 
     select signals.scorer_id, signals.score
     from {{ ref('image_signals') }} as signals
-    semi join {{ ref('big_set') }} as big_set using (image_id)
+    semi join (select image_id from {{ ref('pool') }} where source_rating is null) as pool using (image_id)
 
 ),
 
@@ -44,11 +44,11 @@ unrated_kept as (
 
     select
         agreement.scorer_id,
-        count(unrated.score) as n_big_set_scored,
+        count(unrated.score) as n_pool_scored,
         avg(case when agreement.direction = 'higher'
                  then (unrated.score >= at_target.precision_threshold)::int
                  else (unrated.score <= at_target.precision_threshold)::int end)
-            as big_set_keep_rate,
+            as pool_keep_rate,
     from agreement
     left join at_target using (scorer_id)
     left join unrated using (scorer_id)
@@ -73,8 +73,8 @@ final as (
         at_target.precision_keep_rate as keep_rate_at_threshold,
         agreement.best_threshold as balanced_accuracy_threshold,
         agreement.balanced_accuracy,
-        unrated_kept.n_big_set_scored,
-        unrated_kept.big_set_keep_rate,
+        unrated_kept.n_pool_scored,
+        unrated_kept.pool_keep_rate,
         case when at_target.precision_threshold is null
             then 'no threshold reaches precision ' || {{ var('target_precision') }}
                 || ' on at least ' || {{ var('agreement_min_n') }} || ' kept images' end

@@ -1,5 +1,5 @@
--- One row per (embedder, cluster of the chosen k): full_set and big_set images in
--- it, the rating mix, the mean rating and the share of good images.
+-- One row per (embedder, cluster of the chosen k): full_set images, unusable rated
+-- images and the pool's unrated images in it, the rating mix, the mean rating and the share of good images.
 with
 
 assignments as (
@@ -18,7 +18,8 @@ final as (
         assignments.k,
         assignments.cluster_id,
         count(*) filter (where assignments.image_set = 'full_set') as n_full_set,
-        count(*) filter (where assignments.image_set = 'big_set') as n_big_set,
+        count(*) filter (where assignments.image_set = 'unusable') as n_unusable,
+        count(*) filter (where assignments.image_set = 'pool') as n_pool,
         {%- for level in [0, 1, 2, 3] %}
         count(*) filter (where rated.rating = {{ level }}) as n_rating_{{ level }},
         {%- endfor %}

@@ -1,12 +1,16 @@
--- One row per (learned scorer, fraction of the ratings): the out-of-fold Spearman
--- over the repeats (mean, sd, min, max) and the curve a + b ln(n) fitted by least
--- squares to every point of the scorer; spearman_plus_1000 is that curve at the
--- full set's n + 1,000 ratings: an extrapolation of the fit, not a measurement.
+-- One row per (learned scorer, fraction of the ratings): per measure, its out-of-fold
+-- value over the repeats (mean, sd, min, max) and the curve a + b ln(n) fitted by least
+-- squares to every point of the scorer. The measures: spearman (with full_set's
+-- rating, every learned model) and auc_sellable (AUC of is_sellable over every rated
+-- image, the decision model only; null otherwise). *_plus_1000 is a curve's value at
+-- n + 1,000 ratings (at most 1): an extrapolation of the fit, not a measurement.
+{%- set measures = ['spearman', 'auc_sellable'] %}
 with
 
 points as (
 
-    select * from {{ ref('stg_annotations__learning_curve') }} where spearman is not null
+    select * from {{ ref('stg_annotations__learning_curve') }}
+    where spearman is not null or auc_sellable is not null
 
 ),
 
@@ -14,9 +18,11 @@ fit as (
 
     select
         scorer_id,
-        regr_intercept(spearman, ln(n_ratings)) as fit_a,
-        regr_slope(spearman, ln(n_ratings)) as fit_b,
-        regr_r2(spearman, ln(n_ratings)) as fit_r2,
+        {%- for m in measures %}
+        regr_intercept({{ m }}, ln(n_ratings)) as {{ m }}_fit_a,
+        regr_slope({{ m }}, ln(n_ratings)) as {{ m }}_fit_b,
+        regr_r2({{ m }}, ln(n_ratings)) as {{ m }}_fit_r2,
+        {%- endfor %}
         max(n_ratings) as n_all,
     from points
     group by scorer_id
@@ -28,12 +34,14 @@ per_fraction as (
     select
         scorer_id,
         fraction,
-        round(avg(n_ratings)) as n_ratings,
+        cast(round(avg(n_ratings)) as integer) as n_ratings,
         count(*) as n_repeats,
-        avg(spearman) as spearman_mean,
-        stddev_samp(spearman) as spearman_sd,
-        min(spearman) as spearman_min,
-        max(spearman) as spearman_max,
+        {%- for m in measures %}
+        avg({{ m }}) as {{ m }}_mean,
+        stddev_samp({{ m }}) as {{ m }}_sd,
+        min({{ m }}) as {{ m }}_min,
+        max({{ m }}) as {{ m }}_max,
+        {%- endfor %}
         any_value(model) as model,
         max(computed_at) as computed_at,
     from points
@@ -45,13 +53,19 @@ final as (
 
     select
         per_fraction.*,
-        fit.fit_a,
-        fit.fit_b,
-        fit.fit_r2,
-        fit.fit_a + fit.fit_b * ln(per_fraction.n_ratings) as spearman_fitted,
         fit.n_all,
-        fit.fit_a + fit.fit_b * ln(fit.n_all + 1000) as spearman_plus_1000,
-        fit.fit_b * ln((fit.n_all + 1000) / fit.n_all) as gain_plus_1000,
+        {%- for m in measures %}
+        fit.{{ m }}_fit_a,
+        fit.{{ m }}_fit_b,
+        fit.{{ m }}_fit_r2,
+        fit.{{ m }}_fit_a + fit.{{ m }}_fit_b * ln(per_fraction.n_ratings) as {{ m }}_fitted,
+        -- Capped at 1 (a log curve does not know that Spearman and AUC stop there); not
+        -- least(), which would turn a missing fit into 1.
+        {%- set ahead = m ~ '_fit_a + fit.' ~ m ~ '_fit_b * ln(fit.n_all + 1000)' %}
+        case when fit.{{ ahead }} > 1 then 1.0 else fit.{{ ahead }} end as {{ m }}_plus_1000,
+        (case when fit.{{ ahead }} > 1 then 1.0 else fit.{{ ahead }} end)
+            - (fit.{{ m }}_fit_a + fit.{{ m }}_fit_b * ln(fit.n_all)) as {{ m }}_gain_plus_1000,
+        {%- endfor %}
 
     from per_fraction
     inner join fit using (scorer_id)

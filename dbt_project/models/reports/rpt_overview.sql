@@ -28,6 +28,9 @@ final as (
         (select count(*) from {{ ref('image_ratings') }} where rating = 5) as n_unusable,
         (select count(*) from {{ ref('full_set') }}) as n_full_set,
         (select count(*) from {{ ref('big_set') }}) as n_big_set,
+        -- The unrated images scored and decided over (neurostock.yml `pool:`).
+        (select count(*) from {{ ref('pool') }} where source_rating is null)
+            as n_pool_unrated,
         (select count(*) from ratings) as n_rating_rows,
         (select count(distinct annotator_id) from ratings where annotator_id is not null)
             as n_annotators,

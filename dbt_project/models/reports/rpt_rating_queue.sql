@@ -1,6 +1,7 @@
 -- One row per image queued for rating (`neurostock rate` serves them in order):
 -- unrated pool images with a readable file, ranked by the acquisition rule of
--- docs/ratings.md. The pool is big_set (a `pool` mart would replace it here).
+-- docs/ratings.md. The pool is the `pool` mart's unrated rows (source_rating is
+-- null): whatever neurostock.yml's `pool:` chooses to check, embed and score.
 --   uncertainty    the learned model's prediction near the decision threshold
 --                  (good_rating_min - 0.5 on the 0-3 scale): 1 at the threshold,
 --                  0 at 1.5 or more away; 0 without a learned model
@@ -17,7 +18,10 @@ with
 
 pool as (
 
-    select image_id, img_name, experiment_model_id from {{ ref('big_set') }}
+    select pool.image_id, pool.img_name, images.experiment_model_id
+    from {{ ref('pool') }} as pool
+    inner join {{ ref('int_images_checked') }} as images using (image_id)
+    where pool.source_rating is null
 
 ),
 

@@ -1,7 +1,8 @@
 -- One row per (gate image, policy): the verdict (`submit`, `hold`, `reject`), every
 -- reason (each failed or unknown rule with what it saw), quality score and percentile,
 -- near-duplicate group and the image kept from it, the fictional-people flag, and the
--- upload's title, keywords and category. Pool images (big_set) and rated images alike.
+-- upload's title, keywords and category. The pool's unrated images (mart pool) and rated
+-- images alike.
 with
 
 images as (

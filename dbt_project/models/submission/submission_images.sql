@@ -1,12 +1,16 @@
--- One row per image the marketplace gate judges: the unrated pool (big_set) and every
+-- One row per image the marketplace gate judges: the pool's unrated images (mart pool,
+-- source_rating null: whichever neurostock.yml's `pool:` chose) and every
 -- rated image (rating 1-5, so the report can set the verdicts beside the ratings), with
 -- its file, its text-in-image, NSFW and quality evidence. Empty when neurostock passed
 -- no policy (the committed project built by hand).
 with
 
 pool as (
-    select image_id, 'pool' as image_set, null::integer as rating, prompt_raw, prompt
-    from {{ ref('big_set') }}
+    select pool.image_id, 'pool' as image_set, null::integer as rating, images.prompt_raw,
+           pool.prompt
+    from {{ ref('pool') }} as pool
+    inner join {{ ref('int_images_checked') }} as images using (image_id)
+    where pool.source_rating is null
 ),
 
 rated as (

@@ -15,6 +15,7 @@ final as (
         n_ratings,
         n_groups,
         spearman,
+        auc_sellable,
         seed,
         folds,
         model,
