@@ -29,3 +29,10 @@ null
 {% macro submission_enabled() %}
 {{- 'true' if var('ns_submission', none) is not none else 'false' -}}
 {% endmacro %}
+
+{% macro submission_rules() %}
+{#- The gate's rules that submission_checks writes one row each for, by name (the
+    near-duplicate budget aside: submission_decisions applies it). -#}
+{{- return(['artist_reference', 'max_file_mb', 'max_megapixels', 'min_megapixels', 'nsfw',
+            'people_present', 'prohibited_names', 'quality', 'text_in_image']) -}}
+{% endmacro %}

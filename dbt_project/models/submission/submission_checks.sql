@@ -125,9 +125,7 @@ final as (
         checks.rule_id,
         checks.status,
         case checks.rule_id
-        {%- for rule in ['min_megapixels', 'max_megapixels', 'max_file_mb', 'text_in_image',
-                         'nsfw', 'people_present', 'prohibited_names', 'artist_reference',
-                         'quality'] %}
+        {%- for rule in submission_rules() %}
             when '{{ rule }}' then {{ submission_action(rule) }}
         {%- endfor %}
         end as on_fail,

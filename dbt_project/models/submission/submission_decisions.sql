@@ -3,6 +3,8 @@
 -- near-duplicate group and the image kept from it, the fictional-people flag, and the
 -- upload's title, keywords and category. The pool's unrated images (mart pool) and rated
 -- images alike.
+{%- set problem_columns = [] %}
+{%- for rule in submission_rules() %}{% do problem_columns.append('problem_' ~ rule) %}{% endfor %}
 with
 
 images as (
@@ -21,7 +23,7 @@ groups as (
     select * from {{ ref('submission_similar_groups') }}
 ),
 
-judged as (
+judged_by_rule as (
     select
         image_id,
         bool_or(status = 'fail' and on_fail = 'reject') as has_reject,
@@ -36,13 +38,25 @@ judged as (
             as upscale_factor,
         max(case when rule_id = 'people_present' then
             case status when 'fail' then 1 when 'pass' then 0 end end) as people_flag,
-        list(struct_pack(rule_id := rule_id, status := status, on_fail := on_fail,
-                         detail := detail)
-             order by rule_id) filter (where status != 'pass'
-                                       and not (rule_id = 'people_present' and status = 'fail'))
-            as problems,
+        -- One column per rule, not list(): a list aggregate cannot spill to disk, and at
+        -- 2.1 M images it does not fit DuckDB's memory limit; fixed columns do.
+        {%- for rule in submission_rules() %}
+        max(case when rule_id = '{{ rule }}' and status != 'pass'
+                      and not (rule_id = 'people_present' and status = 'fail')
+                 then struct_pack(rule_id := rule_id, status := status, on_fail := on_fail,
+                                  detail := detail) end) as problem_{{ rule }},
+        {%- endfor %}
     from checks
     group by image_id
+),
+
+judged as (
+    select
+        * exclude ({{ problem_columns | join(', ') }}),
+        -- The failed or unknown rules, in rule id order.
+        list_filter([{{ problem_columns | join(', ') }}], problem -> problem is not null)
+            as problems,
+    from judged_by_rule
 ),
 
 ranked as (
