@@ -370,19 +370,55 @@ def _settle_unchanged(table: pa.Table, settings: _Settings) -> tuple[int, pa.Tab
     write). Returns how many were settled (all `ok`) and the table of the other jobs,
     without the `quick` column, in image_id order (the same table when none was settled:
     a first sync of a large pool copies nothing)."""
+    quick = np.flatnonzero(table["quick"].to_numpy(zero_copy_only=False))
     settled = np.zeros(table.num_rows, dtype=bool)
+    folders: dict[str, tuple[str, bool]] = {}
+    names = ["img_path", "resolved_path", "file_size", "file_mtime_ns"]
     step = 100_000
-    for start in range(0, table.num_rows, step):
-        part = table.slice(start, step)
-        columns = [part[name].to_pylist() for name in
-                   ("quick", "img_path", "resolved_path", "file_size", "file_mtime_ns")]
-        for k, (quick, img_path, resolved, size, mtime) in enumerate(zip(*columns,
-                                                                          strict=True)):
-            if quick and _same_file(img_path, resolved, size, mtime, settings) is not None:
-                settled[start + k] = True
+    for start in range(0, len(quick), step):
+        rows = quick[start:start + step]
+        part = table.select(names).take(pa.array(rows))
+        columns = [part[name].to_pylist() for name in names]
+        same = _same_files(*columns, settings, folders)
+        settled[rows[np.asarray(same, dtype=bool)]] = True
     n_settled = int(settled.sum())
     rest = table.filter(pa.array(~settled)) if n_settled else table
     return n_settled, rest.drop_columns(["quick"])
+
+
+def _same_files(img_paths: list, resolved_before: list, sizes: list, mtimes: list,
+                settings: _Settings, folders: dict[str, tuple[str, bool]]) -> list[bool]:
+    """`_same_file(...) is not None` for many files, one lstat each: the common case (the
+    path resolves to what it resolved to before, the file is no symlink) without a call
+    per file, each folder's real path and whether it lies inside the roots worked out
+    once (`folders`, kept across calls of one sync). Anything else goes to
+    `_same_file`."""
+    lstat, sep, maps, roots = os.lstat, os.sep, settings.maps, settings.roots
+    same: list[bool] = []
+    for img_path, before, size, mtime in zip(img_paths, resolved_before, sizes, mtimes,
+                                             strict=True):
+        if not img_path or before is None or resolve_path(img_path, maps) != before:
+            same.append(_same_file(img_path, before, size, mtime, settings) is not None)
+            continue
+        folder, _, name = before.rpartition(sep)
+        known = folders.get(folder)
+        if known is None:
+            real_folder = _real_folder(folder or sep)
+            known = folders[folder] = (real_folder, is_inside(real_folder, roots))
+        real_folder, inside = known
+        real = before if real_folder == folder else os.path.join(real_folder, name)
+        try:
+            info = lstat(real)
+        except (OSError, ValueError):
+            same.append(False)
+            continue
+        mode = info.st_mode
+        if stat.S_ISLNK(mode) or not inside:
+            same.append(_same_file(img_path, before, size, mtime, settings) is not None)
+        else:
+            same.append(stat.S_ISREG(mode) and info.st_size == size
+                        and info.st_mtime_ns == mtime)
+    return same
 
 
 def _jobs(table: pa.Table, slice_rows: int = 10_000) -> Iterator[_Job]:

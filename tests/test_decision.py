@@ -433,7 +433,8 @@ def edited(decided, tmp_path_factory):
     path.write_text("id,score\n" + "\n".join(lines) + "\n")
     assert import_scores(copy, "csv", path, "partial_noise")[0].is_valid
     assert _cli(copy, config, "build", "--skip-images", "-s", "scores", "image_signals",
-                "signal_summary", "int_images_checked", "int_decision_pairs",
+                "signal_summary", "int_images_checked", "int_prompts_cleaned", "pool",
+                "int_decision_pairs",
                 "int_decision_folds", "int_decision_bootstrap", "rpt_decision_curves") == 0
     return copy, blank
 

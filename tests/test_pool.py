@@ -121,6 +121,7 @@ def _add_generations(summary, n_with_files: int) -> list[int]:
 def test_new_generations_are_the_only_images_read_embedded_and_scored(pooled, capsys):
     warehouse, config, summary = pooled
     n_ok = query(warehouse, "select count(*) from files.images where status = 'ok'")[0][0]
+    n_cleaned = query(warehouse, "select count(*) from int_prompts_cleaned")[0][0]
     new_ids = _add_generations(summary, N_NEW)
     assert _cli(warehouse, config, "ingest", str(summary.db_path)) == 0
     capsys.readouterr()
@@ -139,6 +140,19 @@ def test_new_generations_are_the_only_images_read_embedded_and_scored(pooled, ca
     status = query(warehouse, "select status from files.images where image_id = ?",
                    [new_ids[-1]])
     assert status == [("missing",)]
+    # Prompts are cleaned once: the cache grew by the new prompts, every pool prompt is
+    # what the staging view's inline cleaning gives, the new ones included.
+    assert query(warehouse, "select count(*), count(distinct cleaner) "
+                            "from int_prompts_cleaned") == [(n_cleaned + N_NEW + 1, 1)]
+    wrong = query(warehouse, """select count(*), count(*) filter (where pool.prompt is null),
+                                       count(*) filter (where list_contains(?, image_id))
+                                from pool inner join stg_core__img_info as staged
+                                    using (image_id)
+                                where pool.prompt is distinct from staged.prompt""", [new_ids])
+    assert wrong == [(0, 0, 0)]
+    assert query(warehouse, "select count(*) from pool where list_contains(?, image_id) "
+                            "and prompt like 'a new generation number %'", [new_ids]) == [
+        (N_NEW + 1,)]
 
 
 def test_pool_newest_and_since_choose_the_unrated_images(pooled):

@@ -169,6 +169,24 @@ def test_every_gate_image_gets_one_verdict_with_its_reasons(gate):
     assert rows[6]["fictional"] is False
 
 
+def test_the_per_rule_checks_and_the_decisions_say_the_same(gate):
+    # submission_checks (a view, a row per image and rule) and submission_decisions (a
+    # row per image) evaluate the same macro: every failed or unknown rule of the one is a
+    # reason of the other, with the same detail (people_present's fail is a label).
+    warehouse, *_ = gate
+    checks = query(warehouse, "select image_id, rule_id, status, on_fail, detail "
+                              "from submission_checks")
+    assert len(checks) == 9 * len(IMAGES)
+    assert {c[2] for c in checks} <= {"pass", "fail", "unknown"}
+    problems = {(i, r, s, a, d) for i, r, s, a, d in checks
+                if s != "pass" and not (r == "people_present" and s == "fail")}
+    reasons = {(i, r["rule_id"], r["status"], r["on_fail"], r["detail"])
+               for i, row in decisions(warehouse).items() for r in row["reasons"]
+               if r["rule_id"] != "near_duplicate"}
+    assert problems == reasons
+    assert any(c[2] == "fail" for c in checks) and any(c[2] == "unknown" for c in checks)
+
+
 def test_text_in_the_image_is_rejected(gate):
     rows = decisions(gate[0])
     assert rows[3]["verdict"] == "reject"

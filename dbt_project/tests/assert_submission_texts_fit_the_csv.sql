@@ -1,12 +1,7 @@
 -- Every upload title and keyword list fits the policy's CSV limits: a title without
--- commas within the title length, at most the keyword limit; one check per image and rule.
+-- commas within the title length, at most the keyword limit.
 select 'title' as problem, prompt_raw as at
 from {{ ref('submission_prompt_texts') }}
 where contains(title, ',')
    or length(title) > {{ (var('ns_submission', none) or {}).get('csv', {}).get('max_title_chars', 70) }}
    or len(keywords) > {{ (var('ns_submission', none) or {}).get('csv', {}).get('max_keywords', 49) }}
-union all
-select 'duplicate check', image_id || '/' || rule_id
-from {{ ref('submission_checks') }}
-group by image_id, rule_id
-having count(*) > 1

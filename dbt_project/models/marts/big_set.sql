@@ -26,12 +26,12 @@ candidates as (
 
 ),
 
-sampled as (
+top as (
 
+    -- A top-N (ORDER BY ... LIMIT), not a window over every candidate: DuckDB keeps
+    -- N rows instead of sorting 2 million.
     select
-        row_number() over (
-            order by md5('{{ var("big_set_seed") }}/' || image_id), image_id
-        ) as sample_rank,
+        md5('{{ var("big_set_seed") }}/' || image_id) as sample_key,
         image_id,
         img_path,
         img_name,
@@ -42,7 +42,17 @@ sampled as (
         generation_date_text,
 
     from candidates
-    qualify sample_rank <= {{ var("big_set_size") }}
+    order by sample_key, image_id
+    limit {{ var("big_set_size") }}
+
+),
+
+sampled as (
+
+    select
+        row_number() over (order by sample_key, image_id) as sample_rank,
+        * exclude (sample_key),
+    from top
 
 ),
 

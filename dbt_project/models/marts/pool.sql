@@ -75,19 +75,28 @@ unrated as (
 ),
 {%- endif %}
 
+members as (
+
+    select * from rated
+    union all
+    select * from unrated
+
+),
+
 final as (
 
-    -- Cleaned here, not in int_images_checked: only the pool's prompts need it.
+    -- The cleaned prompt from int_prompts_cleaned (cleaned once per distinct prompt).
     select
-        image_id,
-        image_set,
-        source_rating,
-        img_path,
-        img_name,
-        generated_at,
-        {{ clean_prompt('prompt_raw') }} as prompt,
+        members.image_id,
+        members.image_set,
+        members.source_rating,
+        members.img_path,
+        members.img_name,
+        members.generated_at,
+        cleaned.prompt,
 
-    from (select * from rated union all select * from unrated)
+    from members
+    left join {{ ref('int_prompts_cleaned') }} as cleaned using (prompt_raw)
 
 )
 

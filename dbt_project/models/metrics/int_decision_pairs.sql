@@ -11,9 +11,8 @@ ratings as (select image_id, is_sellable from {{ ref('image_ratings') }}),
 
 images as (
 
-    select image_id, {{ clean_prompt('prompt_raw') }} as prompt,
-    from {{ ref('int_images_checked') }}
-    where is_valid
+    -- The rated images' cleaned prompts (every valid rated image is in the pool).
+    select image_id, prompt from {{ ref('pool') }} where source_rating is not null
 
 ),
 

@@ -177,26 +177,38 @@ scored as (
 
 deduplicated as (
 
-    -- Near-duplicates: only the highest-priority image of each group stays.
+    -- Near-duplicates: only the highest-priority image of each group stays (the window
+    -- runs over the grouped images only, not one partition of the whole pool).
+    select scored.*, null::bigint as near_duplicate_group_id
+    from scored
+    anti join {{ ref('near_duplicate_groups') }} as groups using (image_id)
+    union all
     select scored.*, groups.group_id as near_duplicate_group_id
     from scored
-    left join {{ ref('near_duplicate_groups') }} as groups using (image_id)
-    qualify groups.group_id is null or row_number() over (
+    inner join {{ ref('near_duplicate_groups') }} as groups using (image_id)
+    qualify row_number() over (
         partition by groups.group_id
         order by priority desc, md5('{{ var("rating_queue_seed") }}/' || image_id)
     ) = 1
 
 ),
 
+queued as (
+
+    -- A top-N (ORDER BY ... LIMIT): the batch, not a sort of the whole pool.
+    select *, md5('{{ var("rating_queue_seed") }}/' || image_id) as tie_break,
+    from deduplicated
+    order by priority desc, tie_break, image_id
+    limit {{ var('rating_queue_batch') }}
+
+),
+
 ranked as (
 
     select
-        row_number() over (
-            order by priority desc, md5('{{ var("rating_queue_seed") }}/' || image_id), image_id
-        ) as queue_rank,
-        *,
-    from deduplicated
-    qualify queue_rank <= {{ var('rating_queue_batch') }}
+        row_number() over (order by priority desc, tie_break, image_id) as queue_rank,
+        * exclude (tie_break),
+    from queued
 
 ),
 

@@ -2,61 +2,69 @@
 -- reason (each failed or unknown rule with what it saw), quality score and percentile,
 -- near-duplicate group and the image kept from it, the fictional-people flag, and the
 -- upload's title, keywords and category. The pool's unrated images (mart pool) and rated
--- images alike.
-{%- set problem_columns = [] %}
-{%- for rule in submission_rules() %}{% do problem_columns.append('problem_' ~ rule) %}{% endfor %}
+-- images alike. Each rule is evaluated once per image, in one pass (macro
+-- submission_rule; submission_checks is the same rules a row each): no aggregation over
+-- image x rule rows, which at 2.1 M images neither fits DuckDB's memory as lists nor is
+-- fast as one column per rule.
+{%- set rules = submission_rules() %}
+{%- set checks = {} %}
+{%- for rule in rules %}{% do checks.update({rule: submission_rule(rule)}) %}{% endfor %}
+{#- What a failed rule means, known when the model compiles. #}
+{%- set action = {} %}
+{%- for rule in rules %}{% do action.update({rule: submission_action(rule)[1:-1]}) %}{% endfor %}
+{#- Fails that leave an image eligible for a near-duplicate slot: a label, or resolution. #}
+{%- set eligible_fail = [] %}
+{%- for rule in rules %}{% if action[rule] == 'label' or rule == 'min_megapixels' %}{% do eligible_fail.append(rule) %}{% endif %}{% endfor %}
 with
-
-images as (
-    select * from {{ ref('submission_images') }}
-),
-
-checks as (
-    select * from {{ ref('submission_checks') }}
-),
-
-texts as (
-    select * from {{ ref('submission_prompt_texts') }}
-),
 
 groups as (
     select * from {{ ref('submission_similar_groups') }}
 ),
 
-judged_by_rule as (
+statuses as (
     select
-        image_id,
-        bool_or(status = 'fail' and on_fail = 'reject') as has_reject,
-        bool_or((status = 'fail' and on_fail = 'hold') or status = 'unknown') as has_hold,
-        -- Eligible for a near-duplicate slot: nothing wrong but (maybe) resolution.
-        bool_and(status = 'pass' or (status = 'fail' and on_fail = 'label')
-                 or (status = 'fail' and rule_id = 'min_megapixels')) as is_eligible,
-        bool_and(status = 'pass' or (status = 'fail' and on_fail = 'label')
-                 or (status = 'fail' and rule_id = 'min_megapixels'))
-            and bool_or(status = 'fail' and rule_id = 'min_megapixels') as only_resolution,
-        max(case when rule_id = 'min_megapixels' and status = 'fail' then value end)
-            as upscale_factor,
-        max(case when rule_id = 'people_present' then
-            case status when 'fail' then 1 when 'pass' then 0 end end) as people_flag,
-        -- One column per rule, not list(): a list aggregate cannot spill to disk, and at
-        -- 2.1 M images it does not fit DuckDB's memory limit; fixed columns do.
-        {%- for rule in submission_rules() %}
-        max(case when rule_id = '{{ rule }}' and status != 'pass'
-                      and not (rule_id = 'people_present' and status = 'fail')
-                 then struct_pack(rule_id := rule_id, status := status, on_fail := on_fail,
-                                  detail := detail) end) as problem_{{ rule }},
+        evidence.*,
+        {%- for rule in rules %}
+        {{ checks[rule]['status'] }} as status_{{ rule }},
         {%- endfor %}
-    from checks
-    group by image_id
+    from ({{ submission_evidence() }}) as evidence
 ),
 
 judged as (
     select
-        * exclude ({{ problem_columns | join(', ') }}),
-        -- The failed or unknown rules, in rule id order.
-        list_filter([{{ problem_columns | join(', ') }}], problem -> problem is not null)
-            as problems,
-    from judged_by_rule
+        statuses.*,
+        {%- set rejects = [] %}{% set holds = [] %}
+        {%- for rule in rules %}
+        {%- if action[rule] == 'reject' %}{% do rejects.append("status_" ~ rule ~ " = 'fail'") %}{% endif %}
+        {%- do holds.append("status_" ~ rule ~ " = 'unknown'") %}
+        {%- if action[rule] == 'hold' %}{% do holds.append("status_" ~ rule ~ " = 'fail'") %}{% endif %}
+        {%- endfor %}
+        {{ rejects | join(' or ') if rejects else 'false' }} as has_reject,
+        {{ holds | join(' or ') }} as has_hold,
+        -- Eligible for a near-duplicate slot: nothing wrong but (maybe) resolution.
+        {%- set eligible = [] %}
+        {%- for rule in rules %}
+        {%- if rule in eligible_fail %}{% do eligible.append("status_" ~ rule ~ " != 'unknown'") %}
+        {%- else %}{% do eligible.append("status_" ~ rule ~ " = 'pass'") %}{% endif %}
+        {%- endfor %}
+        {{ eligible | join(' and ') }} as is_eligible,
+        {{ eligible | join(' and ') }} and status_min_megapixels = 'fail' as only_resolution,
+        case when status_min_megapixels = 'fail' then {{ checks['min_megapixels']['value'] }}
+            end as upscale_factor,
+        case status_people_present when 'fail' then 1 when 'pass' then 0 end as people_flag,
+        -- The failed or unknown rules, in rule id order (people_present's fail is a
+        -- label, carried by has_fictional_people, not a problem).
+        list_filter([
+            {%- for rule in rules %}
+            case when status_{{ rule }} != 'pass'
+                      {%- if rule == 'people_present' %} and status_{{ rule }} != 'fail'{% endif %}
+                 then struct_pack(rule_id := '{{ rule }}', status := status_{{ rule }},
+                                  on_fail := '{{ action[rule] }}',
+                                  detail := {{ checks[rule]['detail'] }}) end
+            {%- if not loop.last %},{% endif %}
+            {%- endfor %}
+        ], problem -> problem is not null) as problems,
+    from statuses
 ),
 
 ranked as (
@@ -73,10 +81,9 @@ ranked as (
             partition by groups.group_id
             order by images.quality_score desc nulls last, images.image_id
         ) as best_in_group,
-    from images
+    from judged as images
     inner join groups using (image_id)
-    inner join judged using (image_id)
-    where judged.is_eligible
+    where images.is_eligible
 ),
 
 final as (
@@ -87,14 +94,14 @@ final as (
         images.image_set,
         images.rating,
         case
-            when judged.has_reject then 'reject'
-            when judged.has_hold then 'hold'
+            when images.has_reject then 'reject'
+            when images.has_hold then 'hold'
             when ranked.rank_in_group > {{ submission_param('near_duplicate_budget') }}
                 then 'hold'
             else 'submit'
         end as verdict,
         list_concat(
-            coalesce(judged.problems, []),
+            coalesce(images.problems, []),
             case when ranked.rank_in_group > {{ submission_param('near_duplicate_budget') }}
                 then [struct_pack(rule_id := 'near_duplicate', status := 'fail',
                                   on_fail := {{ submission_action('near_duplicate') }},
@@ -107,29 +114,27 @@ final as (
         groups.group_size as near_duplicate_group_size,
         case when ranked.rank_in_group > {{ submission_param('near_duplicate_budget') }}
             then ranked.best_in_group end as similar_to_image_id,
-        judged.people_flag = 1 as has_fictional_people,
-        judged.only_resolution
+        images.people_flag = 1 as has_fictional_people,
+        images.only_resolution
             and coalesce(ranked.rank_in_group, 1) <= {{ submission_param('near_duplicate_budget') }}
             as needs_upscaling_only,
-        judged.upscale_factor,
-        texts.title,
-        texts.keywords,
-        texts.n_keywords,
-        texts.keyword_note,
-        texts.category_id,
+        images.upscale_factor,
+        images.title,
+        images.keywords,
+        images.n_keywords,
+        images.keyword_note,
+        images.category_id,
         categories.category_name,
         images.prompt,
         images.file_status,
         images.resolved_path,
         images.width,
         images.height,
-    from images
-    inner join judged using (image_id)
+    from judged as images
     left join groups using (image_id)
     left join ranked using (image_id)
-    left join texts on texts.prompt_raw is not distinct from images.prompt_raw
     left join {{ ref('submission_categories') }} as categories
-        on categories.category_id = texts.category_id
+        on categories.category_id = images.category_id
 )
 
 select

@@ -28,9 +28,9 @@ members as (
 ),
 
 files as (
+    -- One row per image: files.images is keyed by image_id (stg_files__images tests it).
     select image_id, status as file_status, resolved_path, bytes, width, height
     from {{ ref('stg_files__images') }}
-    qualify row_number() over (partition by image_id order by status = 'ok' desc) = 1
 ),
 
 components as (
