@@ -81,3 +81,29 @@ def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
+
+
+def built_sample(root: Path, config: str, *, rows: int, seed: int, prepare=None):
+    """A sample source of `rows` rows (sampledata, `seed`) under root/sample, a
+    neurostock.yml of `config` plus `images: {dest: root/all_data}`, ingested and built
+    through the CLI (asserted to succeed). `prepare(db_path)`, when given, edits the
+    source before the ingest; what it returns comes back as the fourth item.
+    Returns (warehouse, config path, the sample's summary, what prepare returned)."""
+    from sampledata.source import write_sample
+
+    summary = write_sample(root / "sample", rows=rows, seed=seed)
+    prepared = prepare(summary.db_path) if prepare is not None else None
+    config_path = root / "neurostock.yml"
+    config_path.write_text(config + f"images: {{dest: {root / 'all_data'}}}\n")
+    warehouse = root / "warehouse.duckdb"
+    assert run_cli(warehouse, config_path, "ingest", str(summary.db_path)) == 0
+    assert run_cli(warehouse, config_path, "build") == 0
+    return warehouse, config_path, summary, prepared
+
+
+def last_runs(warehouse: Path) -> dict[tuple[str, str | None], tuple[int, int, int]]:
+    """(step, target) -> (computed, skipped, failed) of the newest meta.pipeline_runs row."""
+    rows = query(warehouse, "select step, target_id, n_computed, n_skipped, n_failed "
+                            "from meta.pipeline_runs qualify row_number() over "
+                            "(partition by step, target_id order by finished_at desc) = 1")
+    return {(s, t): (c, k, f) for s, t, c, k, f in rows}

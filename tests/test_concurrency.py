@@ -15,7 +15,7 @@ from neurostock.core.lock import lock_path, writer_lock
 from sampledata.source import write_sample
 from tests.checkout import REPO
 from tests.conftest import query
-from tests.tiny_clip import tiny_checkpoint
+from tests.tiny_clip import tiny_checkpoint, tiny_embedder
 
 pytestmark = pytest.mark.slow
 
@@ -49,10 +49,8 @@ def clustered(tmp_path_factory):
     model_config, checkpoint = tiny_checkpoint(root)
     config = root / "neurostock.yml"
     config.write_text(
-        "embedders:\n"
-        f"  - {{id: tiny, library: open_clip, model: tiny-clip-test, model_config: {model_config},"
-        f" pretrained: {checkpoint}, batch_size: 32, kinds: [image]}}\n"
-        f"images: {{dest: {root / 'all_data'}}}\n")
+        "embedders:\n" + tiny_embedder(model_config, checkpoint, batch_size=32, kinds=["image"])
+        + f"images: {{dest: {root / 'all_data'}}}\n")
     warehouse = root / "warehouse.duckdb"
     _ok(_cli(warehouse, config, "ingest", str(sample.db_path)))
     _ok(_cli(warehouse, config, "build"))

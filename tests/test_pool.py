@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -16,23 +15,13 @@ from PIL import Image
 
 from neurostock.core.config import PoolConfig, UnratedNewest, UnratedSince, load_config
 from neurostock.core.errors import NeurostockError
-from sampledata.source import write_sample
-from tests.conftest import query
+from tests.conftest import built_sample, last_runs, query
 from tests.conftest import run_cli as _cli
-from tests.tiny_clip import tiny_checkpoint
+from tests.tiny_clip import tiny_checkpoint, tiny_embedder
 
 pytestmark = pytest.mark.slow
 
 N_NEW = 3  # new generations with a file, plus one without
-
-
-def _last_runs(warehouse: Path) -> dict[tuple[str, str | None], tuple[int, int, int]]:
-    rows = query(
-        warehouse,
-        "select step, target_id, n_computed, n_skipped, n_failed from meta.pipeline_runs "
-        "qualify row_number() over (partition by step, target_id order by finished_at desc) = 1",
-    )
-    return {(s, t): (c, k, f) for s, t, c, k, f in rows}
 
 
 @pytest.fixture(scope="module")
@@ -40,21 +29,13 @@ def pooled(tmp_path_factory):
     """A 300-row sample built with `pool: {unrated: all}`, a tiny open_clip model and the
     technical scorer."""
     root = tmp_path_factory.mktemp("pool")
-    summary = write_sample(root / "sample", rows=300, seed=23)
     model_config, checkpoint = tiny_checkpoint(root)
-    config = root / "neurostock.yml"
-    config.write_text(
+    warehouse, config, summary, _ = built_sample(
+        root,
         "embedders:\n"
-        f"  - {{id: tiny, library: open_clip, model: tiny-clip-test, model_config: {model_config},"
-        f" pretrained: {checkpoint}, batch_size: 16, kinds: [image, prompt]}}\n"
-        "scorers: [technical]\n"
-        "pool: {unrated: all}\n"
-        "decode_workers: 2\n"
-        f"images: {{dest: {root / 'all_data'}}}\n"
-    )
-    warehouse = root / "warehouse.duckdb"
-    assert _cli(warehouse, config, "ingest", str(summary.db_path)) == 0
-    assert _cli(warehouse, config, "build") == 0
+        + tiny_embedder(model_config, checkpoint, batch_size=16, kinds=["image", "prompt"])
+        + "scorers: [technical]\npool: {unrated: all}\ndecode_workers: 2\n",
+        rows=300, seed=23)
     return warehouse, config, summary
 
 
@@ -129,7 +110,7 @@ def test_new_generations_are_the_only_images_read_embedded_and_scored(pooled, ca
     err = capsys.readouterr().err
     # The sync read only the new files; the one without a file is new but unreadable.
     assert f"images: {N_NEW + 1} new in the pool, {N_NEW} files read" in err
-    runs = _last_runs(warehouse)
+    runs = last_runs(warehouse)
     assert runs[("embed_image", "tiny")] == (N_NEW, n_ok, 0)
     assert runs[("score", "technical")][0] == N_NEW
     # Four new, distinct prompts: a prompt is embedded whether or not its file exists.

@@ -32,9 +32,9 @@ from neurostock.core.config import load_config
 from neurostock.core.errors import NeurostockError
 from neurostock.core.paths import warehouse_sibling
 from sampledata.source import write_sample
-from tests.conftest import query
+from tests.conftest import last_runs, query
 from tests.conftest import run_cli as _cli
-from tests.tiny_clip import tiny_checkpoint
+from tests.tiny_clip import tiny_checkpoint, tiny_embedder
 
 pytestmark = pytest.mark.slow
 
@@ -90,10 +90,8 @@ def ray_built(local_ray, tmp_path_factory):
     plain.write_text(common)
     config = root / "neurostock.yml"
     config.write_text(
-        "embedders:\n"
-        f"  - {{id: tiny, library: open_clip, model: tiny-clip-test, model_config: {model_config},"
-        f" pretrained: {checkpoint}, batch_size: 16, kinds: [image]}}\n"
-        "scorers: [technical]\n" + common)
+        "embedders:\n" + tiny_embedder(model_config, checkpoint, batch_size=16, kinds=["image"])
+        + "scorers: [technical]\n" + common)
     warehouse = root / "warehouse.duckdb"
     assert _cli(warehouse, plain, "ingest", str(summary.db_path)) == 0
     # Only what the Ray job reads (the pool, its checked files): the report models,
@@ -142,11 +140,6 @@ def test_ray_vectors_equal_the_udfs(ray_built, tmp_path):
     assert worst < 1e-5, worst
 
 
-def _last_runs(warehouse: Path) -> dict[tuple[str, str | None], tuple[int, int, int]]:
-    rows = query(warehouse, "select step, target_id, n_computed, n_skipped, n_failed "
-                            "from meta.pipeline_runs qualify row_number() over "
-                            "(partition by step, target_id order by finished_at desc) = 1")
-    return {(s, t): (c, k, f) for s, t, c, k, f in rows}
 
 
 def test_build_after_ray_takes_the_shards_and_computes_nothing(ray_built, capfd):
@@ -159,7 +152,7 @@ def test_build_after_ray_takes_the_shards_and_computes_nothing(ray_built, capfd)
     assert _cli(warehouse, config, "dbt", "run", "--select", "tag:embedding", "tag:score") == 0
     err = capfd.readouterr().err
     n_ok = query(warehouse, "select count(*) from files.images where status = 'ok'")[0][0]
-    runs = _last_runs(warehouse)
+    runs = last_runs(warehouse)
     assert runs[("embed_image", "tiny")] == (0, n_ok, 0)
     assert runs[("score", "technical")][0] == 0
     assert "taken up" in err
@@ -201,10 +194,8 @@ def test_an_actor_with_another_fingerprint_refuses_in_one_line(tmp_path):
     model_config, checkpoint = tiny_checkpoint(tmp_path)
     path = tmp_path / "neurostock.yml"
     path.write_text(
-        "embedders:\n"
-        f"  - {{id: tiny, library: open_clip, model: tiny-clip-test, model_config: {model_config},"
-        f" pretrained: {checkpoint}, batch_size: 16, kinds: [image]}}\n"
-        "ray: {shards: ../elsewhere/shards}\n")
+        "embedders:\n" + tiny_embedder(model_config, checkpoint, batch_size=16, kinds=["image"])
+        + "ray: {shards: ../elsewhere/shards}\n")
     config = load_config(path)
     assert config.ray.shards == str((tmp_path.parent / "elsewhere" / "shards").resolve())
     with pytest.raises(NeurostockError, match="fingerprint .* is not the warehouse's f00"):

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sampledata.source import write_sample
 from score.aesthetic_heads import HEADS, load_head, register_heads
-from tests.conftest import SHARED_DATA, copy_warehouse, query
+from tests.conftest import SHARED_DATA, built_sample, copy_warehouse, query
 from tests.conftest import run_cli as _cli
 from tests.test_technical_scores import jpeg_copy, phash, scene
 
@@ -26,13 +25,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
     root = tmp_path_factory.mktemp("scored")
-    summary = write_sample(root / "sample", rows=200, seed=21)
-    config = root / "neurostock.yml"
-    config.write_text("scorers: [technical, phash, nsfw, text_in_image]\n"
-                      f"images: {{dest: {root / 'all_data'}}}\n")
-    warehouse = root / "warehouse.duckdb"
-    assert _cli(warehouse, config, "ingest", str(summary.db_path)) == 0
-    assert _cli(warehouse, config, "build") == 0
+    warehouse, config, *_ = built_sample(
+        root, "scorers: [technical, phash, nsfw, text_in_image]\n", rows=200, seed=21)
     return warehouse, config, root
 
 

@@ -26,3 +26,16 @@ def tiny_checkpoint(folder: Path) -> tuple[Path, Path]:
     checkpoint = folder / "tiny_clip.pt"
     torch.save(model.state_dict(), checkpoint)
     return config, checkpoint
+
+
+def tiny_embedder(model_config: Path, checkpoint: Path | str, embedder_id: str = "tiny",
+                  **options) -> str:
+    """The neurostock.yml `embedders:` item of the tiny model (one line, newline ended):
+    `checkpoint` is the saved weights, or "random" for random ones (labelled so by the
+    registry); `options` are further keys (`kinds=["image"]` is written `kinds: [image]`)."""
+    extra = "".join(
+        f", {key}: [{', '.join(map(str, value))}]" if isinstance(value, list | tuple)
+        else f", {key}: {value}"
+        for key, value in options.items())
+    return (f"  - {{id: {embedder_id}, library: open_clip, model: tiny-clip-test, "
+            f"model_config: {model_config}, pretrained: {checkpoint}{extra}}}\n")
