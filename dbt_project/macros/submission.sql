@@ -11,9 +11,14 @@ null
 {%- endif -%}
 {% endmacro %}
 
-{% macro submission_action(rule_id) %}
+{% macro submission_action_name(rule_id) %}
+{#- What a failure of the rule means under the policy (hold, reject, label), as text. -#}
 {%- set policy = var('ns_submission', none) -%}
-'{{ policy['actions'].get(rule_id, 'hold') if policy is not none else 'hold' }}'
+{{- return(policy['actions'].get(rule_id, 'hold') if policy is not none else 'hold') -}}
+{%- endmacro %}
+
+{% macro submission_action(rule_id) -%}
+'{{ submission_action_name(rule_id) }}'
 {%- endmacro %}
 
 {% macro submission_policy_name() %}

@@ -11,7 +11,7 @@
 {%- for rule in rules %}{% do checks.update({rule: submission_rule(rule)}) %}{% endfor %}
 {#- What a failed rule means, known when the model compiles. #}
 {%- set action = {} %}
-{%- for rule in rules %}{% do action.update({rule: submission_action(rule)[1:-1]}) %}{% endfor %}
+{%- for rule in rules %}{% do action.update({rule: submission_action_name(rule)}) %}{% endfor %}
 {#- Fails that leave an image eligible for a near-duplicate slot: a label, or resolution. #}
 {%- set eligible_fail = [] %}
 {%- for rule in rules %}{% if action[rule] == 'label' or rule == 'min_megapixels' %}{% do eligible_fail.append(rule) %}{% endif %}{% endfor %}
