@@ -231,16 +231,17 @@ def _child_project(warehouse: Path, batch_size: int, with_prompts: bool) -> dict
     import duckdb
     import torch
 
-    from embed.cache import ResumeCache, cache_path_for
-    from embed.udfs import EmbeddingFunctions
+    from neurostock.compute.cache import ResumeCache
     from neurostock.core.config import Config, EmbedderConfig
+    from neurostock.core.paths import resume_cache_file
+    from neurostock.embed.udfs import EmbeddingFunctions
 
     torch.set_num_threads(THREADS)
     config = Config(embedders=(EmbedderConfig(
         id=EMBEDDER_ID, library="open_clip", model=MODEL, pretrained="random",
         batch_size=batch_size, device="cpu", kinds=("image", "prompt"),
     ),))
-    cache = ResumeCache(cache_path_for(warehouse))
+    cache = ResumeCache(resume_cache_file(warehouse))
     functions = EmbeddingFunctions(config, cache)
     timer = _Timer()
     # Instance attributes shadow the methods register() binds: timing only.

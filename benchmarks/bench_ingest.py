@@ -64,7 +64,7 @@ def _child(mode: str, source: Path, warehouse: Path) -> dict:
             con.execute(f'create table "{table}" as select * from src."{table}"')
         con.close()
     elif mode in {"ingest", "unchanged"}:
-        from ingest.sqlite_copy import ingest
+        from neurostock.ingest.sqlite_copy import ingest
 
         result = ingest(source, warehouse)
         expected = "loaded" if mode == "ingest" else "unchanged"
@@ -114,7 +114,7 @@ def main() -> None:
         print(json.dumps(_child(args.child, args.source, args.warehouse)))
         return
 
-    from sampledata.source import write_sample
+    from neurostock.sampledata.source import write_sample
 
     sample_dir = args.workdir / f"sample_{args.rows}"
     source = sample_dir / "core.download.db"

@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rate.learning_curve import curve_lines, curve_points  # noqa: E402
+from neurostock.learn.learning_curve import curve_lines, curve_points  # noqa: E402
 
 SEED_RESEARCH = ROOT.parent / "shared" / "data" / "seed-research"
 

@@ -427,7 +427,7 @@ def cross_check(scratch: Path, seed: int) -> dict:
     import numpy as np
     import pandas as pd
 
-    from analysis.bootstrap import group_rng, resampled_spearman
+    from neurostock.analysis.bootstrap import group_rng, resampled_spearman
 
     baseline = json.loads((scratch / "baseline_results.json").read_text())
     con = duckdb.connect(str(scratch / "warehouse.duckdb"), read_only=True)

@@ -66,8 +66,8 @@ def run_udf(config, files, cpus: int, scratch: Path) -> tuple[dict, dict]:
     import numpy as np
     import torch
 
-    from embed.cache import ResumeCache
-    from embed.udfs import EmbeddingFunctions
+    from neurostock.compute.cache import ResumeCache
+    from neurostock.embed.udfs import EmbeddingFunctions
 
     torch.set_num_threads(cpus)
     functions = EmbeddingFunctions(config, ResumeCache(scratch / "udf_cache.sqlite"))
@@ -93,8 +93,8 @@ def run_ray(config, files, cpus: int, scratch: Path) -> tuple[dict, dict]:
     import pyarrow.parquet as pq
     import ray
 
-    from embed.backends import describe
-    from embed.ray_engine import ImageEmbedActor, pinned_config, ray_session, run_job
+    from neurostock.embed.backends import describe
+    from neurostock.embed.ray_engine import ImageEmbedActor, pinned_config, ray_session, run_job
 
     cfg = pinned_config(config.embedders[0])
     fingerprint = describe(cfg).fingerprint

@@ -89,7 +89,7 @@ EXAMPLES = 4  # best and worst per cluster, as var report_examples
 # Patched sample generator: `neurostock sample` with more rated rows than the real share.
 SAMPLE_CODE = """
 import sys
-import sampledata.source as source
+import neurostock.sampledata.source as source
 rated = int(sys.argv[1])
 source.rated_image_count = lambda rows: min(rows // 2, rated)
 from neurostock.cli import main
@@ -479,7 +479,7 @@ def child_thumbs(workdir: Path, size: int, n: int, workers: int) -> dict:
 
     from PIL import Image
 
-    from reports.thumbnails import ThumbnailJob, make_thumbnails
+    from neurostock.reports.thumbnails import ThumbnailJob, make_thumbnails
 
     folder = workdir / f"thumbs_{size}"
     shutil.rmtree(folder, ignore_errors=True)

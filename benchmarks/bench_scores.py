@@ -47,8 +47,8 @@ def main() -> None:
 
     import duckdb
 
-    from embed.cache import ResumeCache
-    from score.udfs import ScoreFunctions
+    from neurostock.compute.cache import ResumeCache
+    from neurostock.score.udfs import ScoreFunctions
 
     images = _images(args.limit)
     print(f"{len(images)} images from {AGIQA}", flush=True)

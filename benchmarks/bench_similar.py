@@ -104,8 +104,8 @@ def main() -> None:
 
     import duckdb
 
-    from embed.search import IMAGE_QUERY
     from neurostock.core.warehouse import ensure_extensions
+    from neurostock.embed.search import IMAGE_QUERY
 
     vectors = _vectors(args.n, args.dim)
     queries = np.random.default_rng(1).choice(args.n, args.queries, replace=False)

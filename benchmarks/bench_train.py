@@ -68,7 +68,7 @@ def make_data(images: int, dim: int, n_scores: int, seed: int = 0):
 def make_decision_data(images: int, rating: np.ndarray, groups: np.ndarray, seed: int = 1):
     """Context (prompt words, prefix, experiment, month) and source ratings 1-5 for the
     decision variant: about half unusable, more so for prefix 7 and some words."""
-    from learn.context import Context
+    from neurostock.learn.context import Context
 
     rng = np.random.default_rng(seed)
     prompt_of = groups.astype(int)
@@ -115,13 +115,13 @@ def run_variant(variant: str, images: int, dim: int, n_scores: int) -> dict:
                                         cv=GroupKFold(n_splits=5, shuffle=True, random_state=42))
         extra = {"note": "fixed alpha, no inner search, no refit"}
     elif variant == "decision":
-        from learn.decision import (
+        from neurostock.core.config import LEARNED_BLOCKS
+        from neurostock.learn.decision import (
             cross_validate_decision,
             decision_metrics,
             fit_decision,
             ordinal_code,
         )
-        from neurostock.core.config import LEARNED_BLOCKS
 
         context, source, sellable = make_decision_data(images, y, groups)
         started = time.perf_counter()
@@ -141,7 +141,7 @@ def run_variant(variant: str, images: int, dim: int, n_scores: int) -> dict:
                  "params": [{"usable": c["params_usable"], "rating": c["params_rating"]}
                             for c in cv.folds]}
     else:
-        from learn.search import cross_validate, fit_search
+        from neurostock.learn.search import cross_validate, fit_search
 
         predictions, _, chosen = cross_validate(x, y, groups, variant, 5, 42,
                                                 progress=lambda m: print(m, file=sys.stderr),

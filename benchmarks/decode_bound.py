@@ -79,8 +79,8 @@ def _udf_rate(config, paths: list[str], scratch: Path, label: str) -> dict:
     """Images/s of ns_embed_image over `paths` (model loaded first, not timed)."""
     import duckdb
 
-    from embed.cache import ResumeCache
-    from embed.udfs import EmbeddingFunctions
+    from neurostock.compute.cache import ResumeCache
+    from neurostock.embed.udfs import EmbeddingFunctions
 
     cache = ResumeCache(scratch / f"{label}.cache.sqlite")
     functions = EmbeddingFunctions(config, cache)
@@ -124,7 +124,7 @@ class _Files:
 def _dataloader_rate(config, paths: list[str], batch_size: int, workers: int) -> dict:
     import torch
 
-    from embed.backends import load_embedder
+    from neurostock.embed.backends import load_embedder
 
     model = load_embedder(config.embedders[0])
     loader = torch.utils.data.DataLoader(_Files(paths, model.preprocess), batch_size=batch_size,
@@ -141,7 +141,7 @@ def _dataloader_rate(config, paths: list[str], batch_size: int, workers: int) ->
 def _model_only_rate(config, batch_size: int, batches: int = 50) -> dict:
     import torch
 
-    from embed.backends import load_embedder
+    from neurostock.embed.backends import load_embedder
 
     model = load_embedder(config.embedders[0])
     size = model.model.visual.image_size

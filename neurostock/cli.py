@@ -15,7 +15,7 @@ from neurostock.core.warehouse import WAREHOUSE_ENV, connect, resolve_warehouse
 
 
 def _cmd_ingest(args: argparse.Namespace) -> None:
-    from ingest.sqlite_copy import ingest
+    from neurostock.ingest.sqlite_copy import ingest
 
     result = ingest(args.source_db, args.warehouse, progress=_say)
     if result.status == "unchanged":
@@ -91,14 +91,14 @@ def _cmd_dbt(args: argparse.Namespace) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
-    from deliver.export import export
+    from neurostock.deliver.export import export
 
     written = export(args.out, args.warehouse, image_prefix=args.image_prefix, progress=_say)
     print(f"exported {len(written)} files to {Path(args.out).resolve()}")
 
 
 def _cmd_sample(args: argparse.Namespace) -> None:
-    from sampledata.source import write_sample
+    from neurostock.sampledata.source import write_sample
 
     out = Path(args.out)
     db = out / "core.download.db"
@@ -126,8 +126,8 @@ def _remove_sample(out: Path) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> None:
-    from deliver.inventory import last_load, table_sizes
     from neurostock.core.lock import current_writer
+    from neurostock.deliver.inventory import last_load, table_sizes
 
     target = resolve_warehouse(args.warehouse)
     writer = current_writer(target)
@@ -149,9 +149,9 @@ def _cmd_status(args: argparse.Namespace) -> None:
 
 
 def _cmd_similar(args: argparse.Namespace) -> None:
-    from deliver.inventory import prompts_of
-    from embed.search import similar_to_image, similar_to_text
     from neurostock.core.config import load_config
+    from neurostock.deliver.inventory import prompts_of
+    from neurostock.embed.search import similar_to_image, similar_to_text
 
     config = load_config(args.config)
     with connect(args.warehouse, read_only=args.text is None) as con:
@@ -165,9 +165,9 @@ def _cmd_similar(args: argparse.Namespace) -> None:
 
 
 def _cmd_embeddings_import(args: argparse.Namespace) -> None:
-    from embed.embedding_import import import_embeddings
     from neurostock.build.pipeline import rebuild_after_embeddings
     from neurostock.core.config import load_config
+    from neurostock.embed.embedding_import import import_embeddings
 
     summaries = import_embeddings(args.warehouse, args.file, args.embedder, args.kind,
                                   dim=args.dim, model=args.model)
@@ -185,7 +185,7 @@ def _cmd_embeddings_import(args: argparse.Namespace) -> None:
 def _cmd_scores_import(args: argparse.Namespace) -> None:
     from neurostock.build.pipeline import rebuild_after_scores
     from neurostock.core.config import load_config
-    from score.importers import import_scores
+    from neurostock.score.importers import import_scores
 
     expected = tuple(args.range) if args.range else None
     summaries = import_scores(
@@ -204,7 +204,7 @@ def _cmd_scores_import(args: argparse.Namespace) -> None:
 
 
 def _cmd_select(args: argparse.Namespace) -> None:
-    from deliver.selection import select_images
+    from neurostock.deliver.selection import select_images
 
     s = select_images(
         args.warehouse, args.score, args.out, threshold=args.threshold,
@@ -245,7 +245,7 @@ def _expected_line(s) -> str:
 
 def _cmd_submit(args: argparse.Namespace) -> None:
     from neurostock.core.config import load_config
-    from submit.pack import build_pack
+    from neurostock.submit.pack import build_pack
 
     submission = load_config(args.config).submission
     policy = args.policy or submission.policy
@@ -262,7 +262,7 @@ def _cmd_submit(args: argparse.Namespace) -> None:
 
 def _cmd_report(args: argparse.Namespace) -> None:
     from neurostock.build.docs import DbtDocs
-    from reports.site import build_report
+    from neurostock.reports.site import build_report
 
     docs = None if args.no_docs else DbtDocs(args.warehouse)
     r = build_report(args.warehouse, args.out, docs=docs, workers=args.workers)
@@ -277,8 +277,8 @@ def _cmd_report(args: argparse.Namespace) -> None:
 def _cmd_rate(args: argparse.Namespace) -> None:
     import getpass
 
-    from rate.app import check_host, parse_port, serve
-    from rate.store import RatingStore, load_queue
+    from neurostock.rate.app import check_host, parse_port, serve
+    from neurostock.rate.store import RatingStore, load_queue
 
     port = parse_port(args.port)
     warning = check_host(args.host)
@@ -297,7 +297,7 @@ def _cmd_rate(args: argparse.Namespace) -> None:
 
 
 def _cmd_ratings_export(args: argparse.Namespace) -> None:
-    from rate.export import export_ratings
+    from neurostock.rate.export import export_ratings
 
     with connect(args.warehouse, read_only=True) as con:
         result = export_ratings(con, args.out)
@@ -308,7 +308,7 @@ def _cmd_ratings_export(args: argparse.Namespace) -> None:
 def _cmd_ratings_curve(args: argparse.Namespace) -> None:
     from neurostock.build.dbt_runner import prepare_project, run_dbt
     from neurostock.core.config import load_config
-    from rate.learning_curve import curve_lines, learning_curve
+    from neurostock.learn.learning_curve import curve_lines, learning_curve
 
     config = load_config(args.config)
     models = {m.name: m for m in config.learned if not m.shuffle_labels}

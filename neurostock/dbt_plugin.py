@@ -47,9 +47,10 @@ class Plugin(BasePlugin):
 def _embedding_functions(conn: DuckDBPyConnection):
     global _FUNCTIONS
     if _FUNCTIONS is None:
-        from embed.cache import ResumeCache, cache_path_for
-        from embed.udfs import EmbeddingFunctions
+        from neurostock.compute.cache import ResumeCache
         from neurostock.core.config import load_config
+        from neurostock.core.paths import resume_cache_file
+        from neurostock.embed.udfs import EmbeddingFunctions
 
         # The config the CLI names in $NEUROSTOCK_CONFIG (none: no embedders).
         config = load_config()
@@ -57,7 +58,7 @@ def _embedding_functions(conn: DuckDBPyConnection):
             "select path from duckdb_databases() where database_name = current_database()"
         ).fetchone()[0]
         warehouse = Path(path) if path else Path.cwd() / "memory.duckdb"
-        _FUNCTIONS = EmbeddingFunctions(config, ResumeCache(cache_path_for(warehouse)))
+        _FUNCTIONS = EmbeddingFunctions(config, ResumeCache(resume_cache_file(warehouse)))
         _take_ray_shards(warehouse, config, _FUNCTIONS.cache)
     return _FUNCTIONS
 
@@ -65,10 +66,11 @@ def _embedding_functions(conn: DuckDBPyConnection):
 def _take_ray_shards(warehouse: Path, config, cache) -> None:
     """Copy what `neurostock embed|score --engine ray` finished into the resume cache,
     before any model runs: the UDFs then count those rows as done, not computed."""
-    from embed.shards import shards_dir_for, take_shards
+    from neurostock.compute.shards import take_shards
+    from neurostock.core.paths import shards_dir
     from neurostock.core.progress import say
 
-    root = shards_dir_for(warehouse, config.ray.shards)
+    root = shards_dir(warehouse, config.ray.shards)
     taken = take_shards(root, cache)
     if taken.n_shards:
         say(f"ray shards: {taken.n_rows:,} results from {taken.n_shards:,} new shards "
@@ -78,7 +80,7 @@ def _take_ray_shards(warehouse: Path, config, cache) -> None:
 def _score_functions(embedding_functions):
     global _SCORE_FUNCTIONS
     if _SCORE_FUNCTIONS is None:
-        from score.udfs import ScoreFunctions
+        from neurostock.score.udfs import ScoreFunctions
 
         _SCORE_FUNCTIONS = ScoreFunctions(embedding_functions.scorer_ids,
                                           embedding_functions.cache,

@@ -89,7 +89,7 @@ def built_sample(root: Path, config: str, *, rows: int, seed: int, prepare=None)
     through the CLI (asserted to succeed). `prepare(db_path)`, when given, edits the
     source before the ingest; what it returns comes back as the fourth item.
     Returns (warehouse, config path, the sample's summary, what prepare returned)."""
-    from sampledata.source import write_sample
+    from neurostock.sampledata.source import write_sample
 
     summary = write_sample(root / "sample", rows=rows, seed=seed)
     prepared = prepare(summary.db_path) if prepare is not None else None

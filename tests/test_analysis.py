@@ -18,8 +18,8 @@ from scipy import stats
 from sklearn.cluster import KMeans
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score, silhouette_score
 
-from analysis.bootstrap import resampled_spearman
-from sampledata.source import write_sample
+from neurostock.analysis.bootstrap import resampled_spearman
+from neurostock.sampledata.source import write_sample
 from tests.conftest import copy_warehouse, query
 from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint

@@ -1,8 +1,8 @@
 """The layout's one rule: imports point down. docs/architecture.md names the floors.
 
 Every project module is parsed (imports inside functions count too) and each import of
-another project module is checked against the floors below; a circle between two
-modules fails as well. Nothing is imported or run: this reads source files only.
+another project module is checked against the floors below; a circle of modules of any
+length fails as well. Nothing is imported or run: this reads source files only.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # (floor, packages/modules on it). A module may import its own package and anything on
 # a lower floor; among the stages, only stages named before it.
 CORE = ("neurostock.core",)
-STAGES = ("ingest", "sampledata", "images", "embed", "score", "learn", "rate", "analysis",
-          "deliver", "submit", "reports")
+# The stages in data order: a stage may import the ones before it, never a later one.
+STAGES = tuple(f"neurostock.{stage}" for stage in (
+    "sampledata", "ingest", "images", "rate", "compute", "embed", "score", "learn",
+    "analysis", "deliver", "submit", "reports"))
 ORCHESTRATION = ("neurostock.build", "neurostock.dbt_plugin")
 TOP = ("neurostock.cli", "neurostock.__main__")
-PACKAGES = ("neurostock", *STAGES)
+PACKAGES = ("neurostock",)
 
 
 def _module_name(path: Path) -> str:
@@ -99,7 +101,9 @@ def test_imports_point_down():
     assert wrong == [], "imports that point up or across:\n" + "\n".join(wrong)
 
 
-def test_no_import_circles_between_modules():
+def _module_graph() -> dict[str, set[str]]:
+    """module -> the project modules it imports (a `from package import name` counts
+    as importing the package's module when `name` is no module)."""
     modules = _project_modules()
     edges = {}
     for name, path in modules.items():
@@ -110,9 +114,66 @@ def test_no_import_circles_between_modules():
             elif imported.rsplit(".", 1)[0] in modules:
                 targets.add(imported.rsplit(".", 1)[0])
         edges[name] = targets - {name}
-    circles = sorted({tuple(sorted((a, b))) for a, targets in edges.items() for b in targets
-                      if a in edges.get(b, set())})
-    assert circles == [], f"modules that import each other: {circles}"
+    return edges
+
+
+def circles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm,
+    iterative): every import circle, whatever its length, lies inside one."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    found = []
+    counter = 0
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges.get(root, ()))))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return sorted(found)
+
+
+def test_the_circle_finder_finds_long_circles():
+    # a -> b -> c -> d -> a is one circle of four; e hangs off it, f -> g is no circle.
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"d"}, "d": {"a", "e"}, "e": set(),
+             "f": {"g"}, "g": set(), "x": {"y"}, "y": {"x"}}
+    assert circles(graph) == [["a", "b", "c", "d"], ["x", "y"]]
+    assert circles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_no_import_circles_between_modules():
+    found = circles(_module_graph())
+    assert found == [], f"modules that import each other, directly or around a circle: {found}"
 
 
 def test_dbt_python_models_import_only_stages():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from neurostock.core.lock import lock_path, writer_lock
-from sampledata.source import write_sample
+from neurostock.sampledata.source import write_sample
 from tests.checkout import REPO
 from tests.conftest import query
 from tests.tiny_clip import tiny_checkpoint, tiny_embedder

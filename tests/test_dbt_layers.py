@@ -60,7 +60,7 @@ def _staging_yaml() -> tuple[dict[tuple[str, str], str], set[str]]:
 def _python_written_tables() -> set[tuple[str, str]]:
     """(schema, table) of every CREATE in neurostock.core.meta and the ingest's meta DDL."""
     ddl = [getattr(meta, name) for name in dir(meta) if name.endswith("_DDL")]
-    ingest = (Path(__file__).parents[1] / "ingest" / "sqlite_copy.py").read_text()
+    ingest = (Path(__file__).parents[1] / "neurostock" / "ingest" / "sqlite_copy.py").read_text()
     return {m.groups() for text in (*ddl, ingest) for m in CREATE_TABLE.finditer(text)}
 
 

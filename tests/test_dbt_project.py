@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sampledata.source import write_sample
+from neurostock.sampledata.source import write_sample
 from tests import checkout
 from tests.conftest import query
 

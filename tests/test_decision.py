@@ -25,9 +25,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from learn.features import group_key
-from sampledata.source import write_sample
-from score.importers import import_scores
+from neurostock.learn.features import group_key
+from neurostock.sampledata.source import write_sample
+from neurostock.score.importers import import_scores
 from tests.conftest import copy_warehouse, query
 from tests.conftest import run_cli as _cli
 
@@ -393,7 +393,7 @@ def test_select_writes_the_cross_fitted_precision_and_its_context(decided, capsy
 
 
 def test_the_report_has_the_decision_page(decided):
-    from reports.site import build_report
+    from neurostock.reports.site import build_report
 
     warehouse, root, config = decided
     out = root / "report"

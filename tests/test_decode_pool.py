@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embed.cache import ResumeCache
-from embed.decode_pool import DecodePool
-from embed.devices import choose_precision
+from neurostock.compute.cache import ResumeCache
+from neurostock.compute.decode_pool import DecodePool
 from neurostock.core.config import load_config
+from neurostock.embed.devices import choose_precision
 from tests.tiny_clip import tiny_checkpoint
 
 
@@ -46,7 +46,7 @@ def tiny(tmp_path_factory):
 
 
 def test_vectors_equal_the_one_thread_path_and_the_pool_lives_across_calls(tiny):
-    from embed.udfs import EmbeddingFunctions
+    from neurostock.embed.udfs import EmbeddingFunctions
 
     config, paths, root = tiny
     functions = EmbeddingFunctions(config, ResumeCache(root / "cache.sqlite"))
@@ -84,7 +84,7 @@ def test_vectors_equal_the_one_thread_path_and_the_pool_lives_across_calls(tiny)
 
 def test_same_batches_give_bit_identical_vectors(tiny):
     """Same files, same batches: the pool's vectors are exactly the one-thread ones."""
-    from embed.udfs import EmbeddingFunctions
+    from neurostock.embed.udfs import EmbeddingFunctions
 
     config, paths, root = tiny
     functions = EmbeddingFunctions(config, ResumeCache(root / "cache2.sqlite"))
@@ -122,7 +122,7 @@ def test_batches_come_back_in_order_with_a_bounded_window():
 
 
 def test_precision_auto_is_fp32_on_cpu_and_half_on_cuda(tiny):
-    from embed.open_clip_embedder import describe_open_clip
+    from neurostock.embed.open_clip_embedder import describe_open_clip
 
     config, *_ = tiny
     assert choose_precision("auto", "cpu") == "fp32"

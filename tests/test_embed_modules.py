@@ -13,17 +13,18 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from embed.backends import BACKENDS, describe
-from embed.cache import ResumeCache, cache_path_for
-from embed.registry import EmbedderInfo, upsert
-from embed.search import similar_to_image
-from embed.step_log import StepStats, report_progress
-from embed.weights import weights_sha256
+from neurostock.compute.cache import ResumeCache
+from neurostock.compute.step_log import StepStats, report_progress
 from neurostock.core.config import LIBRARIES, Config, EmbedderConfig
 from neurostock.core.errors import NeurostockError
 from neurostock.core.fileio import file_sha256, fingerprint
+from neurostock.core.paths import resume_cache_file
+from neurostock.embed.backends import BACKENDS, describe
+from neurostock.embed.registry import EmbedderInfo, upsert
+from neurostock.embed.search import similar_to_image
+from neurostock.embed.weights import weights_sha256
 
-EMBED = Path(__file__).resolve().parents[1] / "embed"
+EMBED = Path(__file__).resolve().parents[1] / "neurostock" / "embed"
 # Recorded with embed.registry.fingerprint before it moved to neurostock.core.fileio:
 # a changed digest would orphan every vector in every resume cache.
 MINILM_SHA = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -32,7 +33,7 @@ MINILM_FINGERPRINT = "12b1589e12301078"
 
 def _embed_imports() -> dict[str, set[str]]:
     """embed module -> the embed modules it imports (inside functions too)."""
-    modules = {f"embed.{p.stem}": p for p in EMBED.glob("*.py") if p.stem != "__init__"}
+    modules = {f"neurostock.embed.{p.stem}": p for p in EMBED.glob("*.py") if p.stem != "__init__"}
     graph = {}
     for name, path in modules.items():
         found = set()
@@ -59,8 +60,9 @@ def test_embed_modules_import_in_one_direction():
     circles = sorted(name for name, seen in reaches.items() if name in seen)
     assert circles == []
     # The registry is the bottom of the embedder side: it knows no backend.
-    assert graph["embed.registry"] == set()
-    assert graph["embed.sentence_embedder"].isdisjoint({"embed.open_clip_embedder"})
+    assert graph["neurostock.embed.registry"] == set()
+    assert graph["neurostock.embed.sentence_embedder"].isdisjoint(
+        {"neurostock.embed.open_clip_embedder"})
 
 
 def test_backend_kinds_equal_the_config_libraries():
@@ -87,7 +89,7 @@ def test_weights_hash_follows_a_rewritten_file(tmp_path):
 
 
 def test_vectors_and_score_results_are_separate_stores_of_one_file(tmp_path):
-    path = cache_path_for(tmp_path / "wh" / "warehouse.duckdb")
+    path = resume_cache_file(tmp_path / "wh" / "warehouse.duckdb")
     assert path == tmp_path / "wh" / "warehouse.vectors.sqlite"
     cache = ResumeCache(path)
     cache.vectors.put_many("fp", [("a", np.array([0.6, 0.8])), ("", np.array([1.0, 0.0]))])

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embed.embedding_import import import_embeddings
-from embed.registry import EmbedderInfo, upsert
 from neurostock.core.errors import NeurostockError
+from neurostock.embed.embedding_import import import_embeddings
+from neurostock.embed.registry import EmbedderInfo, upsert
 
 REPO = Path(__file__).resolve().parents[1]
 TEAM_KEYWORDS = REPO.parent / "shared" / "data" / "seed-research" / (

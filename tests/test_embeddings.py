@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embed.cache import ResumeCache, cache_path_for
-from embed.udfs import EmbeddingFunctions
+from neurostock.compute.cache import ResumeCache
 from neurostock.core.config import load_config
+from neurostock.core.paths import resume_cache_file
+from neurostock.embed.udfs import EmbeddingFunctions
 from tests.conftest import built_sample, last_runs, query, sha256_of
 from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint as _tiny_checkpoint
@@ -142,11 +143,11 @@ def test_killed_run_resumes_from_finished_batches(embedded, tmp_path):
                                    "where embedder_id = 'tiny'")[0][0]
     # Forget what earlier runs cached; then a run finishes the first half and dies
     # before its model table commits (the table is dropped below).
-    cache = ResumeCache(cache_path_for(warehouse))
+    cache = ResumeCache(resume_cache_file(warehouse))
     with cache._lock, cache._con:
         cache._con.execute("delete from vectors where fingerprint = ?", [fingerprint])
     cache.close()
-    worker = EmbeddingFunctions(load_config(config), ResumeCache(cache_path_for(warehouse)))
+    worker = EmbeddingFunctions(load_config(config), ResumeCache(resume_cache_file(warehouse)))
     udf = duckdb.connect()
     worker.register(udf)
     udf.execute("create table todo (path varchar, sha varchar)")
@@ -219,8 +220,8 @@ def test_similarity_search_finds_the_image_itself_first(embedded, capsys):
     image_id = query(warehouse, "select min(image_id) from emb_image__tiny")[0][0]
     exact = query(warehouse, "select embedding from emb_image__tiny where image_id = ?",
                   [image_id])[0][0]
-    from embed.search import similar_to_image, similar_to_text
     from neurostock.core.config import load_config as load
+    from neurostock.embed.search import similar_to_image, similar_to_text
 
     con = duckdb.connect(str(warehouse))
     try:

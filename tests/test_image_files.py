@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from images.sync import (
+from neurostock.core.errors import NeurostockError
+from neurostock.images.sync import (
     COLUMNS,
     STATUSES,
     PathMap,
@@ -28,7 +29,6 @@ from images.sync import (
     ensure_images_table,
     sync_images,
 )
-from neurostock.core.errors import NeurostockError
 from tests.conftest import run_cli
 
 SERVER_PREFIX = "/media/s1/dataset/neurostocker"

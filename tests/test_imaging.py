@@ -170,8 +170,8 @@ def _udf_rows(con: duckdb.DuckDBPyConnection, call: str, paths: list[Path]) -> l
 def test_score_udf_sees_transparency_on_white(tmp_path, kind):
     """ns_score_image('technical', ...) of a transparent PNG equals that of the same picture
     flattened on white, and differs from it on black (so the check can fail)."""
-    from embed.cache import ResumeCache
-    from score.udfs import ScoreFunctions
+    from neurostock.compute.cache import ResumeCache
+    from neurostock.score.udfs import ScoreFunctions
 
     paths = _variants(tmp_path / "img")
     functions = ScoreFunctions(["technical"], ResumeCache(tmp_path / "cache.sqlite"))
@@ -193,9 +193,9 @@ def test_score_udf_sees_transparency_on_white(tmp_path, kind):
 
 def test_embed_udf_sees_transparency_on_white(tmp_path):
     """A tiny open_clip through ns_embed_image: transparent PNG == flattened on white."""
-    from embed.cache import ResumeCache
-    from embed.udfs import EmbeddingFunctions
+    from neurostock.compute.cache import ResumeCache
     from neurostock.core.config import load_config
+    from neurostock.embed.udfs import EmbeddingFunctions
     from tests.tiny_clip import tiny_checkpoint
 
     model_config, checkpoint = tiny_checkpoint(tmp_path)
@@ -219,7 +219,7 @@ def test_embed_udf_sees_transparency_on_white(tmp_path):
 
 
 def test_thumbnails_show_transparency_on_white(tmp_path):
-    from reports.thumbnails import ThumbnailJob, make_thumbnails, relative_path
+    from neurostock.reports.thumbnails import ThumbnailJob, make_thumbnails, relative_path
 
     paths = _variants(tmp_path / "img")
     sha = _sha(paths["rgba"])

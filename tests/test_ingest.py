@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.sqlite_copy import ingest
 from neurostock.cli import main
 from neurostock.core.errors import NeurostockError
+from neurostock.ingest.sqlite_copy import ingest
 from tests.conftest import query, sha256_of
 from tests.source_builder import METADATA_DDL, image_row, make_source
 
@@ -179,7 +179,7 @@ def test_warehouse_comes_from_the_environment(tiny_source, tmp_path, monkeypatch
 def test_the_shipped_sample_stays_labelled_in_the_warehouse(tmp_path, warehouse, capsys):
     """The sample's label table travels with it (raw.neurostock_sample): the report and
     the demo read it to say that the sample's signals are planted."""
-    from sampledata.source import MARKER_TABLE, write_sample
+    from neurostock.sampledata.source import MARKER_TABLE, write_sample
 
     summary = write_sample(tmp_path / "sample", rows=100, seed=5)
     result = ingest(summary.db_path, warehouse)

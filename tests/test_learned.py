@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from learn.estimators import OrdinalLogistic
-from learn.features import group_key
-from learn.search import cross_validate
+from neurostock.learn.estimators import OrdinalLogistic
+from neurostock.learn.features import group_key
+from neurostock.learn.search import cross_validate
 from tests.conftest import built_sample, query
 from tests.conftest import run_cli as _cli
 
@@ -171,7 +171,7 @@ def test_the_fast_ridge_search_is_the_grid_search():
     from sklearn.metrics import make_scorer
     from sklearn.model_selection import GridSearchCV, GroupKFold
 
-    from learn import search
+    from neurostock.learn import search
 
     rng = np.random.default_rng(4)
     n = 900

@@ -12,10 +12,10 @@ import sqlite3
 import numpy as np
 import pytest
 
-from learn.decision import auc, weighted_auc, weighted_precision
-from learn.features import group_key
 from neurostock.core.config import learned_config
 from neurostock.core.errors import NeurostockError
+from neurostock.learn.decision import auc, weighted_auc, weighted_precision
+from neurostock.learn.features import group_key
 from tests.conftest import built_sample, query
 from tests.conftest import run_cli as _cli
 
@@ -217,7 +217,7 @@ def test_the_fast_solve_is_the_plain_ridge_solve():
     """The search's Schur-complement solve (embedding block diagonalised once) gives the
     coefficients of (G + diag(penalty)) beta = m, for both parts and every inner fold;
     a non-uniform embedding penalty (a dropped embedding kind) takes the plain path."""
-    from learn.decision import _Grams, _solve
+    from neurostock.learn.decision import _Grams, _solve
 
     rng = np.random.default_rng(0)
     n, e, r = 600, 50, 20

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from learn.context import Context
-from rate.learning_curve import curve_lines, curve_points, decision_curve_points, summarise
+from neurostock.learn.context import Context
+from neurostock.learn.learning_curve import (
+    curve_lines,
+    curve_points,
+    decision_curve_points,
+    summarise,
+)
 
 
 def _planted(n: int = 240, seed: int = 5):

@@ -14,10 +14,10 @@ import pytest
 import rapidocr_onnxruntime
 from PIL import Image, ImageDraw, ImageFont
 
-from score.catalog import CATALOG
-from score.nsfw import NUDENET_LABELS, UNSAFE_CLASSES, NsfwDetector
-from score.technical import ImageScore
-from score.text_in_image import TextInImage, to_image_score, union_area_fraction
+from neurostock.score.catalog import CATALOG
+from neurostock.score.nsfw import NUDENET_LABELS, UNSAFE_CLASSES, NsfwDetector
+from neurostock.score.technical import ImageScore
+from neurostock.score.text_in_image import TextInImage, to_image_score, union_area_fraction
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 OCR_COMPONENTS = {"n_boxes", "area_fraction", "mean_confidence"}

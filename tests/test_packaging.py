@@ -51,13 +51,27 @@ def installed(tmp_path_factory):
     return venv, env, wheel
 
 
+STAGES = ("ingest", "sampledata", "images", "embed", "score", "learn", "rate", "analysis",
+          "deliver", "submit", "reports")
+
+
+def test_the_wheel_installs_exactly_two_import_roots(installed):
+    """`neurostock` (every stage inside it) and `neurostock_dbt` (the dbt project): no
+    generic top-level name (`images`, `score`, ...) that could clash with another
+    distribution or a user's own folder."""
+    _, _, wheel = installed
+    names = zipfile.ZipFile(wheel).namelist()
+    roots = {n.split("/")[0] for n in names if ".dist-info/" not in n}
+    assert roots == {"neurostock", "neurostock_dbt"}
+    top_level = next(n for n in names if n.endswith(".dist-info/top_level.txt"))
+    listed = zipfile.ZipFile(wheel).read(top_level).decode().split()
+    assert sorted(listed) == ["neurostock", "neurostock_dbt"]
+
+
 def test_the_wheel_carries_every_stage_and_the_dbt_project(installed):
     _, _, wheel = installed
     names = zipfile.ZipFile(wheel).namelist()
-    tops = {n.split("/")[0] for n in names}
-    for package in ("neurostock", "ingest", "sampledata", "images", "embed", "score",
-                    "learn", "rate", "analysis", "deliver", "submit", "reports",
-                    "neurostock_dbt"):
+    for package in ("neurostock", *(f"neurostock/{s}" for s in STAGES), "neurostock_dbt"):
         assert f"{package}/__init__.py" in names, package
     assert "neurostock/core/lock.py" in names and "neurostock/build/pipeline.py" in names
     committed = [f.removeprefix("dbt_project/") for f in checkout.checkout_files()
@@ -67,9 +81,8 @@ def test_the_wheel_carries_every_stage_and_the_dbt_project(installed):
                  "sampledata/assets/sac_cc0/manifest.csv", "rate/templates/rate.html.j2",
                  "rate/static/rate.js", "submit/policies/adobe_stock.yml",
                  "reports/templates/submission.html.j2"):
-        assert data in names, data
-    assert any(n.startswith("score/heads/") for n in names)
-    assert not {"tests", "benchmarks", "scripts", "dbt_project"} & tops
+        assert f"neurostock/{data}" in names, data
+    assert any(n.startswith("neurostock/score/heads/") for n in names)
 
 
 def test_the_installed_package_runs_the_demo_from_an_empty_folder(installed, tmp_path):
@@ -79,7 +92,7 @@ def test_the_installed_package_runs_the_demo_from_an_empty_folder(installed, tmp
     work.mkdir()
     bin_ = venv / "bin"
     where = _run([str(bin_ / "python"), "-c",
-                  "import neurostock, neurostock_dbt, reports\n"
+                  "import neurostock, neurostock_dbt, neurostock.reports as reports\n"
                   "from neurostock.core.paths import dbt_project_dir\n"
                   "print(neurostock.__file__); print(reports.__file__); "
                   "print(dbt_project_dir())"], work, env)

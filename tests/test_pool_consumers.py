@@ -13,8 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from sampledata.source import write_sample
-from score.importers import import_scores
+from neurostock.sampledata.source import write_sample
+from neurostock.score.importers import import_scores
 from tests.conftest import query
 from tests.conftest import run_cli as _cli
 

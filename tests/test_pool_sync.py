@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 from PIL import Image
 
-from images.sync import sync_images
+from neurostock.images.sync import sync_images
 
 
 def _jpeg(path: Path, seed: int) -> Path:

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from ingest.sqlite_copy import ingest
 from neurostock.build.dbt_runner import run_dbt
+from neurostock.ingest.sqlite_copy import ingest
 from tests.conftest import query
 from tests.prompt_reference import team_clean_prompt
 from tests.source_builder import image_row, make_source

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from sampledata.source import write_sample
+from neurostock.sampledata.source import write_sample
 from tests.conftest import copy_warehouse, query, sha256_of
 from tests.conftest import run_cli as _cli
 
@@ -148,8 +148,8 @@ def _local(warehouse: Path) -> list[tuple]:
 
 
 def test_the_page_escapes_the_prompt():
-    from rate.app import environment
-    from rate.store import QueueItem
+    from neurostock.rate.app import environment
+    from neurostock.rate.store import QueueItem
 
     html = environment().get_template("rate.html.j2").render(
         item=QueueItem(1, '<img src=x onerror="alert(1)">', Path("x.jpg")), index=0, total=1,
@@ -198,7 +198,7 @@ def test_the_queue_rule_puts_the_planted_uncertain_region_first(rated):
 def test_the_random_queue_is_a_seeded_sample_of_the_same_pool(rated):
     import duckdb
 
-    from rate.store import load_queue
+    from neurostock.rate.store import load_queue
 
     warehouse, *_ = rated
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -272,7 +272,7 @@ def test_a_build_meanwhile_gets_one_line(rated, capsys):
 
 
 def test_host_and_port_are_checked_in_one_line(rated, capsys):
-    from rate.app import check_host
+    from neurostock.rate.app import check_host
 
     warehouse, config, *_ = rated
     for args, words in ((["--port", "70000"], "--port must be an integer 1-65535"),

@@ -17,8 +17,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from embed.cache import ResumeCache
-from embed.shards import (
+from neurostock.build.dbt_runner import prepare_project
+from neurostock.compute.cache import ResumeCache
+from neurostock.compute.shards import (
     VECTORS,
     done_hashes,
     finished_shards,
@@ -26,12 +27,11 @@ from embed.shards import (
     vector_table,
     write_shard,
 )
-from embed.udfs import EmbeddingFunctions
-from neurostock.build.dbt_runner import prepare_project
 from neurostock.core.config import load_config
 from neurostock.core.errors import NeurostockError
 from neurostock.core.paths import warehouse_sibling
-from sampledata.source import write_sample
+from neurostock.embed.udfs import EmbeddingFunctions
+from neurostock.sampledata.source import write_sample
 from tests.conftest import last_runs, query
 from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint, tiny_embedder
@@ -189,7 +189,7 @@ def test_a_half_written_shard_is_ignored(ray_built, tmp_path):
 def test_an_actor_with_another_fingerprint_refuses_in_one_line(tmp_path):
     """The guard a cluster worker with other weights or another library hits; the
     actor class is called directly (no Ray: the same code runs inside the actor)."""
-    from embed.ray_engine import ImageEmbedActor, pinned_config
+    from neurostock.embed.ray_engine import ImageEmbedActor, pinned_config
 
     model_config, checkpoint = tiny_checkpoint(tmp_path)
     path = tmp_path / "neurostock.yml"

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from neurostock.cli import main
-from sampledata.source import write_sample
+from neurostock.sampledata.source import write_sample
 from tests.conftest import query
 from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint
@@ -124,7 +124,7 @@ _HALF_OPEN = re.compile(r"\[[^\[\]<>]*,\s*\]|\[\s*,[^\[\]<>]*\]|–\s*<")
 
 
 def test_an_interval_with_a_missing_end_is_said_in_words():
-    from reports.site import _environment
+    from neurostock.reports.site import _environment
 
     template = _environment().from_string(
         '{% import "macros.html.j2" as m %}'
@@ -178,7 +178,7 @@ def test_the_check_catches_dbts_own_page_and_its_tracker():
 
     stock = (Path(dbt.task.docs.__file__).parent / "index.html").read_text(encoding="utf-8")
     assert any("cloudfront.net" in hit for hit in _external_loads(stock))
-    from reports.site import offline_docs_page
+    from neurostock.reports.site import offline_docs_page
 
     assert _external_loads(offline_docs_page(stock)) == []
 
@@ -206,7 +206,7 @@ def test_a_team_source_gets_no_planted_signals_banner(tmp_path, tiny_source):
     warehouse = tmp_path / "w.duckdb"
     assert main(["--warehouse", str(warehouse), "ingest", str(tiny_source)]) == 0
     from neurostock.core.warehouse import connect
-    from reports.site import _planted_sample
+    from neurostock.reports.site import _planted_sample
 
     with connect(warehouse, read_only=True) as con:
         assert _planted_sample(con) is None

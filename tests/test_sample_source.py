@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sampledata.pictures import synthetic_picture
-from sampledata.source import (
+from neurostock.sampledata.pictures import synthetic_picture
+from neurostock.sampledata.source import (
     ASSETS_DIR,
     DB_NAME,
     MARKER_TABLE,

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from neurostock.core.errors import NeurostockError
-from score.importers import import_scores
+from neurostock.score.importers import import_scores
 from tests.conftest import SHARED_DATA, copy_warehouse, query
 from tests.conftest import run_cli as _cli
 from tests.source_builder import make_source

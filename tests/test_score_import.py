@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from neurostock.core.errors import NeurostockError
-from score.import_formats import PIA_ATTRIBUTES
-from score.importers import import_scores
-from score.registry import ScorerInfo, upsert_scorer, validate_scores
+from neurostock.core.scorers import ScorerInfo, upsert_scorer, validate_scores
+from neurostock.score.import_formats import PIA_ATTRIBUTES
+from neurostock.score.importers import import_scores
 from tests.conftest import copy_warehouse
 
 SEED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "seed-research"

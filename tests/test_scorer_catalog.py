@@ -8,9 +8,9 @@ import pytest
 
 from neurostock.core.config import SCORERS
 from neurostock.core.errors import NeurostockError
-from score.catalog import CATALOG, load_scorer, scorer_entry
-from score.technical import TechnicalQuality
-from score.udfs import scorer_fingerprint
+from neurostock.score.catalog import CATALOG, load_scorer, scorer_entry
+from neurostock.score.technical import TechnicalQuality
+from neurostock.score.udfs import scorer_fingerprint
 
 
 def test_catalog_lists_exactly_the_scorers_the_config_accepts():

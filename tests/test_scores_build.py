@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from score.aesthetic_heads import HEADS, load_head, register_heads
+from neurostock.score.aesthetic_heads import HEADS, load_head, register_heads
 from tests.conftest import SHARED_DATA, built_sample, copy_warehouse, query
 from tests.conftest import run_cli as _cli
 from tests.test_technical_scores import jpeg_copy, phash, scene
@@ -181,7 +181,7 @@ def test_head_scores_in_sql_equal_the_torch_heads():
         weights, bias, _ = load_head(spec)
         x = rng.normal(size=(5, len(weights)))
         x /= np.linalg.norm(x, axis=1, keepdims=True)
-        state = torch.load(Path(__file__).parents[1] / "score" / "heads" / spec.file,
+        state = torch.load(Path(__file__).parents[1] / "neurostock" / "score" / "heads" / spec.file,
                            map_location="cpu", weights_only=True)
         expected = _torch_forward(state, x, spec.input_scale)
         got = [con.execute(

@@ -15,9 +15,9 @@ import pytest
 from PIL import Image, ImageCms, ImageDraw, ImageFont
 
 from neurostock.core.errors import NeurostockError
-from submit.pack import csv_chunks, jpeg_bytes, short_name
-from submit.policy import load_policy
-from submit.text import PromptDescriber, singular
+from neurostock.submit.pack import csv_chunks, jpeg_bytes, short_name
+from neurostock.submit.policy import load_policy
+from neurostock.submit.text import PromptDescriber, singular
 from tests.conftest import query
 from tests.conftest import run_cli as _cli
 from tests.source_builder import make_source

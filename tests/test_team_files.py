@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from deliver.export import export
-from embed.embedding_import import import_embeddings
-from ingest.sqlite_copy import ingest
 from neurostock.build.dbt_runner import run_dbt
 from neurostock.core.paths import dbt_work_dir
-from sampledata.source import write_sample
+from neurostock.deliver.export import export
+from neurostock.embed.embedding_import import import_embeddings
+from neurostock.ingest.sqlite_copy import ingest
+from neurostock.sampledata.source import write_sample
 from tests.conftest import SHARED_DATA, query
 
 pytestmark = pytest.mark.slow

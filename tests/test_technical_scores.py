@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from score.phash import PerceptualHash
-from score.technical import COMPONENTS, ImageScore, TechnicalQuality, working_copy
+from neurostock.score.phash import PerceptualHash
+from neurostock.score.technical import COMPONENTS, ImageScore, TechnicalQuality, working_copy
 
 # --- image makers -------------------------------------------------------------------------
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.sqlite_copy import ingest
 from neurostock.build.dbt_runner import run_dbt
 from neurostock.core.errors import NeurostockError
 from neurostock.core.paths import dbt_work_dir
-from sampledata.source import write_sample
+from neurostock.ingest.sqlite_copy import ingest
+from neurostock.sampledata.source import write_sample
 from tests.conftest import copy_warehouse, query
 from tests.prompt_reference import team_clean_prompt
 

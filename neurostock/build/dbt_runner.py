@@ -49,7 +49,7 @@ def prepare_project(warehouse: str | os.PathLike | None, config: Config):
 
     # The marketplace gate's policy with neurostock.yml's overrides (submit/policy.py),
     # checked before anything is written.
-    from submit.policy import configured_policy
+    from neurostock.submit.policy import configured_policy
     submission = configured_policy(config.submission).as_var()
     target = resolve_warehouse(warehouse)
     work = dbt_work_dir(target)

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import duckdb
 
-from embed.backends import describe
-from embed.registry import EmbedderInfo, ensure_registry, upsert
-from embed.tables import KEYS, model_name
 from neurostock.build.generated import HEADER, write_folder
 from neurostock.core.config import Config
 from neurostock.core.meta import ensure_runs_table
+from neurostock.embed.backends import describe
+from neurostock.embed.registry import EmbedderInfo, ensure_registry, upsert
+from neurostock.embed.tables import KEYS, model_name
 
 
 def _incremental_model(kind: str, info: EmbedderInfo, after: str | None) -> str:

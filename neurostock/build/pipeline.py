@@ -86,7 +86,7 @@ def _rebuild_or_say(warehouse, view: str) -> bool:
 def train_models(warehouse, config: Config, models, user_vars: str | None = None) -> list:
     """Train (or reuse) learned models, then rebuild what reads scores; a model with too
     few ratings is one warning line. Returns the learn.train.TrainResult of each."""
-    from learn.train import train
+    from neurostock.learn.train import train
 
     target = resolve_warehouse(warehouse)
     results = []
@@ -110,8 +110,8 @@ def train_models(warehouse, config: Config, models, user_vars: str | None = None
 def sync_images(warehouse, config: Config, options: ImageSyncOptions | None = None) -> None:
     """`images sync` with the config's settings (overridden by `options`), recorded in
     meta.pipeline_runs."""
-    from images.sync import PathMap
-    from images.sync import sync_images as sync
+    from neurostock.images.sync import PathMap
+    from neurostock.images.sync import sync_images as sync
 
     options = options or ImageSyncOptions()
     settings = config.images

@@ -1,15 +1,21 @@
 """`neurostock embed --engine ray` and `neurostock score --engine ray`: read the pool's
 to-do list from the warehouse, close it, then run the Ray Data jobs (embed/ray_engine.py,
 score/ray_engine.py) that write Parquet shards; the next `neurostock build` takes the
-shards up (embed/shards.py) and computes only what they lack."""
+shards up (compute/shards.py) and computes only what they lack."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 
-from embed.backends import describe
-from embed.ray_engine import (
+from neurostock.compute.shards import SCORES, VECTORS, shard_folder
+from neurostock.core.config import Config
+from neurostock.core.errors import NeurostockError
+from neurostock.core.paths import shards_dir
+from neurostock.core.progress import say
+from neurostock.core.warehouse import connect, resolve_warehouse
+from neurostock.embed.backends import describe
+from neurostock.embed.ray_engine import (
     ImageEmbedActor,
     JobSummary,
     existing_table,
@@ -18,12 +24,7 @@ from embed.ray_engine import (
     ray_session,
     run_job,
 )
-from embed.shards import SCORES, VECTORS, shard_folder, shards_dir_for
-from embed.tables import model_name
-from neurostock.core.config import Config
-from neurostock.core.errors import NeurostockError
-from neurostock.core.progress import say
-from neurostock.core.warehouse import connect, resolve_warehouse
+from neurostock.embed.tables import model_name
 
 
 def embed_with_ray(warehouse: str | os.PathLike | None, config: Config,
@@ -33,7 +34,7 @@ def embed_with_ray(warehouse: str | os.PathLike | None, config: Config,
     """Embed the pool's images not yet embedded (in the warehouse or the shards) by the
     image embedders named (default: every one with kind image), one Ray job each."""
     target = resolve_warehouse(warehouse)
-    shards = shards_dir_for(target, config.ray.shards)
+    shards = shards_dir(target, config.ray.shards)
     configs = _chosen_embedders(config, embedder_ids)
     jobs = []
     # The warehouse is read, then closed, before Ray starts: a job may run for hours
@@ -57,12 +58,12 @@ def score_with_ray(warehouse: str | os.PathLike | None, config: Config,
                    ) -> list[JobSummary]:
     """Score the pool's images not yet scored (in the warehouse or the shards) by the
     computed scorers named (default: every configured one), one Ray job each."""
-    from score.catalog import load_scorer
-    from score.ray_engine import ImageScoreActor
-    from score.udfs import BATCH, scorer_fingerprint
+    from neurostock.score.catalog import load_scorer
+    from neurostock.score.ray_engine import ImageScoreActor
+    from neurostock.score.udfs import BATCH, scorer_fingerprint
 
     target = resolve_warehouse(warehouse)
-    shards = shards_dir_for(target, config.ray.shards)
+    shards = shards_dir(target, config.ray.shards)
     unknown = sorted(set(scorer_ids) - set(config.scorers))
     if unknown:
         raise NeurostockError(f"scorer(s) {', '.join(unknown)} not in `scorers:` of the config "

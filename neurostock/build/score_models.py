@@ -13,10 +13,10 @@ import duckdb
 from neurostock.build.generated import HEADER, write_folder
 from neurostock.core.config import Config
 from neurostock.core.meta import ensure_runs_table
-from score.aesthetic_heads import register_heads
-from score.catalog import scorer_entry
-from score.registry import ScorerInfo, ensure_scorers_table, upsert_scorer
-from score.udfs import scorer_fingerprint
+from neurostock.core.scorers import ScorerInfo, ensure_scorers_table, upsert_scorer
+from neurostock.score.aesthetic_heads import register_heads
+from neurostock.score.catalog import scorer_entry
+from neurostock.score.udfs import scorer_fingerprint
 
 
 def _incremental(scorer_id: str, fingerprint: str, after: str | None) -> str:

@@ -19,15 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from neurostock.core.errors import NeurostockError
-from neurostock.core.paths import warehouse_sibling
+from neurostock.core.paths import lock_file
 from neurostock.core.warehouse import resolve_warehouse
-
-LOCK_SUFFIX = ".lock"
 
 
 def lock_path(warehouse: str | os.PathLike | None) -> Path:
     """`<warehouse>.lock`, beside the warehouse file."""
-    return warehouse_sibling(resolve_warehouse(warehouse), LOCK_SUFFIX)
+    return lock_file(resolve_warehouse(warehouse))
 
 
 @contextmanager
@@ -39,7 +37,7 @@ def writer_lock(warehouse: str | os.PathLike | None, command: str) -> Iterator[P
     locked and is simply taken over.
     """
     target = resolve_warehouse(warehouse)
-    path = warehouse_sibling(target, LOCK_SUFFIX)
+    path = lock_file(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = _acquire(path, target, command)
     try:

@@ -164,7 +164,7 @@ create table if not exists annotations.learning_curve (
     computed_at timestamptz not null,
     primary key (scorer_id, fraction, repeat)
 );
--- The decision model's out-of-fold AUC of sellable (rate/learning_curve.py); added
+-- The decision model's out-of-fold AUC of sellable (learn/learning_curve.py); added
 -- after the table first shipped, so older warehouses get it here.
 alter table annotations.learning_curve add column if not exists auc_sellable double;
 """
@@ -215,7 +215,7 @@ def ensure_runs_table(con: duckdb.DuckDBPyConnection) -> None:
 
 def ensure_ratings_table(con: duckdb.DuckDBPyConnection) -> None:
     """`annotations.ratings` and `annotations.annotators` (the rating app's ratings) and
-    `annotations.learning_curve` (rate/learning_curve.py)."""
+    `annotations.learning_curve` (learn/learning_curve.py)."""
     con.execute(RATINGS_DDL)
 
 

@@ -1,5 +1,13 @@
-"""Where things live: the dbt project this package carries, and the files that belong
-to one warehouse (all beside it, never inside the source tree)."""
+"""Where things live: the dbt project this package carries, and every file that belongs
+to one warehouse (all beside it, never inside the source tree). No other module
+builds a warehouse sibling's path.
+
+    <warehouse>.dbt/             dbt's project copy, generated models, target/, logs/
+    <warehouse>.lock             the writer lock (core/lock.py)
+    <stem>.vectors.sqlite        the resume cache of the UDF steps (compute/cache.py)
+    <warehouse>.shards/          the Ray engine's Parquet shards (compute/shards.py)
+    <warehouse>.models/          trained learned models (learn/train.py)
+"""
 
 from __future__ import annotations
 
@@ -27,3 +35,25 @@ def warehouse_sibling(warehouse: Path, suffix: str) -> Path:
 def dbt_work_dir(warehouse: Path) -> Path:
     """Per-warehouse dbt files: generated models, dbt's target/ and logs/."""
     return warehouse_sibling(warehouse, ".dbt")
+
+
+def lock_file(warehouse: Path) -> Path:
+    """`<warehouse>.lock`: the writer lock."""
+    return warehouse_sibling(warehouse, ".lock")
+
+
+def resume_cache_file(warehouse: Path) -> Path:
+    """`<stem>.vectors.sqlite` beside the warehouse (e.g. `warehouse.vectors.sqlite`:
+    named by the stem since its first release; every existing cache keeps its name)."""
+    return warehouse.with_name(warehouse.stem + ".vectors.sqlite")
+
+
+def shards_dir(warehouse: Path, configured: str | None = None) -> Path:
+    """The Ray shard folder: `ray: {shards: …}` of neurostock.yml, else
+    `<warehouse>.shards/`."""
+    return Path(configured) if configured else warehouse_sibling(warehouse, ".shards")
+
+
+def models_dir(warehouse: Path) -> Path:
+    """`<warehouse>.models/`: the learned models' files."""
+    return warehouse_sibling(warehouse, ".models")

@@ -2,7 +2,7 @@
 (PCA to 50 dimensions, then t-SNE; PCA alone above a size limit), of each
 embedder's default clustering input only: one map per embedder."""
 
-from analysis.clusters import load_full_set_vectors, map_table
+from neurostock.analysis.clusters import load_full_set_vectors, map_table
 
 
 def model(dbt, session):

@@ -4,7 +4,7 @@ The input (embedding_kind) is the embedder's default one, plus "both" (image and
 prompt vectors end to end) with var cluster_both_input. The fitting is Python
 (scikit-learn); everything built on it is SQL."""
 
-from analysis.clusters import load_full_set_vectors, solutions_table
+from neurostock.analysis.clusters import load_full_set_vectors, solutions_table
 
 
 def model(dbt, session):

@@ -2,7 +2,7 @@
 (prompt groups resampled) of the cross-fitted precision, keep rate, recall and balanced
 accuracy of the sell decision (analysis/decision_bootstrap.py says how)."""
 
-from analysis.decision_bootstrap import decision_bootstrap
+from neurostock.analysis.decision_bootstrap import decision_bootstrap
 
 
 def _arrow(relation):

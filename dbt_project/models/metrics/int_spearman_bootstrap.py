@@ -1,7 +1,7 @@
 """One row per (valid signal, subset): a seeded percentile-bootstrap 95% interval of
 Spearman's rho (analysis/bootstrap.py says how, and why this step is Python)."""
 
-from analysis.bootstrap import bootstrap_table
+from neurostock.analysis.bootstrap import bootstrap_table
 
 
 def model(dbt, session):

@@ -1,8 +1,8 @@
 """One row per (full_set image, embedder, rank): its nearest full_set images by
 cosine similarity (the vectors its embedder's clusters use), for the image pages."""
 
-from analysis.clusters import load_full_set_vectors
-from analysis.neighbours import neighbours_table
+from neurostock.analysis.clusters import load_full_set_vectors
+from neurostock.analysis.neighbours import neighbours_table
 
 
 def model(dbt, session):

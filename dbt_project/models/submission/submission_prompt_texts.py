@@ -4,7 +4,7 @@ how; the seeds hold the lists)."""
 
 import pandas as pd
 
-from submit.text import PromptDescriber
+from neurostock.submit.text import PromptDescriber
 
 
 def model(dbt, session):

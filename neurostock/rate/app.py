@@ -1,0 +1,231 @@
+"""The rating app: one image at a time, full size, with its cleaned prompt and nothing
+else that could bias the rating; keys 1-4, 5 unusable, s skip, u undo, arrows move.
+
+Safety, each checked in tests/test_rate.py:
+* images: a request names an image id, never a path; only the queue's images (whose
+  files `images sync` recorded as `ok` in files.images) are served.
+* writes: JSON only (a cross-site HTML form cannot send it), from a page of this app
+  (Origin, else Referer, must be this app), with the browser session's CSRF token;
+  every field checked; nothing else is accepted.
+* text: Jinja2 with autoescape; a Content-Security-Policy allows only this app's
+  own script, style and images.
+* Host: only the address the app serves (no DNS rebinding).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from neurostock.core.errors import NeurostockError
+from neurostock.rate.store import QueueItem, RatingStore
+
+COOKIE = "neurostock_rate_session"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+       "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+MAX_BODY = 1024
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def environment() -> Environment:
+    """The app's one Jinja2 environment: every value escaped."""
+    return Environment(loader=PackageLoader("neurostock.rate", "templates"), autoescape=True,
+                       undefined=StrictUndefined)
+
+
+def create_app(store: RatingStore, queue: list[QueueItem], host: str, port: int) -> Starlette:
+    """The Starlette app serving `queue`, writing through `store`."""
+    page = environment().get_template("rate.html.j2")
+    by_id = {item.image_id: item for item in queue}
+    index_of = {item.image_id: i for i, item in enumerate(queue)}
+    sessions: dict[str, str] = {}  # browser session -> its CSRF token
+    hosts = sorted({host, "127.0.0.1", "localhost"} if host in ("127.0.0.1", "localhost")
+                   else {host})
+    origins = {f"http://{h}:{port}" for h in hosts}
+
+    def _headers() -> dict[str, str]:
+        return {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
+
+    async def show(request: Request) -> Response:
+        session = request.cookies.get(COOKIE)
+        new = session not in sessions
+        if new:
+            session = secrets.token_urlsafe(24)
+            sessions[session] = secrets.token_urlsafe(32)
+        standing = store.standing()
+        raw = request.query_params.get("i")
+        if raw is None:
+            index = next((i for i, item in enumerate(queue) if item.image_id not in standing),
+                         len(queue))
+        elif raw.isascii() and raw.isdigit() and int(raw) <= len(queue):
+            index = int(raw)
+        else:
+            return JSONResponse({"error": f"i must be 0-{len(queue)}"}, 400, headers=_headers())
+        item = queue[index] if index < len(queue) else None
+        n_rated = sum(1 for q in queue if q.image_id in standing)
+        html = page.render(
+            item=item, index=index, total=len(queue), n_rated=n_rated,
+            given=standing.get(item.image_id) if item else None,
+            csrf=sessions[session], annotator=store.annotator, queue=store.queue)
+        response = HTMLResponse(html, headers=_headers())
+        if new:
+            response.set_cookie(COOKIE, session, httponly=True, samesite="strict", path="/")
+        return response
+
+    async def image(request: Request) -> Response:
+        item = by_id.get(request.path_params["image_id"])
+        if item is None or not item.path.is_file():
+            return JSONResponse({"error": "no such image in this queue"}, 404,
+                                headers=_headers())
+        return FileResponse(item.path, headers=_headers())
+
+    async def _checked(request: Request) -> tuple[str, dict]:
+        """The browser session of a write, and its JSON body; _Refused otherwise."""
+        origin = request.headers.get("origin")
+        if origin is None:
+            referer = request.headers.get("referer")
+            if referer:
+                parts = urlsplit(referer)
+                origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in origins:
+            raise _Refused(403, "cross-site request refused")
+        session = request.cookies.get(COOKIE)
+        token = request.headers.get("x-csrf-token", "")
+        if session not in sessions or not secrets.compare_digest(
+                sessions[session].encode(), token.encode()):
+            raise _Refused(403, "missing or wrong CSRF token: reload the page")
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            raise _Refused(415, "send JSON")
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise _Refused(413, "request too large")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise _Refused(400, "the body is not JSON") from None
+        if not isinstance(data, dict):
+            raise _Refused(400, "the body must be a JSON object")
+        return session, data
+
+    async def rate(request: Request) -> Response:
+        try:
+            session, data = await _checked(request)
+            if set(data) != {"image_id", "rating"}:
+                raise _Refused(400, "fields must be exactly image_id and rating")
+            image_id, rating = data["image_id"], data["rating"]
+            if type(image_id) is not int or image_id not in by_id:
+                raise _Refused(400, "image_id is not an image of this queue")
+            if type(rating) is not int or not 1 <= rating <= 5:
+                raise _Refused(400, "rating must be an integer 1-5")
+            rating_id = store.rate(image_id, rating, session)
+        except _Refused as exc:
+            return JSONResponse({"error": exc.message}, exc.status, headers=_headers())
+        except NeurostockError as exc:
+            return JSONResponse({"error": str(exc)}, 400, headers=_headers())
+        return JSONResponse({"rating_id": rating_id, "next": index_of[image_id] + 1},
+                            headers=_headers())
+
+    async def undo(request: Request) -> Response:
+        try:
+            session, data = await _checked(request)
+            if data:
+                raise _Refused(400, "undo takes no fields")
+        except _Refused as exc:
+            return JSONResponse({"error": exc.message}, exc.status, headers=_headers())
+        undone = store.undo(session)
+        if undone is None:
+            return JSONResponse({"error": "nothing to undo in this session"}, 409,
+                                headers=_headers())
+        rating_id, image_id = undone
+        return JSONResponse({"retracted_rating_id": rating_id,
+                             "index": index_of.get(image_id, 0)}, headers=_headers())
+
+    static = StaticFiles(directory=Path(__file__).parent / "static")
+    routes = [
+        Route("/", show, methods=["GET"]),
+        Route("/image/{image_id:int}", image, methods=["GET"]),
+        Route("/api/rate", rate, methods=["POST"]),
+        Route("/api/undo", undo, methods=["POST"]),
+        Mount("/static", app=static, name="static"),
+    ]
+    return Starlette(routes=routes,
+                     middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)])
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+
+
+def parse_port(raw: str) -> int:
+    """`--port` as an integer 1-65535; NeurostockError (one line) otherwise."""
+    text = str(raw).strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
+        raise NeurostockError(f"--port must be an integer 1-65535, not {raw!r}")
+    return int(text)
+
+
+def check_host(host: str) -> str | None:
+    """Validate `--host`: an IPv4 address or a host name the app can answer to by name
+    (its Host and Origin checks compare with it). Returns the warning to print when it is
+    not 127.0.0.1/localhost (the app has no login), None otherwise; NeurostockError (one
+    line) for anything else."""
+    import ipaddress
+
+    if host in LOCAL_HOSTS:
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        if address.version != 4:
+            raise NeurostockError(f"--host {host}: IPv6 addresses are not supported; give "
+                                  "an IPv4 address or a host name")
+        if address.is_unspecified:
+            # A wildcard cannot be checked against the Host header browsers send, and it
+            # would expose the app on every interface.
+            raise NeurostockError(f"--host {host}: give the one address the raters will "
+                                  "open (e.g. this machine's LAN address), not a wildcard")
+    elif len(host) > 253 or not _HOST_NAME.fullmatch(host):
+        raise NeurostockError(f"--host {host!r} is neither an IPv4 address nor a host name")
+    return (f"warning: listening on {host}, not 127.0.0.1: the app has no login, anyone "
+            "who can reach this address can rate and undo as this annotator")
+
+
+def serve(store: RatingStore, queue: list[QueueItem], host: str, port: int,
+          say=print) -> None:
+    """Run the app with uvicorn until Ctrl-C (or SIGTERM)."""
+    import socket
+
+    import uvicorn
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise NeurostockError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    app = create_app(store, queue, host, port)
+    say(f"rating {len(queue):,} images (queue {store.queue}) as {store.annotator!r}: open "
+        f"http://{host}:{port}/ ; Ctrl-C stops")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

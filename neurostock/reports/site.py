@@ -1,0 +1,508 @@
+"""`neurostock report --out DIR`: a static, offline site of the warehouse's findings.
+
+Pages are rendered with Jinja2 (autoescaping on: prompts, names and paths are
+untrusted text) from mart, analysis and rpt_ tables; templates compute nothing.
+Everything a page needs is written under DIR (style, script, figures,
+thumbnails); images are shown as thumbnails made inside DIR, never linked from
+where the originals live.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from neurostock.core.errors import NeurostockError
+from neurostock.core.progress import say
+from neurostock.core.warehouse import connect, resolve_warehouse
+from neurostock.reports import plots
+from neurostock.reports.decision import draw_decision, load_decision
+from neurostock.reports.ratings_page import draw_ratings, load_ratings
+from neurostock.reports.submission_page import load_submission
+from neurostock.reports.thumbnails import ThumbnailJob, make_thumbnails, relative_path
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+REQUIRED = ("rpt_overview", "rpt_rating_distribution", "rpt_rating_repeats", "rpt_experiments",
+            "rpt_generation_months", "rpt_data_quality", "rpt_embedders", "rpt_score_agreement",
+            "signal_summary", "rpt_score_by_rating", "rpt_score_thresholds",
+            "rpt_threshold_suggestions", "rpt_keyword_groups_by_rating", "cluster_solutions",
+            "cluster_map", "rpt_cluster_ratings", "rpt_cluster_examples", "rpt_image_pages",
+            "rpt_image_scores", "rpt_image_neighbours", "rpt_learned_disagreements")
+
+# Threshold curves are drawn from at most this many points per score.
+CURVE_POINTS = 400
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    out_dir: Path
+    pages_written: int
+    pages_unchanged: int
+    figures_drawn: int
+    thumbnails_made: int
+    thumbnails_cached: int
+    thumbnails_failed: int
+    index_bytes: int
+    docs: str
+    seconds: float
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of an id, unique: a short hash is added when it changed."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+    if safe == text:
+        return safe
+    return f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("neurostock.reports", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = _number
+    env.filters["pct"] = lambda v: "" if v is None else f"{100 * v:.1f}%"
+    env.filters["slug"] = slug
+    env.filters["thumb"] = relative_path
+    return env
+
+
+def _number(value, digits: int = 3) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return ""
+        return f"{value:,.{digits}f}" if abs(value) < 1e6 else f"{value:,.0f}"
+    return str(value)
+
+
+class _Writer:
+    """Writes pages, counting those whose text did not change (left untouched)."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.written = 0
+        self.unchanged = 0
+
+    def write(self, relative: str, text: str) -> None:
+        path = self.out / relative
+        data = text.encode("utf-8")
+        if path.exists() and path.stat().st_size == len(data) and path.read_bytes() == data:
+            self.unchanged += 1
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".part")
+        partial.write_bytes(data)
+        partial.replace(path)
+        self.written += 1
+
+
+def _check_tables(con: duckdb.DuckDBPyConnection) -> None:
+    present = {r[0] for r in con.execute(
+        "select table_name from duckdb_tables() where schema_name = 'main' "
+        "union all select view_name from duckdb_views() where schema_name = 'main'").fetchall()}
+    missing = [t for t in REQUIRED if t not in present]
+    if missing:
+        raise NeurostockError(f"the warehouse has no {', '.join(missing[:4])}"
+                              f"{' …' if len(missing) > 4 else ''}: run `neurostock build` first")
+
+
+def _progress(message: str) -> None:
+    say(f"report: {message}")
+
+
+def _decimate(points: list[dict], limit: int) -> list[dict]:
+    if len(points) <= limit:
+        return points
+    step = (len(points) - 1) / (limit - 1)
+    return [points[round(i * step)] for i in range(limit)]
+
+
+def build_report(warehouse: str | Path | None, out_dir: str | Path,
+                 docs=None, workers: int = 2,
+                 progress: Callable[[str], None] = _progress) -> ReportSummary:
+    """Render the site into `out_dir` (created; files of a previous report replaced).
+
+    `docs`: an object with `fingerprint(con)` and `generate()` -> the path of dbt's
+    static docs page (neurostock.build.docs.DbtDocs), or None to leave the docs out."""
+    started = time.perf_counter()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise NeurostockError(f"{out} exists and is not a directory")
+    target = resolve_warehouse(warehouse)
+    if not target.exists():
+        raise NeurostockError(f"warehouse {target} does not exist: run `neurostock ingest` first")
+    out.mkdir(parents=True, exist_ok=True)
+    with connect(target, read_only=True) as con:
+        _check_tables(con)
+        data = _load(con)
+        data.update(load_decision(con))
+        data.update(load_submission(con))
+        data["ratings"] = load_ratings(con)
+    progress(f"read the warehouse ({len(data['pages']):,} image pages)")
+
+    thumbs = make_thumbnails(
+        (ThumbnailJob(p["file_sha256"], p["resolved_path"]) for p in data["pages"]
+         if p["file_status"] == "ok" and p["file_sha256"]), out, workers=workers,
+        progress=progress)
+    failed = thumbs["failed"]
+    for page in data["pages"]:
+        page["has_thumb"] = (page["file_status"] == "ok" and bool(page["file_sha256"])
+                             and page["file_sha256"] not in failed)
+    thumb_of = {p["image_id"]: p["file_sha256"] if p["has_thumb"] else None
+                for p in data["pages"]}
+
+    figures = plots.Figures(out / "plots")
+    _draw(figures, data)
+    draw_decision(figures, data)
+    data["queue_thumbs"] = draw_ratings(figures, data["ratings"], out, workers)
+    progress(f"figures: {figures.drawn} drawn, {len(figures.used) - figures.drawn} unchanged")
+
+    env = _environment()
+    writer = _Writer(out)
+    written_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    common = {
+        # Only the index carries the time: a page whose data did not change stays
+        # byte for byte the same, so a second run rewrites nothing.
+        "report_time": None,
+        "warehouse": str(target),
+        "random_embedders": [e for e in data["embedders"] if e["is_random_init"]],
+        "planted_sample": data["planted_sample"],
+        "embedders": data["embedders"],
+        "clustered": data["clustered"],
+        "thumb_of": thumb_of,
+        "has_docs": docs is not None,
+        "has_learned": bool(data["learned"]),
+        "has_decision": data["has_decision"],
+        "has_submission": data["has_submission"],
+        "has_ratings": data["ratings"] is not None,
+    }
+
+    def render(template: str, relative: str, root: str, **context) -> None:
+        values = {**context, **common, "root": root}
+        if "report_time_index" in context:
+            values["report_time"] = context["report_time_index"]
+        text = env.get_template(template).render(values)
+        writer.write(relative, text)
+
+    render("index.html.j2", "index.html", "", **data, report_time_index=written_at)
+    render("scores.html.j2", "scores.html", "", **data)
+    render("agreement.html.j2", "agreement.html", "", **data)
+    render("thresholds.html.j2", "thresholds.html", "", **data)
+    render("keywords.html.j2", "keywords.html", "", **data)
+    if data["has_decision"]:
+        render("decision.html.j2", "decision.html", "", **data)
+    if data["has_submission"]:
+        render("submission.html.j2", "submission.html", "", **data)
+    if data["learned"]:
+        render("learned.html.j2", "learned.html", "", **data)
+    if data["ratings"] is not None:
+        render("ratings.html.j2", "ratings.html", "", **data)
+    for embedder in data["clustered"]:
+        eid = embedder["embedder_id"]
+        render("cluster.html.j2", f"clusters/{slug(eid)}.html", "../", embedder=embedder,
+               clusters=data["cluster_ratings"][eid], examples=data["examples"][eid],
+               solutions=data["solutions"][eid], maps=data["map_figures"][eid],
+               mix=data["mix_figures"][eid], rankings=data["rankings"][eid])
+        for ranking in data["rankings"][eid]:
+            render("cluster_scores.html.j2", f"clusters/{slug(eid)}/{slug(ranking)}.html",
+                   "../../", embedder=embedder, ranking=ranking,
+                   clusters=data["cluster_ratings"][eid],
+                   examples=data["examples"][eid])
+    template = env.get_template("image.html.j2")
+    previous = _previous_page_keys(out)
+    context_key = _context_key(env, common)
+    page_keys = {}
+    skipped = 0
+    for i, page in enumerate(data["pages"], start=1):
+        iid = page["image_id"]
+        scores = data["image_scores"].get(iid, [])
+        neighbours = data["neighbours"].get(iid, {})
+        shown = sorted({n["neighbour_id"] for rows in neighbours.values() for n in rows})
+        key = hashlib.sha256(json.dumps(
+            [context_key, page, scores, neighbours, [thumb_of.get(n) for n in shown]],
+            default=str, sort_keys=True).encode()).hexdigest()[:24]
+        page_keys[str(iid)] = key
+        relative = f"images/{iid}.html"
+        if previous.get(str(iid)) == key and (out / relative).exists():
+            skipped += 1  # same data, same templates: the file on disk is this page
+        else:
+            writer.write(relative, template.render(
+                {**common, "root": "../", "page": page, "scores": scores,
+                 "neighbours": neighbours}))
+        if i % 2000 == 0 or i == len(data["pages"]):
+            progress(f"image pages {i:,}/{len(data['pages']):,}")
+    writer.unchanged += skipped
+    stale = {p.stem for p in (out / "images").glob("*.html")} - set(page_keys) \
+        if (out / "images").is_dir() else set()
+    for name in stale:
+        (out / "images" / f"{name}.html").unlink()
+    _copy_static(out)
+    removed = figures.remove_unused()
+    if removed:
+        progress(f"removed {removed} figures no page uses any more")
+    docs_state = _dbt_docs(target, out, docs, progress) if docs else "skipped (--no-docs)"
+    (out / "report.json").write_text(json.dumps({
+        "warehouse": str(target), "written_at": written_at,
+        "pages": writer.written + writer.unchanged, "thumbnails_failed": failed,
+        "image_page_keys": page_keys,
+    }, indent=2, sort_keys=True) + "\n")
+    return ReportSummary(
+        out_dir=out.resolve(), pages_written=writer.written, pages_unchanged=writer.unchanged,
+        figures_drawn=figures.drawn, thumbnails_made=thumbs["made"],
+        thumbnails_cached=thumbs["cached"], thumbnails_failed=len(failed),
+        index_bytes=(out / "index.html").stat().st_size, docs=docs_state,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _planted_sample(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The shipped sample's own label (sampledata writes it into its SQLite file, ingest
+    copies it to raw.neurostock_sample), or None for any other source. Read from raw on
+    purpose: it describes the source itself, which no mart carries."""
+    present = con.execute("select count(*) from duckdb_tables() where schema_name = 'raw' "
+                          "and table_name = 'neurostock_sample'").fetchone()[0]
+    if not present:
+        return None
+    rows = _rows(con, "select generator, rows, seed, planted_signals "
+                      "from raw.neurostock_sample limit 1")
+    return rows[0] if rows else None
+
+
+def _load(con: duckdb.DuckDBPyConnection) -> dict:
+    data: dict = {}
+    data["planted_sample"] = _planted_sample(con)
+    data["overview"] = (_rows(con, "select * from rpt_overview") or [None])[0]
+    data["rating_distribution"] = _rows(con, "select * from rpt_rating_distribution")
+    data["rating_repeats"] = _rows(con, "select * from rpt_rating_repeats")
+    data["experiments"] = _rows(con, "select * from rpt_experiments")
+    data["months"] = _rows(con, "select * from rpt_generation_months")
+    data["data_quality"] = _rows(con, "select * from rpt_data_quality")
+    data["embedders"] = _rows(con, "select * from rpt_embedders")
+    data["agreement"] = _rows(con, """
+        select * from rpt_score_agreement where subset = 'all'
+        order by abs(spearman) desc nulls last, scorer_id""")
+    data["agreement_subsets"] = _rows(con, """
+        select * from rpt_score_agreement where subset != 'all'
+        order by scorer_id, subset_kind, subset""")
+    data["invalid"] = _rows(con, """
+        select scorer_id, signal_kind, n, n_distinct, min_score, max_score, invalid_reason
+        from signal_summary where not is_valid order by scorer_id""")
+    data["learned"] = [a for a in data["agreement"] if a["scorer_id"].startswith("learned_")]
+    data["outside"] = [a for a in data["agreement"]
+                       if not a["scorer_id"].startswith("learned_")]
+    disagreements: dict = defaultdict(lambda: defaultdict(list))
+    for row in _rows(con, "select * from rpt_learned_disagreements "
+                          "order by scorer_id, side, position"):
+        disagreements[row["scorer_id"]][row["side"]].append(row)
+    data["disagreements"] = disagreements
+    # The decision models' figures (learn/decision.py); absent from warehouses built before.
+    built = {r[0] for r in con.execute("select table_name from duckdb_tables() "
+                                       "where schema_name = 'main'").fetchall()}
+    data["learned_decision"] = _rows(con, "select * from rpt_learned_decision "
+                                          "order by scorer_id") \
+        if "rpt_learned_decision" in built else []
+    learned_blocks: dict = defaultdict(list)
+    if "rpt_learned_blocks" in built:
+        for row in _rows(con, "select * from rpt_learned_blocks"):
+            learned_blocks[row["scorer_id"]].append(row)
+    data["learned_blocks"] = learned_blocks
+    data["suggestions"] = _rows(con, """
+        select * from rpt_threshold_suggestions order by scorer_id""")
+    boxes = defaultdict(list)
+    for row in _rows(con, "select * from rpt_score_by_rating order by scorer_id, rating"):
+        boxes[row["scorer_id"]].append(row)
+    data["boxes"] = boxes
+    curves = defaultdict(list)
+    for row in _rows(con, "select scorer_id, threshold, keep_rate, precision, recall "
+                          "from rpt_score_thresholds order by scorer_id, threshold"):
+        curves[row["scorer_id"]].append(row)
+    data["curves"] = {k: _decimate(v, CURVE_POINTS) for k, v in curves.items()}
+    keywords = defaultdict(list)
+    for row in _rows(con, "select * from rpt_keyword_groups_by_rating"):
+        keywords[row["embedder_id"]].append(row)
+    data["keywords"] = dict(keywords)
+
+    solutions = defaultdict(list)
+    for row in _rows(con, "select * exclude (centroids) from cluster_solutions "
+                          "where is_default_input order by embedder_id, k"):
+        solutions[row["embedder_id"]].append(row)
+    data["solutions"] = solutions
+    chosen = {eid: next((s for s in rows if s["is_chosen"]), None)
+              for eid, rows in solutions.items()}
+    data["clustered"] = [
+        {"embedder_id": eid, "embedding_kind": s["embedding_kind"], "k": s["k"],
+         "silhouette": s["silhouette"], "n_images": s["n_images"],
+         "is_random_init": any(e["is_random_init"] for e in data["embedders"]
+                               if e["embedder_id"] == eid)}
+        for eid, s in sorted(chosen.items()) if s is not None]
+    ratings = defaultdict(list)
+    for row in _rows(con, "select * from rpt_cluster_ratings order by embedder_id, cluster_id"):
+        ratings[row["embedder_id"]].append(row)
+    data["cluster_ratings"] = ratings
+    examples: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    rankings = defaultdict(list)
+    for row in _rows(con, "select * from rpt_cluster_examples "
+                          "order by embedder_id, ranking, cluster_id, side, position"):
+        bucket = examples[row["embedder_id"]][row["cluster_id"]][row["ranking"]]
+        bucket.setdefault(row["side"], []).append(row)
+        if row["ranking"] not in rankings[row["embedder_id"]]:
+            rankings[row["embedder_id"]].append(row["ranking"])
+    data["examples"] = examples
+    data["rankings"] = {eid: sorted(r, key=lambda x: (x != "rating", x))
+                        for eid, r in rankings.items()}
+    points = defaultdict(list)
+    for row in _rows(con, """
+            select m.embedder_id, m.x, m.y, f.rating, a.cluster_id
+            from cluster_map m
+            join full_set f using (image_id)
+            left join cluster_assignments a
+                on a.image_id = m.image_id and a.embedder_id = m.embedder_id and a.is_chosen_k
+                and a.is_default_input
+            order by m.embedder_id, m.image_id"""):
+        points[row["embedder_id"]].append(row)
+    data["map_points"] = points
+
+    data["pages"] = _rows(con, "select * from rpt_image_pages order by image_id")
+    scores = defaultdict(list)
+    for row in _rows(con, "select * from rpt_image_scores order by image_id, scorer_id"):
+        scores[row["image_id"]].append(row)
+    data["image_scores"] = scores
+    neighbours: dict = defaultdict(lambda: defaultdict(list))
+    for row in _rows(con, "select * from rpt_image_neighbours "
+                          "order by image_id, embedder_id, rank"):
+        neighbours[row["image_id"]][row["embedder_id"]].append(row)
+    data["neighbours"] = neighbours
+    data["prompts"] = {p["image_id"]: p["prompt"] for p in data["pages"]}
+    return data
+
+
+def _draw(figures: plots.Figures, data: dict) -> None:
+    dist = [r for r in data["rating_distribution"]]
+    data["rating_figure"] = figures.draw(
+        "ratings", dist, lambda: plots.bar_chart(
+            [r["label"] for r in dist], [r["n_images"] for r in dist],
+            "Images per resolved rating", "images",
+            [plots.RATING_COLOURS[r["rating"]] if r["rating"] is not None else "#888888"
+             for r in dist]))
+    months = data["months"]
+    data["months_figure"] = figures.draw(
+        "months", months, lambda: plots.months_chart(
+            [m["month"] for m in months], [m["n_images"] for m in months],
+            [m["n_full_set"] for m in months])) if months else None
+    data["box_figures"] = {
+        sid: figures.draw("box", rows, lambda sid=sid, rows=rows: plots.score_boxes(sid, rows))
+        for sid, rows in data["boxes"].items()}
+    directions = {r["scorer_id"]: r["direction"] for r in data["agreement"]}
+    target = next((s["target_precision"] for s in data["suggestions"]), 0.8)
+    data["curve_figures"] = {
+        sid: figures.draw("curve", [directions.get(sid), target, rows],
+                          lambda sid=sid, rows=rows: plots.threshold_curves(
+                              sid, directions.get(sid, "higher"), rows, target))
+        for sid, rows in data["curves"].items()}
+    compared = {a["scorer_id"]: data["curves"][a["scorer_id"]]
+                for a in data["learned"] + data["outside"][:6] if a["scorer_id"] in data["curves"]}
+    data["learned_figure"] = figures.draw(
+        "precision-keep", compared, lambda: plots.precision_by_keep_rate(compared)) \
+        if data["learned"] else None
+    data["keyword_figures"] = {
+        eid: figures.draw("keywords", rows, lambda eid=eid, rows=rows:
+                          plots.keyword_groups(eid, rows))
+        for eid, rows in data["keywords"].items()}
+    data["map_figures"] = {}
+    data["mix_figures"] = {}
+    for embedder in data["clustered"]:
+        eid = embedder["embedder_id"]
+        pts = data["map_points"].get(eid, [])
+        data["map_figures"][eid] = {
+            colour: figures.draw(f"map-{colour}", pts, lambda pts=pts, colour=colour, eid=eid:
+                                 plots.cluster_map(pts, colour, f"{eid}: by {colour}"), "png")
+            for colour in ("rating", "cluster")} if pts else {}
+        rows = data["cluster_ratings"].get(eid, [])
+        data["mix_figures"][eid] = figures.draw(
+            "mix", rows, lambda rows=rows: plots.rating_mix(rows)) if rows else None
+
+
+def _previous_page_keys(out: Path) -> dict[str, str]:
+    try:
+        return json.loads((out / "report.json").read_text()).get("image_page_keys", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def _context_key(env: Environment, common: dict) -> str:
+    """What every image page shares: its templates' source and the common context."""
+    digest = hashlib.sha256()
+    for name in ("base.html.j2", "macros.html.j2", "image.html.j2"):
+        source, _, _ = env.loader.get_source(env, name)
+        digest.update(source.encode())
+    shared = {k: v for k, v in common.items() if k != "thumb_of"}
+    digest.update(json.dumps(shared, default=str, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _copy_static(out: Path) -> None:
+    assets = out / "assets"
+    assets.mkdir(exist_ok=True)
+    for source in STATIC_DIR.iterdir():
+        target = assets / source.name
+        if not target.exists() or target.read_bytes() != source.read_bytes():
+            shutil.copyfile(source, target)
+
+
+def _dbt_docs(target: Path, out: Path, docs, progress: Callable[[str], None]) -> str:
+    """dbt's own documentation (lineage included) as one static page, DIR/dbt-docs/;
+    regenerated only when `docs.fingerprint` changed. `docs` comes from the caller
+    (neurostock.build.docs.DbtDocs): the report copies, it does not run dbt."""
+    docs_dir = out / "dbt-docs"
+    stamp = docs_dir / ".fingerprint"
+    with connect(target, read_only=True) as con:
+        # A page copied before the tracker was neutralised is not reused.
+        fingerprint = f"{docs.fingerprint(con)} {_OFFLINE_DOCS}"
+    if (docs_dir / "index.html").exists() and stamp.exists() \
+            and stamp.read_text() == fingerprint:
+        return "unchanged"
+    progress("dbt docs generate --static")
+    source = docs.generate()
+    docs_dir.mkdir(exist_ok=True)
+    page = offline_docs_page(source.read_text(encoding="utf-8"))
+    (docs_dir / "index.html").write_text(page, encoding="utf-8")
+    stamp.write_text(fingerprint)
+    return "generated"
+
+
+# dbt's docs page carries dbt Labs' usage tracker: a script it would fetch from a CDN
+# (snowplow's sp.js) and the collector it would post to. dbt only turns it on when the
+# project sends usage stats (ours does not), but a report that is opened offline must
+# not even name something to fetch: the addresses become empty strings, and the
+# function that would load the tracker returns at once.
+_OFFLINE_DOCS = "offline-1"
+_TRACKER_ADDRESS = re.compile(
+    r"""(["'])[^"'\n]*(?:d1fc8wv8zag5ca\.cloudfront\.net|sinter-collect\.com)[^"'\n]*\1""")
+_TRACKER_ON = "turn_on_tracking:function(){"
+
+
+def offline_docs_page(html: str) -> str:
+    """dbt's static docs page with its usage tracker neutralised (see above)."""
+    html = _TRACKER_ADDRESS.sub('""', html)
+    return html.replace(_TRACKER_ON, _TRACKER_ON + "return;")

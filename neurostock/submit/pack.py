@@ -1,0 +1,350 @@
+"""`neurostock submit`: the upload pack of one marketplace policy, read from the
+warehouse's `submission_decisions` (a reader: no lock).
+
+DIR/images/<name>.jpg    every image with verdict `submit`: sRGB JPEG, no EXIF, names
+                         of at most the policy's length (extension included), unique
+DIR/<policy>.csv         the upload CSV (split into <policy>_2.csv, ... past the row or
+                         byte limit), UTF-8, quoted by the csv module
+DIR/declarations.csv     per file: "Created using generative AI tools" and whether
+                         "People and Property are fictional" must be ticked
+DIR/to_upscale/, upscale.csv   images whose only problem is resolution, and the factor
+DIR/manifest.json        policy and rules, counts per verdict and reason, the files written
+A file whose bytes would not change is not written again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageCms
+
+from neurostock.core.errors import NeurostockError
+from neurostock.core.fileio import write_atomically
+from neurostock.core.imaging import JPEG_QUALITY, to_rgb
+from neurostock.core.warehouse import connect, resolve_warehouse
+from neurostock.submit.policy import Policy, load_policy
+
+MANIFEST = "manifest.json"
+IMAGES_DIR = "images"
+UPSCALE_DIR = "to_upscale"
+UPSCALE_LIST = "upscale.csv"
+DECLARATIONS = "declarations.csv"
+# Rated images the team judged below good (their 1-2) or unusable (5) stay out of a pack
+# whatever the gate says: a human already said no.
+GOOD_RATINGS = (3, 4)
+# Little words a file name can do without ("jellyfish-glowing-dark", not "a-jellyfish-in").
+_NAME_SKIP = frozenset("a an the of in on at and with by for to".split())
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@dataclass(frozen=True)
+class PackSummary:
+    out_dir: Path
+    n_submit: int
+    n_images: int
+    n_upscaled_in: int
+    n_to_upscale: int
+    n_csv_files: int
+    n_written: int
+    n_unchanged: int
+    counts: dict
+
+
+def short_name(title: str, image_id: int, max_chars: int, suffix: str = ".jpg") -> str:
+    """`<title words>-<image id><suffix>` in lower-case ASCII without little words, at most
+    `max_chars`; the image id keeps names unique."""
+    ascii_title = unicodedata.normalize("NFKD", title or "").encode("ascii", "ignore").decode()
+    words = [w for w in re.findall(r"[a-z0-9]+", ascii_title.lower()) if w not in _NAME_SKIP]
+    tail = f"-{image_id}{suffix}" if words else f"image-{image_id}{suffix}"
+    room = max_chars - len(tail)
+    if room < 0:
+        raise NeurostockError(f"image id {image_id} is too long for a {max_chars}-character name")
+    stem = ""
+    for word in words:
+        candidate = f"{stem}-{word}" if stem else word
+        if len(candidate) > room:
+            break
+        stem = candidate
+    if not stem and words:
+        stem = words[0][:room]
+    return f"{stem}{tail}" if stem else tail.lstrip("-")
+
+
+def jpeg_bytes(path: str | Path, quality: int = JPEG_QUALITY) -> tuple[bytes, int, int]:
+    """The image at `path` as an sRGB JPEG without EXIF (transparency on white, an
+    embedded colour profile converted to sRGB), with its width and height."""
+    with Image.open(path) as image:
+        image.load()
+        icc = image.info.get("icc_profile")
+        rgb = to_rgb(image)
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            rgb = ImageCms.profileToProfile(rgb, source, _SRGB, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError):
+            pass  # an unreadable profile: the pixels are taken as sRGB
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="JPEG", quality=quality, icc_profile=_SRGB.tobytes())
+    return buffer.getvalue(), rgb.width, rgb.height
+
+
+def csv_chunks(rows: list[list[str]], header: list[str], max_rows: int,
+               max_bytes: int) -> list[bytes]:
+    """The upload CSV as files of at most `max_rows` rows and `max_bytes` bytes each."""
+    def encode(lines: list[list[str]]) -> bytes:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(header)
+        writer.writerows(lines)
+        return buffer.getvalue().encode("utf-8")
+
+    chunks: list[bytes] = []
+    current: list[list[str]] = []
+    size = len(encode([]))
+    for row in rows:
+        row_bytes = len(encode([row])) - len(encode([]))
+        if current and (len(current) >= max_rows or size + row_bytes > max_bytes):
+            chunks.append(encode(current))
+            current, size = [], len(encode([]))
+        if size + row_bytes > max_bytes:
+            raise NeurostockError(f"CSV row for {row[0]} alone is over {max_bytes} bytes")
+        current.append(row)
+        size += row_bytes
+    if current or not chunks:
+        chunks.append(encode(current))
+    return chunks
+
+
+def csv_name(policy: str, index: int) -> str:
+    return f"{policy}.csv" if index == 1 else f"{policy}_{index}.csv"
+
+
+class _Writer:
+    """Writes files under DIR, only when their bytes change; remembers what it wrote."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.files: list[str] = []
+        self.written = 0
+        self.unchanged = 0
+
+    def put(self, relative: str, payload: bytes) -> None:
+        target = self.out / relative
+        self.files.append(relative)
+        if target.is_file() and target.read_bytes() == payload:
+            self.unchanged += 1
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(target, payload)
+        self.written += 1
+
+
+def _previous_files(out: Path) -> list[str] | None:
+    manifest = out / MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        return list(json.loads(manifest.read_text(encoding="utf-8"))["files"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _prepare(out: Path, force: bool) -> list[str]:
+    if out.exists() and not out.is_dir():
+        raise NeurostockError(f"{out} exists and is not a directory")
+    previous = _previous_files(out) if out.exists() else None
+    if out.exists() and any(out.iterdir()) and not force:
+        raise NeurostockError(f"{out} is not empty: pass --force to replace a previous "
+                              "submission pack there (other files are left alone)")
+    out.mkdir(parents=True, exist_ok=True)
+    return previous or []
+
+
+def _decisions(con, policy: Policy) -> list[dict]:
+    exists = con.execute("select count(*) from duckdb_tables() where schema_name = 'main' "
+                         "and table_name = 'submission_decisions'").fetchone()[0]
+    if not exists:
+        raise NeurostockError("table submission_decisions is missing: run `neurostock build`")
+    built = [r[0] for r in con.execute(
+        "select distinct policy from submission_decisions where policy is not null").fetchall()]
+    if built and policy.name not in built:
+        raise NeurostockError(
+            f"policy {policy.name} is not built in this warehouse (built: {', '.join(built)}): "
+            f"set `submission: {{policy: {policy.name}}}` in neurostock.yml and run "
+            "`neurostock build`")
+    versions = [r[0] for r in con.execute(
+        "select distinct policy_version from submission_decisions where policy = ?",
+        [policy.name]).fetchall()]
+    if versions and versions != [policy.version]:
+        raise NeurostockError(
+            f"submission_decisions holds policy {policy.name} version {versions[0]}, the file "
+            f"says version {policy.version}: run `neurostock build`")
+    cursor = con.execute(
+        """
+        select image_id, image_set, rating, verdict, reasons, quality_score, title, keywords,
+               category_id, has_fictional_people, needs_upscaling_only, upscale_factor,
+               resolved_path, width, height, policy_version
+        from submission_decisions where policy = ?
+        order by quality_score desc nulls last, image_id
+        """, [policy.name])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _counts(rows: list[dict]) -> dict:
+    verdicts = Counter((r["image_set"], r["verdict"]) for r in rows)
+    reasons = Counter((r["image_set"], reason["rule_id"], reason["status"])
+                      for r in rows for reason in (r["reasons"] or []))
+    return {
+        "verdicts": [{"image_set": s, "verdict": v, "n": n}
+                     for (s, v), n in sorted(verdicts.items())],
+        "reasons": [{"image_set": s, "rule_id": rule, "status": status, "n": n}
+                    for (s, rule, status), n in sorted(reasons.items(),
+                                                       key=lambda kv: (kv[0][0], -kv[1]))],
+    }
+
+
+def _upscaled_file(folder: Path, stem: str) -> Path | None:
+    matches = sorted(p for p in folder.glob(f"{stem}.*") if p.is_file())
+    return matches[0] if matches else None
+
+
+def build_pack(warehouse: str | Path | None, out_dir: str | Path, policy_name: str | None,
+               overrides: dict | None = None, limit: int | None = None,
+               upscaled: str | Path | None = None, force: bool = False,
+               progress: Callable[[str], None] | None = None) -> PackSummary:
+    """Write the pack of `policy_name` into `out_dir` (see the module docstring)."""
+    say = progress or (lambda _m: None)
+    policy = load_policy(policy_name, overrides)
+    limits = policy.csv
+    params = policy.params
+    upscaled_dir = Path(upscaled) if upscaled else None
+    if upscaled_dir is not None and not upscaled_dir.is_dir():
+        raise NeurostockError(f"--upscaled {upscaled_dir} is not a directory")
+    if limit is not None and limit < 1:
+        raise NeurostockError(f"--limit must be at least 1, got {limit}")
+    target = resolve_warehouse(warehouse)
+    with connect(target, read_only=True) as con:
+        rows = _decisions(con, policy)
+    out = Path(out_dir)
+    previous = _prepare(out, force)
+    writer = _Writer(out)
+    max_chars = int(limits["max_filename_chars"])
+
+    def wanted(row: dict) -> bool:
+        return row["image_set"] == "pool" or row["rating"] in GOOD_RATINGS
+
+    chosen = [r for r in rows if r["verdict"] == "submit" and wanted(r)]
+    to_upscale = [r for r in rows if r["verdict"] == "hold" and r["needs_upscaling_only"]
+                  and wanted(r)]
+    csv_rows: list[list[str]] = []
+    declarations: list[list[str]] = []
+    notes: list[dict] = []
+    n_upscaled_in = 0
+
+    def add(row: dict, source: Path, via: str) -> bool:
+        name = short_name(row["title"], row["image_id"], max_chars)
+        try:
+            payload, width, height = jpeg_bytes(source)
+        except (OSError, ValueError) as exc:
+            notes.append({"image_id": row["image_id"], "note": f"unreadable {source}: {exc}"})
+            return False
+        megapixels = width * height / 1e6
+        if megapixels < params["min_megapixels"] or megapixels > params["max_megapixels"] \
+                or len(payload) / 1e6 > params["max_file_mb"]:
+            notes.append({"image_id": row["image_id"],
+                          "note": f"{via} file {source.name}: {width}x{height}, "
+                                  f"{len(payload) / 1e6:.1f} MB JPEG outside the policy"})
+            return False
+        writer.put(f"{IMAGES_DIR}/{name}", payload)
+        title = (row["title"] or "").replace(",", " ")[: int(limits["max_title_chars"])]
+        keywords = [k.replace(",", " ") for k in (row["keywords"] or [])]
+        keywords = keywords[: int(limits["max_keywords"])]
+        csv_rows.append([name, title.strip(), ", ".join(keywords),
+                         str(row["category_id"] or ""), ""])
+        fictional = {True: "yes", False: "no"}.get(row["has_fictional_people"], "unknown")
+        declarations.append([name, str(row["image_id"]), "yes", fictional])
+        return True
+
+    for i, row in enumerate(chosen, start=1):
+        if limit is not None and len(csv_rows) >= limit:
+            break
+        if not row["resolved_path"]:
+            notes.append({"image_id": row["image_id"], "note": "no image file"})
+            continue
+        add(row, Path(row["resolved_path"]), "source")
+        if i % 200 == 0:
+            say(f"submit: {i:,}/{len(chosen):,} images")
+
+    upscale_lines = []
+    for row in to_upscale:
+        # The stem of the JPEG it will become, so the upscaler's file comes back by name.
+        stem = short_name(row["title"], row["image_id"], max_chars).removesuffix(".jpg")
+        returned = _upscaled_file(upscaled_dir, stem) if upscaled_dir else None
+        if returned is not None and (limit is None or len(csv_rows) < limit):
+            if add(row, returned, "upscaled"):
+                n_upscaled_in += 1
+                continue
+        if not row["resolved_path"]:
+            continue
+        factor = float(row["upscale_factor"] or 1)
+        with Image.open(row["resolved_path"]) as image:
+            image.load()
+            rgb = to_rgb(image)
+        buffer = io.BytesIO()
+        rgb.save(buffer, format="PNG")
+        writer.put(f"{UPSCALE_DIR}/{stem}.png", buffer.getvalue())
+        upscale_lines.append([f"{stem}.png", f"{factor:g}", str(row["image_id"]),
+                              str(rgb.width), str(rgb.height),
+                              str(math.ceil(rgb.width * factor)),
+                              str(math.ceil(rgb.height * factor))])
+
+    header = list(limits["header"])
+    chunks = csv_chunks(csv_rows, header, int(limits["max_rows"]), int(limits["max_bytes"]))
+    for index, chunk in enumerate(chunks, start=1):
+        writer.put(csv_name(policy.name, index), chunk)
+    writer.put(DECLARATIONS, _csv_bytes(
+        ["Filename", "image_id", "created_using_generative_ai",
+         "people_and_property_fictional"], declarations))
+    if upscale_lines:
+        writer.put(UPSCALE_LIST, _csv_bytes(
+            ["name", "factor", "image_id", "width", "height", "min_width", "min_height"],
+            upscale_lines))
+    counts = _counts(rows)
+    manifest = {
+        **policy.describe(),
+        "warehouse": str(target),
+        "counts": counts,
+        "pack": {"images": len(csv_rows), "from_upscaled": n_upscaled_in,
+                 "to_upscale": len(upscale_lines), "csv_files": len(chunks),
+                 "left_out_rated_below_good": sum(
+                     1 for r in rows if r["verdict"] == "submit" and not wanted(r)),
+                 "limit": limit, "notes": notes},
+        "files": sorted([*writer.files, MANIFEST]),
+    }
+    writer.put(MANIFEST, (json.dumps(manifest, indent=2, default=str) + "\n").encode())
+    # Files an earlier pack wrote that this one does not: gone (nothing else is touched).
+    for stale in set(previous) - set(writer.files):
+        if ".." not in Path(stale).parts:
+            (out / stale).unlink(missing_ok=True)
+    return PackSummary(out_dir=out.resolve(), n_submit=len(chosen), n_images=len(csv_rows),
+                       n_upscaled_in=n_upscaled_in, n_to_upscale=len(upscale_lines),
+                       n_csv_files=len(chunks), n_written=writer.written,
+                       n_unchanged=writer.unchanged, counts=counts)
+
+
+def _csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
