@@ -73,11 +73,15 @@ def test_readers_work_while_a_writer_holds_the_lock(clustered):
     with writer_lock(warehouse, "build"):
         out = _ok(_cli(warehouse, config, "similar", "--image", str(image_id), "-k", "3"))
         assert "raw.img_info" in _ok(_cli(warehouse, config, "status"))
-    found = [int(line.split("\t")[0]) for line in out.splitlines() if "\t" in line]
+    lines = [line.split("\t") for line in out.splitlines() if "\t" in line]
+    found = [int(fields[0]) for fields in lines]
     assert len(found) == 3 and image_id not in found
+    # Each line is `id, similarity, prompt`: the prompt printed is that image's own
+    # (empty where the image has none), and the list is nearest first.
     prompts = dict(query(warehouse, "select image_id, prompt from pool"))
-    for neighbour in found:
-        assert f"{neighbour}\t" in out and (prompts[neighbour] or "")[:30] in out
+    assert [fields[2] for fields in lines] == [prompts[i] or "" for i in found]
+    similarities = [float(fields[1]) for fields in lines]
+    assert similarities == sorted(similarities, reverse=True)
 
 
 def test_no_ingest_gets_in_while_a_build_runs(clustered, tmp_path):

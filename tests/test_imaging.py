@@ -102,11 +102,13 @@ def test_an_image_without_pixels_is_a_value_error():
 def test_encode_rgb_jpeg_flattens_and_keeps_exif():
     image = Image.new("RGBA", (16, 16), (0, 0, 0, 0))
     exif = Image.Exif()
-    exif[0x0112] = 6  # orientation: rotate 90
+    exif[0x0112] = 6  # orientation: rotate 90 (applied to the pixels, so not kept)
+    exif[0x010E] = "kept"  # ImageDescription
     image.info["exif"] = exif.tobytes()
     with Image.open(io.BytesIO(encode_rgb_jpeg(image))) as decoded:
         assert decoded.format == "JPEG" and decoded.mode == "RGB"
-        assert decoded.getexif()[0x0112] == 6
+        assert decoded.getexif()[0x010E] == "kept"
+        assert decoded.getexif().get(0x0112, 1) == 1
         assert _close(decoded.getpixel((8, 8)), WHITE, tolerance=2)
 
 
@@ -228,3 +230,110 @@ def test_thumbnails_show_transparency_on_white(tmp_path):
     with Image.open(tmp_path / "site" / relative_path(sha)) as thumb:
         assert thumb.mode == "RGB"
         assert _close(thumb.getpixel((thumb.width - 4, thumb.height // 2)), WHITE, tolerance=3)
+
+
+# --- EXIF orientation ----------------------------------------------------------------------------
+
+RED, BLUE = (220, 30, 30), (30, 30, 220)
+
+
+def _sideways_jpeg(path: Path, size: tuple[int, int] = (48, 32)) -> Path:
+    """A JPEG that a viewer shows `size` wide and high, left half red and right half blue,
+    whose pixels are stored turned 90 degrees anticlockwise (so `size` swapped, blue on
+    top) with EXIF orientation 6 ("turn 90 degrees clockwise to display")."""
+    width, height = size
+    shown = Image.new("RGB", size, BLUE)
+    shown.paste(RED, (0, 0, width // 2, height))
+    stored = shown.transpose(Image.Transpose.ROTATE_90)
+    assert stored.size == (height, width)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010E] = "sideways"  # ImageDescription: some other EXIF to keep
+    stored.save(path, "JPEG", quality=95, exif=exif.tobytes())
+    with Image.open(path) as check:
+        assert check.size == (height, width) and check.getexif()[0x0112] == 6
+    return path
+
+
+def _upright(image: Image.Image, size: tuple[int, int] = (48, 32)) -> None:
+    """`image` is `size` with red on the left and blue on the right, as a viewer shows it."""
+    assert image.size == size
+    width, height = size
+    rgb = image.convert("RGB")
+    assert _close(rgb.getpixel((width // 6, height // 2)), RED, tolerance=12)
+    assert _close(rgb.getpixel((width * 5 // 6, height // 2)), BLUE, tolerance=12)
+    assert _close(rgb.getpixel((width // 6, height // 6)), RED, tolerance=12)
+    assert _close(rgb.getpixel((width * 5 // 6, height * 5 // 6)), BLUE, tolerance=12)
+
+
+def test_to_rgb_turns_an_exif_oriented_jpeg_upright(tmp_path):
+    with Image.open(_sideways_jpeg(tmp_path / "side.jpg")) as image:
+        rgb = to_rgb(image)
+    _upright(rgb)
+    # The result carries no orientation, so converting it again turns nothing.
+    assert rgb.getexif().get(0x0112, 1) == 1
+    _upright(to_rgb(rgb))
+
+
+def test_encode_rgb_jpeg_writes_an_upright_jpeg_without_orientation(tmp_path):
+    with Image.open(_sideways_jpeg(tmp_path / "side.jpg")) as image:
+        payload = encode_rgb_jpeg(image)
+    with Image.open(io.BytesIO(payload)) as written:
+        assert written.format == "JPEG"
+        assert written.getexif().get(0x0112, 1) == 1
+        assert written.getexif()[0x010E] == "sideways"  # the rest of the EXIF is kept
+        _upright(written)
+
+
+def test_report_thumbnail_of_an_exif_oriented_jpeg_is_upright(tmp_path):
+    """Big enough that the thumbnail decodes the JPEG at a reduced scale (draft): the
+    orientation is applied after it."""
+    from neurostock.reports.thumbnails import SIZE, ThumbnailJob, make_thumbnails, relative_path
+
+    shown = (SIZE * 4, SIZE * 2)
+    path = _sideways_jpeg(tmp_path / "side.jpg", shown)
+    with Image.open(path) as probe:
+        probe.draft("RGB", (SIZE, SIZE))
+        assert probe.size[0] < shown[1]  # the thumbnail's decode is a draft
+    sha = _sha(path)
+    result = make_thumbnails([ThumbnailJob(sha, str(path))], tmp_path / "site")
+    assert result["made"] == 1 and not result["failed"]
+    with Image.open(tmp_path / "site" / relative_path(sha)) as thumb:
+        assert thumb.getexif().get(0x0112, 1) == 1
+        _upright(thumb, (SIZE, SIZE // 2))
+
+
+def test_upload_pack_jpeg_of_an_exif_oriented_file_is_upright(tmp_path):
+    from neurostock.submit.pack import jpeg_bytes
+
+    payload, width, height = jpeg_bytes(_sideways_jpeg(tmp_path / "side.jpg"))
+    assert (width, height) == (48, 32)
+    with Image.open(io.BytesIO(payload)) as packed:
+        assert packed.getexif().get(0x0112, 1) == 1
+        _upright(packed)
+
+
+def test_images_sync_records_the_displayed_size_and_copies_upright(tmp_path):
+    """One file through images sync's check and dataset copy (the functions a sync's
+    workers run): files.images gets the size as displayed, and the dataset copy of an
+    RGB JPEG with an orientation is re-encoded upright, not copied byte for byte."""
+    from neurostock.images.checks import Job, Row, Settings, check_file
+    from neurostock.images.dataset import copy_into_dataset
+
+    (tmp_path / "src").mkdir()
+    path = _sideways_jpeg(tmp_path / "src" / "side.jpg")
+    settings = Settings(maps=(), roots=(str(tmp_path / "src"),), dest=tmp_path / "data",
+                        max_pixels=10**6, max_bytes=10**6)
+    job = Job(7, "full_set", str(path), 2, None)
+    row = Row(job.image_id, job.set_name, job.img_path)
+    decoded = check_file(job, settings, row)
+    assert (row.width, row.height) == (48, 32)
+    (tmp_path / "data" / "2").mkdir(parents=True)
+    copy_into_dataset(job, decoded, settings, row)
+    assert row.copied and row.dataset_path == str(tmp_path / "data" / "2" / "7.jpg")
+    copy = Path(row.dataset_path)
+    assert copy.read_bytes() != path.read_bytes()
+    assert row.dataset_sha256 == _sha(copy)
+    with Image.open(copy) as written:
+        assert written.getexif().get(0x0112, 1) == 1
+        _upright(written)

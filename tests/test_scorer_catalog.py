@@ -8,14 +8,39 @@ import pytest
 
 from neurostock.core.config import SCORERS
 from neurostock.core.errors import NeurostockError
-from neurostock.score.catalog import CATALOG, load_scorer, scorer_entry
+from neurostock.score.catalog import (
+    CATALOG,
+    ENTRIES,
+    ScorerEntry,
+    catalog_of,
+    load_scorer,
+    scorer_entry,
+)
 from neurostock.score.technical import TechnicalQuality
 from neurostock.score.udfs import scorer_fingerprint
 
 
-def test_catalog_lists_exactly_the_scorers_the_config_accepts():
-    assert set(CATALOG) == set(SCORERS)
-    assert all(key == entry.scorer_id for key, entry in CATALOG.items())
+def test_catalog_lists_exactly_the_scorers_the_config_accepts(tmp_path):
+    # The config accepts every catalogued id and nothing else.
+    from neurostock.core.config import load_config
+
+    config = tmp_path / "neurostock.yml"
+    config.write_text(f"scorers: [{', '.join(CATALOG)}]\n")
+    assert set(load_config(config).scorers) == set(CATALOG)
+    config.write_text("scorers: [technical, nima]\n")
+    with pytest.raises(NeurostockError, match="scorers"):
+        load_config(config)
+
+
+def test_the_catalog_refuses_to_load_when_it_drifts_from_the_config():
+    extra = ScorerEntry("nima", "x.nima", "Nima", "more aesthetic", 0.0, 10.0)
+    with pytest.raises(ImportError, match="SCORERS is technical"):
+        catalog_of((*ENTRIES, extra), SCORERS)
+    with pytest.raises(ImportError, match="SCORERS is"):
+        catalog_of(ENTRIES[1:], SCORERS)
+    with pytest.raises(ImportError, match="lists scorer phash twice"):
+        catalog_of((*ENTRIES, ENTRIES[1]), SCORERS)
+    assert catalog_of(ENTRIES, SCORERS) == CATALOG
 
 
 @pytest.mark.parametrize("scorer_id", sorted(CATALOG))

@@ -34,7 +34,7 @@ class ScorerEntry:
         return getattr(importlib.import_module(self.module), self.class_name)()
 
 
-CATALOG: dict[str, ScorerEntry] = {entry.scorer_id: entry for entry in (
+ENTRIES = (
     ScorerEntry("technical", "neurostock.score.technical", "TechnicalQuality",
                 "sharper (variance of the Laplacian)", 0.0, None),
     ScorerEntry("phash", "neurostock.score.phash", "PerceptualHash",
@@ -43,12 +43,26 @@ CATALOG: dict[str, ScorerEntry] = {entry.scorer_id: entry for entry in (
                 "more likely not safe for work", 0.0, 1.0),
     ScorerEntry("text_in_image", "neurostock.score.text_in_image", "TextInImage",
                 "more of the image covered by text", 0.0, 1.0),
-)}
+)
 
-if set(CATALOG) != set(SCORERS):
-    raise ImportError(f"score/catalog.py lists scorers {', '.join(CATALOG)} but "
-                      f"neurostock/core/config.py SCORERS is {', '.join(SCORERS)}: "
-                      "change both together")
+
+def catalog_of(entries: tuple[ScorerEntry, ...], config_ids: tuple[str, ...]
+               ) -> dict[str, ScorerEntry]:
+    """scorer id -> entry; ImportError when an id is listed twice or the ids differ from
+    the ones neurostock.yml accepts (core/config.py SCORERS): the two lists change
+    together or the package does not load."""
+    ids = [entry.scorer_id for entry in entries]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ImportError(f"score/catalog.py lists scorer {', '.join(twice)} twice")
+    if set(ids) != set(config_ids):
+        raise ImportError(f"score/catalog.py lists scorers {', '.join(ids)} but "
+                          f"neurostock/core/config.py SCORERS is {', '.join(config_ids)}: "
+                          "change both together")
+    return {entry.scorer_id: entry for entry in entries}
+
+
+CATALOG: dict[str, ScorerEntry] = catalog_of(ENTRIES, SCORERS)
 
 
 def scorer_entry(scorer_id: str) -> ScorerEntry:

@@ -80,8 +80,9 @@ def short_name(title: str, image_id: int, max_chars: int, suffix: str = ".jpg") 
 
 
 def jpeg_bytes(path: str | Path, quality: int = JPEG_QUALITY) -> tuple[bytes, int, int]:
-    """The image at `path` as an sRGB JPEG without EXIF (transparency on white, an
-    embedded colour profile converted to sRGB), with its width and height."""
+    """The image at `path` as an sRGB JPEG without EXIF (turned upright as its EXIF
+    orientation says, transparency on white, an embedded colour profile converted to
+    sRGB), with its width and height as displayed."""
     with Image.open(path) as image:
         image.load()
         icc = image.info.get("icc_profile")
