@@ -66,8 +66,9 @@ def make_data(images: int, dim: int, n_scores: int, seed: int = 0):
 
 
 def make_decision_data(images: int, rating: np.ndarray, groups: np.ndarray, seed: int = 1):
-    """Context (prompt words, prefix, experiment, month) and source ratings 1-5 for the
-    decision variant: about half unusable, more so for prefix 7 and some words."""
+    """Context (prompt words, prefix, experiment, month), source ratings 1-5, which are
+    unusable (5) and which sellable (3-4) for the decision variant: about half unusable,
+    more so for prefix 7 and some words."""
     from neurostock.learn.context import Context
 
     rng = np.random.default_rng(seed)
@@ -94,7 +95,7 @@ def make_decision_data(images: int, rating: np.ndarray, groups: np.ndarray, seed
         experiment_number=np.array([f"{m}/{k}" for m, k in zip(model, number, strict=True)],
                                    dtype=object),
         month=month)
-    return context, source, (source >= 3) & (source <= 4)
+    return context, source, unusable, (source >= 3) & (source <= 4)
 
 
 def run_variant(variant: str, images: int, dim: int, n_scores: int) -> dict:
@@ -116,22 +117,19 @@ def run_variant(variant: str, images: int, dim: int, n_scores: int) -> dict:
         extra = {"note": "fixed alpha, no inner search, no refit"}
     elif variant == "decision":
         from neurostock.core.config import LEARNED_BLOCKS
-        from neurostock.learn.decision import (
-            cross_validate_decision,
-            decision_metrics,
-            fit_decision,
-            ordinal_code,
-        )
+        from neurostock.learn.decision import cross_validate_decision, fit_decision
+        from neurostock.learn.decision_metrics import decision_metrics, ordinal_code
 
-        context, source, sellable = make_decision_data(images, y, groups)
+        context, source, unusable, sellable = make_decision_data(images, y, groups)
         started = time.perf_counter()
-        cv = cross_validate_decision(x, context, names, source, groups, LEARNED_BLOCKS, 5, 42,
+        cv = cross_validate_decision(x, context, names, source, unusable, groups,
+                                     LEARNED_BLOCKS, 5, 42,
                                      progress=lambda m: print(m, file=sys.stderr))
         cv_seconds = time.perf_counter() - started
-        fit_decision(x, context, names, source, groups, LEARNED_BLOCKS)
+        fit_decision(x, context, names, source, unusable, groups, LEARNED_BLOCKS)
         refit_seconds = time.perf_counter() - started - cv_seconds
-        metrics = decision_metrics(cv, sellable, source, groups, 42)
-        predictions, y = cv.score, ordinal_code(source)
+        metrics = decision_metrics(cv, sellable, source, unusable, groups, 42)
+        predictions, y = cv.score, ordinal_code(source, unusable)
         extra = {"cv_seconds": round(cv_seconds, 1), "refit_seconds": round(refit_seconds, 1),
                  "bootstrap_seconds": round(time.perf_counter() - started - cv_seconds
                                             - refit_seconds, 1),

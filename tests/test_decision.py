@@ -25,11 +25,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from neurostock.learn.features import group_key
 from neurostock.sampledata.source import write_sample
 from neurostock.score.importers import import_scores
 from tests.conftest import copy_warehouse, query
 from tests.conftest import run_cli as _cli
+from tests.prompt_reference import group_key
 
 pytestmark = pytest.mark.slow
 

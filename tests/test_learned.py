@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from neurostock.learn.estimators import OrdinalLogistic
-from neurostock.learn.features import group_key
 from neurostock.learn.search import cross_validate
 from tests.conftest import built_sample, query
 from tests.conftest import run_cli as _cli
+from tests.prompt_reference import group_key
 
 pytestmark = pytest.mark.slow
 
@@ -230,10 +230,3 @@ def test_a_new_team_with_eight_ratings_gets_a_warehouse_and_one_warning(tmp_path
     captured = capsys.readouterr()
     assert "learned_quality not trained" in captured.err and "trained learned_" not in captured.out
 
-
-def test_images_without_a_prompt_are_each_their_own_group():
-    # One group of every prompt-less image would put them all in one fold (the team's
-    # rated images mostly have no prompt in the shared files).
-    assert group_key("A  cat, on a Mat!", 7) == group_key("a cat on a mat") == "a cat on a mat"
-    assert group_key("", 7) == "#7" and group_key(None, 8) == "#8"
-    assert group_key("") == ""

@@ -14,10 +14,10 @@ import pytest
 
 from neurostock.core.config import learned_config
 from neurostock.core.errors import NeurostockError
-from neurostock.learn.decision import auc, weighted_auc, weighted_precision
-from neurostock.learn.features import group_key
+from neurostock.learn.decision_metrics import auc, weighted_auc, weighted_precision
 from tests.conftest import built_sample, query
 from tests.conftest import run_cli as _cli
+from tests.prompt_reference import group_key
 
 pytestmark = pytest.mark.slow
 

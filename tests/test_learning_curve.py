@@ -34,16 +34,18 @@ def _planted(n: int = 240, seed: int = 5):
 def test_the_decision_curve_measures_auc_of_sellable_and_spearman_out_of_fold():
     matrix, context, rating, groups = _planted()
     sellable = (rating >= 3) & (rating <= 4)
-    points = decision_curve_points(matrix, context, ["score:a", "score:b"], rating, sellable,
-                                   groups, (), folds=3, seed=1, repeats=2,
+    unusable = rating == 5
+    points = decision_curve_points(matrix, context, ["score:a", "score:b"], rating, unusable,
+                                   sellable, groups, (), folds=3, seed=1, repeats=2,
                                    fractions=(0.3, 1.0), progress=lambda *_: None)
     assert [(p["fraction"], p["repeat"]) for p in points] == [(0.3, 0), (0.3, 1), (1.0, 0)]
     assert points[-1]["n_ratings"] == len(rating) and points[0]["n_ratings"] < len(rating)
     assert points[-1]["auc_sellable"] > 0.75 and points[-1]["spearman"] > 0.4
     # Labels the features know nothing of: chance.
     shuffled = np.random.default_rng(0).permutation(sellable)
-    chance = decision_curve_points(matrix, context, ["score:a", "score:b"], rating, shuffled,
-                                   groups, (), folds=3, seed=1, repeats=1, fractions=(1.0,),
+    chance = decision_curve_points(matrix, context, ["score:a", "score:b"], rating, unusable,
+                                   shuffled, groups, (), folds=3, seed=1, repeats=1,
+                                   fractions=(1.0,),
                                    progress=lambda *_: None)
     assert abs(chance[0]["auc_sellable"] - 0.5) < 0.12
 

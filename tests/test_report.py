@@ -178,7 +178,7 @@ def test_the_check_catches_dbts_own_page_and_its_tracker():
 
     stock = (Path(dbt.task.docs.__file__).parent / "index.html").read_text(encoding="utf-8")
     assert any("cloudfront.net" in hit for hit in _external_loads(stock))
-    from neurostock.reports.site import offline_docs_page
+    from neurostock.reports.dbt_docs import offline_docs_page
 
     assert _external_loads(offline_docs_page(stock)) == []
 
@@ -206,10 +206,10 @@ def test_a_team_source_gets_no_planted_signals_banner(tmp_path, tiny_source):
     warehouse = tmp_path / "w.duckdb"
     assert main(["--warehouse", str(warehouse), "ingest", str(tiny_source)]) == 0
     from neurostock.core.warehouse import connect
-    from neurostock.reports.site import _planted_sample
+    from neurostock.reports.data import planted_sample
 
     with connect(warehouse, read_only=True) as con:
-        assert _planted_sample(con) is None
+        assert planted_sample(con) is None
 
 
 def test_random_weights_are_announced_on_every_page(reported):

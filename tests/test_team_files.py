@@ -6,6 +6,7 @@ and up to k = 40. Real dbt, real DuckDB, a real sample source."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -22,6 +23,7 @@ from neurostock.embed.embedding_import import import_embeddings
 from neurostock.ingest.sqlite_copy import ingest
 from neurostock.sampledata.source import write_sample
 from tests.conftest import SHARED_DATA, query
+from tests.prompt_reference import team_clean_prompt
 
 pytestmark = pytest.mark.slow
 
@@ -62,19 +64,43 @@ def test_ann_csv_is_the_teams_file_one_row_per_usable_rated_image(exported):
     assert unusable and not unusable & set(ann["id"])
 
 
+def test_ann_csv_carries_the_prompt_as_the_source_stores_it(exported):
+    """ann.csv's img_generation_promt is img_info's, byte for byte (the `<digits>_`
+    prefix and the underscores kept); full_set.csv's is the cleaned prompt."""
+    warehouse, out = exported
+    raw = dict(query(warehouse, "select image_id, prompt_raw from int_images_checked "
+                                "where is_valid"))
+    with (out / "ann.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and all(r["img_generation_promt"] == (raw[int(r["id"])] or "")
+                        for r in rows)
+    assert sum(r["img_generation_promt"][:1].isdigit() and "_" in r["img_generation_promt"]
+               for r in rows) > len(rows) / 2
+    with (out / "full_set.csv").open(encoding="utf-8", newline="") as handle:
+        cleaned = {int(r["id"]): r["img_generation_promt"] for r in csv.DictReader(handle)}
+    assert all(cleaned[int(r["id"])] == (team_clean_prompt(raw[int(r["id"])]) or "")
+               for r in rows)
+
+
 def test_the_teams_notebook_turns_ann_csv_into_full_set_csv(exported):
     _, out = exported
-    # create_full_set, as the team wrote it.
+    # create_full_set, as the team wrote it: ann.csv holds the source's prompts, cleaned
+    # on the way (their cleaning, tests/prompt_reference.py) and written with pandas.
     full_set = pd.read_csv(out / "ann.csv").drop(["Unnamed: 0", "img_name"], axis=1)
+    full_set["img_generation_promt"] = full_set["img_generation_promt"].map(
+        lambda p: team_clean_prompt(p) if isinstance(p, str) else p)
     full_set["label"] = full_set["rating"] - 1
     full_set["img_path"] = ("all_data/" + full_set["label"].astype(str) + "/"
                             + full_set["id"].astype(str) + ".jpg")
     full_set = full_set.drop("rating", axis=1).rename(columns={"label": "rating"})
     full_set = full_set[["id", "img_generation_promt", "rating", "img_path"]]
+    written = io.StringIO()
+    full_set.to_csv(written, index=False)
+    written.seek(0)
 
     exported_full_set = pd.read_csv(out / "full_set.csv")
     assert len(exported_full_set) > 100
-    pd.testing.assert_frame_equal(full_set, exported_full_set)
+    pd.testing.assert_frame_equal(pd.read_csv(written), exported_full_set)
 
 
 def test_nessesary_files_csv_is_the_teams_file_one_row_per_rating_row(exported):

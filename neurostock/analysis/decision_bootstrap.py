@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from neurostock.core.intervals import percentile_interval
+
 FIGURES = ("precision", "keep_rate", "recall", "balanced_accuracy")
 
 RESULT_SCHEMA = pa.schema(
@@ -118,8 +120,9 @@ def decision_bootstrap(pairs: pa.Table, choices: pa.Table, folds: int, replicate
         for j, key in enumerate(mine):
             record = _record(key, replicates, n_groups)
             for figure, (low, high) in bounds(sums[:, j, :]).items():
-                record[f"{figure}_ci_low"] = _percentile(low, 2.5)
-                record[f"{figure}_ci_high"] = _percentile(high, 97.5)
+                # The low end's 2.5 % percentile, the high end's 97.5 %.
+                record[f"{figure}_ci_low"], record[f"{figure}_ci_high"] = \
+                    percentile_interval(low, high_draws=high)
             out.append(record)
     return pa.Table.from_pylist(out, schema=RESULT_SCHEMA)
 
@@ -129,8 +132,3 @@ def _record(key: tuple, replicates: int, n_groups: int) -> dict:
     return {"scorer_id": scorer_id, "rule": rule, "target_precision": target,
             "n_bootstrap": replicates, "n_groups": n_groups} | {
         f"{f}_ci_{e}": None for f in FIGURES for e in ("low", "high")}
-
-
-def _percentile(values: np.ndarray, q: float) -> float | None:
-    defined = values[~np.isnan(values)]
-    return float(np.percentile(defined, q)) if len(defined) else None

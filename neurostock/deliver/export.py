@@ -24,13 +24,19 @@ _CSV_QUERIES = {
                image_id as id, img_path, img_name, rating
         from nessesary_files order by rating_id
     """,
-    # The cleaned prompt: the team's create_full_set notebook only drops columns,
-    # shifts the rating and adds img_path, and full_set.csv holds cleaned prompts.
+    # The prompt as the source stores it (prompt_raw: its `<digits>_` prefix and
+    # underscores kept), as the team's ann.csv had it: their data_check copied
+    # img_info's img_generation_promt.
     "ann.csv": """
         select row_number() over (order by image_id) - 1 as row_index,
-               image_id as id, img_name, prompt as img_generation_promt, rating
+               image_id as id, img_name, prompt_raw as img_generation_promt, rating
         from ann order by image_id
     """,
+    # The cleaned prompt. Written from the mart full_set (ann with the rating minus 1,
+    # prompt cleaned by int_prompts_cleaned), not from ann.csv: the team's notebooks
+    # turned ann.csv into this same file (drop columns, clean the prompt, shift the
+    # rating, add img_path), so the two files agree as theirs did
+    # (tests/test_team_files.py runs those steps on the export).
     "full_set.csv": """
         select image_id as id, prompt as img_generation_promt, rating,
                dataset_img_path as img_path

@@ -19,11 +19,14 @@ matrices computed once per training fold (a ridge with a block weight w is a rid
 penalty alpha / w^2 on that block's columns; w = 0 leaves the block out), so the search
 costs Cholesky solves, not model fits.
 
-Judged out of fold (grouped by prompt) over the whole decision population: AUC of
-sellable (resolved rating 3-4 against everything else, 5 included) and the precision of
-sellable among the images kept, with grouped bootstrap intervals; each switchable block's
-contribution is the drop in that AUC when it is left out (same folds, the other
-parameters as chosen), with a paired grouped bootstrap interval.
+This module fits: the preparation, both parts, the search, `fit_decision` and the outer
+cross-validation `cross_validate_decision`. Which images are unusable is the warehouse's
+rule (image_ratings.is_unusable), passed in beside the ratings, never derived here.
+learn/decision_metrics.py judges the out-of-fold scores: AUC of sellable (resolved rating
+3-4 against everything else, 5 included) and the precision of sellable among the images
+kept over the whole decision population, with grouped bootstrap intervals; each
+switchable block's contribution is the drop in that AUC when it is left out (same folds,
+the other parameters as chosen), with a paired grouped bootstrap interval.
 """
 
 from __future__ import annotations
@@ -50,20 +53,8 @@ _OFF = 1e12
 # images differs by more than this is left out: its missingness would give the label away
 # (PIA was run on usable images only).
 MAX_COVERAGE_GAP = 0.05
-BOOTSTRAP_REPLICATES = 1000
-KEEP_SHARES = (0.1, 0.25, 0.5)
 TARGET = ("two-part: P(usable) (ridge on rated 1-4 vs 5, Platt-scaled) x "
           "E[rating 0-3 | usable] (ridge on usable images)")
-
-
-def usable_of(source_rating: np.ndarray) -> np.ndarray:
-    """Rated 1-4 on the source scale (5 = unusable)."""
-    return (source_rating >= 1) & (source_rating <= 4)
-
-
-def ordinal_code(source_rating: np.ndarray) -> np.ndarray:
-    """unusable < 1 < 2 < 3 < 4 as 0..4."""
-    return np.where(source_rating == 5, 0.0, source_rating)
 
 
 def coverage_filter(matrix: np.ndarray, names: list[str], blocks: list[dict],
@@ -179,43 +170,9 @@ def _combine_parts(linear_usable, linear_rating, platt):
     return p, np.clip(linear_rating, 0.0, 3.0)
 
 
-def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """AUC of `labels` (bool) by `scores` (ties count half); NaN with one class only."""
-    value = weighted_auc(labels, scores, np.ones((1, len(labels))))[0]
-    return float(value)
-
-
-def weighted_auc(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """AUC for each row of `weights` (replicates x images: bootstrap multiplicities)."""
-    order = np.argsort(scores, kind="stable")
-    s = scores[order]
-    starts = np.flatnonzero(np.r_[True, np.diff(s) != 0])
-    y = labels[order].astype(bool)
-    w = weights[:, order]
-    positive = np.add.reduceat(w * y, starts, axis=1)
-    negative = np.add.reduceat(w * ~y, starts, axis=1)
-    below = np.cumsum(negative, axis=1) - negative
-    total = positive.sum(axis=1) * negative.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, (positive * (below + 0.5 * negative)).sum(axis=1) / total,
-                        np.nan)
-
-
-def weighted_precision(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray,
-                       share: float) -> np.ndarray:
-    """Share of `labels` among the top `share` (by weight) of images by score, per row of
-    `weights`; at least the best image is kept."""
-    order = np.argsort(-scores, kind="stable")
-    w = weights[:, order]
-    y = labels[order].astype(float)
-    cumulative = np.cumsum(w, axis=1)
-    kept = cumulative <= share * cumulative[:, -1:]
-    kept[:, 0] = True
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (kept * w * y).sum(axis=1) / (kept * w).sum(axis=1)
-
-
-def _auc_fast(labels: np.ndarray, scores: np.ndarray) -> float:
+def rank_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """AUC of `labels` (bool) by `scores` from average ranks (ties count half); NaN with
+    one class only. The inner search's criterion: one unweighted AUC, fast."""
     from scipy.stats import rankdata
 
     n_pos = int(labels.sum())
@@ -323,7 +280,7 @@ def _inner_score(part: int, grams: _Grams, preparer: Preparer, params: dict,
         beta = grams.solve(part, k, penalty)
         predictions[rows] = grams.a[rows] @ beta
         if part == 1:
-            values.append(_auc_fast(grams.usable[rows], predictions[rows]))
+            values.append(rank_auc(grams.usable[rows], predictions[rows]))
         else:
             keep = rows & grams.usable
             values.append(spearman(grams.rating[keep], predictions[keep])
@@ -390,22 +347,26 @@ def _inner_folds(groups: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def fit_decision(matrix: np.ndarray, context: Context, names: list[str],
-                 source_rating: np.ndarray, groups: np.ndarray, blocks: tuple[str, ...],
-                 drops: tuple[str, ...] = ()) -> tuple[DecisionModel, dict]:
+                 source_rating: np.ndarray, unusable: np.ndarray, groups: np.ndarray,
+                 blocks: tuple[str, ...], drops: tuple[str, ...] = ()
+                 ) -> tuple[DecisionModel, dict]:
     """Search both parts inside (matrix, context, ratings) only and fit them on all of it.
-    Returns the model and, per block of `drops`, a model without it (same parameters)."""
+    `source_rating`: resolved ratings 1-5; `unusable`: image_ratings.is_unusable of the
+    same rows. Returns the model and, per block of `drops`, a model without it (same
+    parameters)."""
     from threadpoolctl import threadpool_limits
 
     # Hundreds of small solves: one BLAS thread each. Several threads spin on these sizes
     # and, on a shared machine, made the search 10-20 times slower (measured).
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit_decision(matrix, context, names, source_rating, groups, blocks, drops)
+        return _fit_decision(matrix, context, names, source_rating, unusable, groups, blocks,
+                             drops)
 
 
-def _fit_decision(matrix, context, names, source_rating, groups, blocks, drops):
+def _fit_decision(matrix, context, names, source_rating, unusable, groups, blocks, drops):
     preparer = Preparer(names, blocks).fit(matrix, context)
     a = preparer.transform(matrix, context)
-    usable = usable_of(source_rating)
+    usable = ~np.asarray(unusable, dtype=bool)
     rating = np.where(usable, source_rating - 1.0, 0.0)
     fold, folds = _inner_folds(groups)
     grams = _Grams(a, usable, rating, fold, folds,
@@ -455,9 +416,9 @@ class DecisionCV:
 
 
 def cross_validate_decision(matrix: np.ndarray, context: Context, names: list[str],
-                            source_rating: np.ndarray, groups: np.ndarray,
-                            blocks: tuple[str, ...], folds: int, seed: int,
-                            progress=say) -> DecisionCV:
+                            source_rating: np.ndarray, unusable: np.ndarray,
+                            groups: np.ndarray, blocks: tuple[str, ...], folds: int,
+                            seed: int, progress=say) -> DecisionCV:
     """Grouped K-fold: every rated image scored by a model (searched and fitted on the
     other folds) that never saw it nor its prompt; and, per switchable block, the score
     of the same models without it."""
@@ -473,12 +434,14 @@ def cross_validate_decision(matrix: np.ndarray, context: Context, names: list[st
     fold_of = np.full(n, -1)
     without = {b: np.full(n, np.nan) for b in drops}
     chosen = []
-    usable = usable_of(source_rating)
+    unusable = np.asarray(unusable, dtype=bool)
+    usable = ~unusable
     outer = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     for k, (train, test) in enumerate(outer.split(matrix, source_rating, groups)):
         started = time.monotonic()
         model, dropped = fit_decision(matrix[train], context.take(train), names,
-                                      source_rating[train], groups[train], blocks, drops)
+                                      source_rating[train], unusable[train], groups[train],
+                                      blocks, drops)
         p, r = model.parts(matrix[test], context.take(test))
         p_usable[test], rating[test], score[test] = p, r, p * r
         for block, other in dropped.items():
@@ -488,7 +451,7 @@ def cross_validate_decision(matrix: np.ndarray, context: Context, names: list[st
                        "params_usable": model.usable.params, "params_rating": model.rating.params,
                        "inner_auc_usable": model.usable.inner,
                        "inner_spearman_rating": model.rating.inner,
-                       "auc_usable": _auc_fast(usable[test], p)})
+                       "auc_usable": rank_auc(usable[test], p)})
         progress(f"fold {k + 1}/{folds}: P(usable) {model.usable.params}, "
                  f"E[rating] {model.rating.params}; AUC of usable "
                  f"{chosen[-1]['auc_usable']:.3f} on {len(test):,} held-out images "
@@ -496,94 +459,3 @@ def cross_validate_decision(matrix: np.ndarray, context: Context, names: list[st
     # A block absent from every fold has no contribution to measure.
     without = {b: v for b, v in without.items() if not np.isnan(v).any()}
     return DecisionCV(score, p_usable, rating, fold_of, chosen, without)
-
-
-def clean_json(value):
-    """`value` with every NaN (or numpy number) made JSON-safe: NaN -> None."""
-    if isinstance(value, dict):
-        return {k: clean_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean_json(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
-def _interval(values: np.ndarray) -> tuple[float | None, float | None]:
-    values = values[~np.isnan(values)]
-    if not len(values):
-        return None, None
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
-
-
-def _bootstrap_weights(groups: np.ndarray, replicates: int, seed: int):
-    """Chunks of (replicates x images) multiplicities: prompt groups drawn with
-    replacement."""
-    _, group_of = np.unique(groups, return_inverse=True)
-    n_groups = int(group_of.max()) + 1
-    rng = np.random.default_rng(seed)
-    done = 0
-    while done < replicates:
-        size = min(100, replicates - done)
-        counts = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=size)
-        yield counts[:, group_of].astype(float)
-        done += size
-
-
-def decision_metrics(cv: DecisionCV, sellable: np.ndarray, source_rating: np.ndarray,
-                     groups: np.ndarray, seed: int,
-                     replicates: int = BOOTSTRAP_REPLICATES) -> dict:
-    """Out-of-fold AUC and precision of sellable over the decision population, each
-    block's contribution (AUC with it minus AUC without it), grouped bootstrap 95%
-    intervals (prompts resampled; the same draws for every figure, so differences are
-    paired)."""
-    sellable = sellable.astype(bool)
-    usable = usable_of(source_rating)
-    base_rate = float(sellable.mean())
-    shares = [*KEEP_SHARES, base_rate]
-    point_auc = auc(sellable, cv.score)
-    point_precision = [float(weighted_precision(sellable, cv.score, np.ones((1, len(sellable))),
-                                                q)[0]) for q in shares]
-    point_without = {b: auc(sellable, s) for b, s in cv.without.items()}
-    draws_auc, draws_precision, draws_delta = [], [[] for _ in shares], \
-        {b: [] for b in cv.without}
-    for weights in _bootstrap_weights(groups, replicates, seed):
-        full = weighted_auc(sellable, cv.score, weights)
-        draws_auc.append(full)
-        for i, q in enumerate(shares):
-            draws_precision[i].append(weighted_precision(sellable, cv.score, weights, q))
-        for block, other in cv.without.items():
-            draws_delta[block].append(full - weighted_auc(sellable, other, weights))
-    ci = _interval(np.concatenate(draws_auc))
-    precision = []
-    for i, q in enumerate(shares):
-        low, high = _interval(np.concatenate(draws_precision[i]))
-        precision.append({"keep_share": round(q, 4), "precision": point_precision[i],
-                          "ci_low": low, "ci_high": high,
-                          "is_base_rate": i == len(shares) - 1})
-    contributions = []
-    for block in cv.without:
-        low, high = _interval(np.concatenate(draws_delta[block]))
-        contributions.append({"block": block, "auc_without": point_without[block],
-                              "delta_auc": point_auc - point_without[block],
-                              "ci_low": low, "ci_high": high})
-    at_base = precision[-1]
-    return {
-        "target": TARGET,
-        "population": {"n": int(len(sellable)), "n_unusable": int((~usable).sum()),
-                       "n_sellable": int(sellable.sum()), "sellable_rate": base_rate},
-        "auc_sellable": point_auc, "auc_sellable_ci": list(ci),
-        "precision_sellable": at_base["precision"],
-        "precision_sellable_ci": [at_base["ci_low"], at_base["ci_high"]],
-        "precision_sellable_keep_share": at_base["keep_share"],
-        "precision_at": precision,
-        "auc_usable": _auc_fast(usable, cv.p_usable),
-        "spearman_rating_usable": spearman(source_rating[usable], cv.rating[usable])
-        if usable.sum() > 2 else None,
-        "spearman_ordinal": spearman(ordinal_code(source_rating), cv.score),
-        "contributions": contributions,
-        "bootstrap": f"{replicates} grouped (prompt) resamples, percentile 95%",
-    }

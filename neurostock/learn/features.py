@@ -4,7 +4,6 @@ embeddings, not other learned scores), read from the warehouse into one matrix."
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import duckdb
@@ -23,15 +22,6 @@ class Features:
     matrix: np.ndarray
     names: list[str]
     blocks: list[dict] = field(default_factory=list)
-
-
-def group_key(prompt: str | None, image_id: int | None = None) -> str:
-    """Prompts equal up to case, punctuation and spacing form one group. An image with
-    no prompt (given its id) is a group of its own, `#<image_id>`, as the decision
-    models' folds have it: images without prompts share nothing known, and one group
-    of them all would put them in a single fold."""
-    key = " ".join(re.sub(r"[^\w]+", " ", (prompt or "").lower()).split())
-    return key if key or image_id is None else f"#{image_id}"
 
 
 def column_kinds(names: list[str]) -> tuple[list[bool], list[bool]]:

@@ -31,9 +31,10 @@ from neurostock.core.meta import ensure_ratings_table
 from neurostock.core.progress import say
 from neurostock.learn import decision
 from neurostock.learn.context import Context, load_context
-from neurostock.learn.features import group_key, load_features
+from neurostock.learn.decision_metrics import auc
+from neurostock.learn.features import load_features
 from neurostock.learn.search import cross_validate, spearman
-from neurostock.learn.train import _decision_population as decision_population
+from neurostock.learn.train import decision_population, full_set_population
 
 FRACTIONS = tuple(round(0.1 * k, 1) for k in range(1, 11))
 METRICS = ("spearman", "auc_sellable")
@@ -75,11 +76,7 @@ def _compute(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, repeats: int,
     with threadpool_limits(limits=1, user_api="blas"):
         if cfg.model == "decision":
             return _decision_curve(con, cfg, repeats, fractions, progress)
-        rows = con.execute("select image_id, rating, prompt from full_set order by image_id"
-                           ).fetchall()
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        y = np.array([r[1] for r in rows], dtype=np.float64)
-        groups = np.array([group_key(r[2], r[0]) for r in rows], dtype=object)
+        ids, y, groups = full_set_population(con)
         _check_groups(groups, cfg.folds, "full_set")
         x = load_features(con, cfg, ids).matrix
         points = curve_points(x, y, groups, cfg.model, cfg.folds, cfg.seed, repeats,
@@ -145,37 +142,40 @@ def curve_points(x: np.ndarray, y: np.ndarray, groups: np.ndarray, model: str, f
                                            seed + repeat, quiet)
         return {"spearman": _finite(spearman(y[keep], predictions)),
                 "auc_sellable": None if sellable is None
-                else _finite(decision.auc(sellable[keep], predictions))}
+                else _finite(auc(sellable[keep], predictions))}
 
     return _collect(groups, folds, seed, repeats, fractions, judge, progress)
 
 
 def _decision_curve(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, repeats: int,
                     fractions: tuple[float, ...], progress) -> list[dict]:
-    ids, ratings, groups, sellable = decision_population(con)
+    ids, ratings, groups, sellable, unusable = decision_population(con)
     _check_groups(groups, cfg.folds, "the decision population (image_ratings)")
     features = load_features(con, cfg, ids, required=False)
     # The same features training uses: a block the unusable images lack is left out.
     matrix, names, _, _ = decision.coverage_filter(
-        features.matrix, features.names, features.blocks, decision.usable_of(ratings))
+        features.matrix, features.names, features.blocks, ~unusable)
     context = load_context(con, ids)
-    return decision_curve_points(matrix, context, names, ratings, sellable, groups,
+    return decision_curve_points(matrix, context, names, ratings, unusable, sellable, groups,
                                  cfg.context_blocks, cfg.folds, cfg.seed, repeats, fractions,
                                  progress)
 
 
 def decision_curve_points(matrix: np.ndarray, context: Context, names: list[str],
-                          source_rating: np.ndarray, sellable: np.ndarray,
-                          groups: np.ndarray, blocks: tuple[str, ...], folds: int, seed: int,
-                          repeats: int = 3, fractions: tuple[float, ...] = FRACTIONS,
+                          source_rating: np.ndarray, unusable: np.ndarray,
+                          sellable: np.ndarray, groups: np.ndarray, blocks: tuple[str, ...],
+                          folds: int, seed: int, repeats: int = 3,
+                          fractions: tuple[float, ...] = FRACTIONS,
                           progress=say) -> list[dict]:
-    """The decision model's curve over every rated image (1-5 on the source scale):
-    per sample, the out-of-fold AUC of `sellable` and the Spearman of the score with the
-    rating among the sample's usable images (the full_set ones), each image scored by a
-    model searched and fitted on the other folds only (learn/decision.py)."""
+    """The decision model's curve over every rated image (1-5 on the source scale;
+    `unusable`: image_ratings.is_unusable): per sample, the out-of-fold AUC of `sellable`
+    and the Spearman of the score with the rating among the sample's usable images (the
+    full_set ones), each image scored by a model searched and fitted on the other folds
+    only (learn/decision.py)."""
     from sklearn.model_selection import GroupKFold
 
-    usable = decision.usable_of(source_rating)
+    unusable = np.asarray(unusable, dtype=bool)
+    usable = ~unusable
 
     def judge(keep: np.ndarray, repeat: int) -> dict:
         rows = np.flatnonzero(keep)
@@ -184,12 +184,13 @@ def decision_curve_points(matrix: np.ndarray, context: Context, names: list[str]
         for train, test in outer.split(rows, groups=groups[rows]):
             model, _ = decision.fit_decision(
                 matrix[rows[train]], context.take(rows[train]), names,
-                source_rating[rows[train]], groups[rows[train]], blocks)
+                source_rating[rows[train]], unusable[rows[train]], groups[rows[train]],
+                blocks)
             score[test] = model.predict(matrix[rows[test]], context.take(rows[test]))
         kept_usable = usable[rows]
         return {"spearman": _finite(spearman(source_rating[rows][kept_usable] - 1.0,
                                              score[kept_usable])),
-                "auc_sellable": _finite(decision.auc(sellable[rows], score))}
+                "auc_sellable": _finite(auc(sellable[rows], score))}
 
     return _collect(groups, folds, seed, repeats, fractions, judge, progress)
 

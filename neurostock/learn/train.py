@@ -13,6 +13,10 @@ refitted on every rated image scores the pool's unrated images and any other ima
 features (learn/learned_scores.py); the decision model scores every unrated image of the
 mart `pool`, features or not (its context blocks cover them all). Everything downstream
 (agreement, thresholds, select, the report) treats the scorer like any outside score.
+
+The rules are the warehouse's, read here, never re-derived: the prompt group is
+pool.prompt_group (macro prompt_group), sellable and unusable are image_ratings'
+is_sellable and is_unusable.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -34,7 +39,8 @@ from neurostock.core.paths import models_dir
 from neurostock.core.progress import say
 from neurostock.learn import decision
 from neurostock.learn.context import Context, load_context
-from neurostock.learn.features import Features, group_key, load_features
+from neurostock.learn.decision_metrics import clean_json, decision_metrics, ordinal_code
+from neurostock.learn.features import Features, load_features
 from neurostock.learn.learned_scores import SCHEMA, scores_table, write_scores
 from neurostock.learn.search import INNER_FOLDS, cross_validate, fit_search, grid, spearman
 
@@ -70,8 +76,11 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
     is_decision = cfg.model == "decision"
     # The decision model learns from every rated image (5 = unusable included), on the
     # source scale 1-5; the others from full_set's rating 0-3.
-    ids, ratings, groups, sellable = _decision_population(con) if is_decision \
-        else (*_rated(con), None)
+    if is_decision:
+        ids, ratings, groups, sellable, unusable = decision_population(con)
+    else:
+        ids, ratings, groups = full_set_population(con)
+        sellable = unusable = None
     too_few = _too_few(cfg, len(ids), len(np.unique(groups)))
     if too_few:
         return TrainResult(scorer_id=cfg.scorer_id, status="skipped", n_train=len(ids),
@@ -83,7 +92,7 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
     left_out: list[dict] = []
     if is_decision:
         matrix, names, kept, left_out = decision.coverage_filter(
-            features.matrix, features.names, features.blocks, decision.usable_of(ratings))
+            features.matrix, features.names, features.blocks, ~unusable)
         for block in left_out:
             progress(f"{cfg.scorer_id}: {block['block']} left out: {block['reason']}")
         features = Features(image_ids=features.image_ids, matrix=matrix, names=names,
@@ -91,10 +100,14 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
         if not names and not cfg.context_blocks:
             raise NeurostockError(f"learned {cfg.name}: no feature covers the usable and the "
                                   "unusable rated images alike (see the messages above)")
-    y = ratings.copy()
+    y, y_unusable = ratings.copy(), unusable
     if cfg.shuffle_labels:
-        # The leakage control: with shuffled ratings nothing can be learned.
-        y = np.random.default_rng(cfg.seed).permutation(y)
+        # The leakage control: with shuffled ratings nothing can be learned. One
+        # permutation of the rows moves each rating with its unusable flag (the same
+        # order as permuting the ratings themselves).
+        order = np.random.default_rng(cfg.seed).permutation(len(y))
+        y = y[order]
+        y_unusable = unusable[order] if unusable is not None else None
     data_sha = _data_sha(cfg, features, y, groups, context)
     path = models_dir(warehouse) / f"{cfg.scorer_id}.joblib"
     # The decision model knows every image's context (prompt, name, date), so it scores
@@ -110,20 +123,20 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
         status = "unchanged"
     elif is_decision:
         progress(f"{cfg.scorer_id}: decision on {len(ids):,} rated images "
-                 f"({int((~decision.usable_of(ratings)).sum()):,} unusable) x "
+                 f"({int(unusable.sum()):,} unusable) x "
                  f"{features.matrix.shape[1]:,} features + context "
                  f"{', '.join(cfg.context_blocks) or 'none'}, {cfg.folds}-fold grouped by "
                  f"prompt ({len(np.unique(groups)):,} groups)")
         cv = decision.cross_validate_decision(features.matrix, context, features.names, y,
-                                              groups, cfg.context_blocks, cfg.folds, cfg.seed,
-                                              progress)
+                                              y_unusable, groups, cfg.context_blocks,
+                                              cfg.folds, cfg.seed, progress)
         predictions, fold_of = cv.score, cv.fold_of
-        final, _ = decision.fit_decision(features.matrix, context, features.names, y, groups,
-                                         cfg.context_blocks)
+        final, _ = decision.fit_decision(features.matrix, context, features.names, y,
+                                         y_unusable, groups, cfg.context_blocks)
         # Judged against the real labels (with shuffled ratings: chance).
-        metrics = decision.clean_json({
-            **decision.decision_metrics(cv, sellable, ratings, groups, cfg.seed),
-            "spearman_oof": spearman(decision.ordinal_code(ratings), cv.score),
+        metrics = clean_json({
+            **decision_metrics(cv, sellable, ratings, unusable, groups, cfg.seed),
+            "spearman_oof": spearman(ordinal_code(ratings, unusable), cv.score),
             "folds": cv.folds,
             "final_params": {"usable": final.usable.params, "rating": final.rating.params},
             "left_out": left_out})
@@ -249,41 +262,74 @@ def _record(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, features: Featur
          json.dumps(metrics), cfg.shuffle_labels, sklearn.__version__])
 
 
-def _rated(con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """full_set's image ids, ratings and prompt groups, by image id."""
-    rows = con.execute("select image_id, rating, prompt from full_set order by image_id"
-                       ).fetchall()
+def _require(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> None:
+    """NeurostockError unless the warehouse has `table` with `columns` (a warehouse built
+    before they existed: build it again)."""
+    present = {r[0] for r in con.execute(
+        "select column_name from duckdb_columns() where schema_name = 'main' "
+        "and table_name = ?", [table]).fetchall()}
+    if not present:
+        raise NeurostockError(f"table {table} is missing: run `neurostock build` first")
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise NeurostockError(f"table {table} has no {', '.join(missing)}: built by an older "
+                              "neurostock, run `neurostock build`")
+
+
+def _groups(rows: list[tuple], where: str) -> np.ndarray:
+    """The prompt groups of `rows` (image id first, prompt group last)."""
+    missing = [r[0] for r in rows if r[-1] is None]
+    if missing:
+        raise NeurostockError(f"{len(missing):,} images of {where} are not in the mart pool "
+                              f"(image {missing[0]}): run `neurostock build`")
+    return np.array([r[-1] for r in rows], dtype=object)
+
+
+def full_set_population(con: duckdb.DuckDBPyConnection
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """full_set's image ids, ratings 0-3 and prompt groups (pool.prompt_group), by image
+    id."""
+    _require(con, "pool", ("prompt_group",))
+    rows = con.execute("""
+        select f.image_id, f.rating, p.prompt_group
+        from full_set f
+        left join pool p using (image_id)
+        order by f.image_id""").fetchall()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     ratings = np.array([r[1] for r in rows], dtype=np.float64)
-    groups = np.array([group_key(r[2], r[0]) for r in rows], dtype=object)
-    return ids, ratings, groups
+    return ids, ratings, _groups(rows, "full_set")
 
 
-def _decision_population(con: duckdb.DuckDBPyConnection
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every rated image with a valid img_info row (image_ratings; 5 = unusable): ids,
-    resolved ratings 1-5, prompt groups and whether it is sellable (image_ratings'
-    is_sellable where built, else a resolved rating of 3 or 4), by image id."""
-    for table in ("image_ratings", "int_images_checked"):
-        if not con.execute("select count(*) from duckdb_tables() where table_name = ?",
-                           [table]).fetchone()[0]:
-            raise NeurostockError(f"table {table} is missing: run `neurostock build` first")
-    columns = {r[0] for r in con.execute(
-        "select column_name from duckdb_columns() where table_name = 'image_ratings'"
-    ).fetchall()}
-    sellable = "r.is_sellable" if "is_sellable" in columns else "r.rating between 3 and 4"
-    rows = con.execute(f"""
-        select r.image_id, r.rating, {sellable}
+class DecisionPopulation(NamedTuple):
+    """Every rated image with a valid img_info row, by image id: resolved ratings 1-5,
+    prompt groups (pool.prompt_group), image_ratings' is_sellable and is_unusable."""
+
+    ids: np.ndarray
+    ratings: np.ndarray
+    groups: np.ndarray
+    sellable: np.ndarray
+    unusable: np.ndarray
+
+
+def decision_population(con: duckdb.DuckDBPyConnection) -> DecisionPopulation:
+    """The decision model's population (image_ratings; 5 = unusable), read from the
+    warehouse: the rules (sellable, unusable, prompt group) are its columns."""
+    _require(con, "image_ratings", ("is_sellable", "is_unusable"))
+    _require(con, "int_images_checked", ("is_valid",))
+    _require(con, "pool", ("prompt_group",))
+    rows = con.execute("""
+        select r.image_id, r.rating, r.is_sellable, r.is_unusable, p.prompt_group
         from image_ratings r
         semi join (select image_id from int_images_checked where is_valid) i using (image_id)
+        left join pool p using (image_id)
         where r.rating between 1 and 5
         order by r.image_id""").fetchall()
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    context = load_context(con, ids)
-    groups = np.array([group_key(p, i) for p, i in zip(context.prompt, ids, strict=True)],
-                      dtype=object)
-    return (ids, np.array([r[1] for r in rows], dtype=np.float64), groups,
-            np.array([bool(r[2]) for r in rows]))
+    return DecisionPopulation(
+        ids=np.array([r[0] for r in rows], dtype=np.int64),
+        ratings=np.array([r[1] for r in rows], dtype=np.float64),
+        groups=_groups(rows, "image_ratings"),
+        sellable=np.array([bool(r[2]) for r in rows]),
+        unusable=np.array([bool(r[3]) for r in rows]))
 
 
 def _others(con: duckdb.DuckDBPyConnection, rated: np.ndarray,

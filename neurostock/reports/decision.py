@@ -10,15 +10,10 @@ from collections.abc import Sequence
 import duckdb
 
 from neurostock.reports import plots
+from neurostock.reports.data import query_rows
 
 TABLES = ("rpt_decision_thresholds", "rpt_decision_curves", "rpt_population_shift",
           "rpt_population_mix")
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
-    cursor = con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def load_decision(con: duckdb.DuckDBPyConnection) -> dict:
@@ -28,20 +23,20 @@ def load_decision(con: duckdb.DuckDBPyConnection) -> dict:
     if not all(t in present for t in TABLES):
         return {"has_decision": False}
     curves = defaultdict(list)
-    for row in _rows(con, """
+    for row in query_rows(con, """
             select * from rpt_decision_curves where rule = 'precision'
             order by scorer_id, target_precision"""):
         curves[row["scorer_id"]].append(row)
     mix = defaultdict(lambda: defaultdict(dict))
-    for row in _rows(con, "select * from rpt_population_mix order by attribute, value"):
+    for row in query_rows(con, "select * from rpt_population_mix order by attribute, value"):
         mix[row["attribute"]][row["value"]][row["population"]] = row
     return {
         "has_decision": True,
-        "decisions": _rows(con, """
+        "decisions": query_rows(con, """
             select * from rpt_decision_thresholds
             order by coalesce(oos_precision, oos_precision_low) desc nulls last, scorer_id"""),
         "decision_curves": dict(curves),
-        "population_shift": _rows(con, """
+        "population_shift": query_rows(con, """
             select * from rpt_population_shift order by psi desc nulls last, scorer_id"""),
         "population_mix": {attribute: dict(values) for attribute, values in mix.items()},
     }

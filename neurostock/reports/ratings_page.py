@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from neurostock.reports import plots
+from neurostock.reports.data import query_rows
 from neurostock.reports.thumbnails import ThumbnailJob, make_thumbnails
 
 TABLES = ("rpt_rating_queue", "rpt_ratings_by_annotator", "rpt_annotator_agreement",
@@ -20,19 +21,13 @@ LOCAL_SHOWN = 100
 QUEUE_THUMBS = "ratings"
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
-    cursor = con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def load_ratings(con: duckdb.DuckDBPyConnection) -> dict | None:
     """What the page shows, or None when the warehouse has not built its tables."""
     present = {r[0] for r in con.execute(
         "select table_name from duckdb_tables() where schema_name = 'main'").fetchall()}
     if any(t not in present for t in TABLES):
         return None
-    queue = _rows(con, f"""
+    queue = query_rows(con, f"""
         select q.*, f.sha256 as file_sha256, f.resolved_path, b.prompt
         from rpt_rating_queue q
         left join files.images f using (image_id)
@@ -41,18 +36,18 @@ def load_ratings(con: duckdb.DuckDBPyConnection) -> dict | None:
     return {
         "queue": queue,
         "queue_size": con.execute("select count(*) from rpt_rating_queue").fetchone()[0],
-        "by_annotator": _rows(con, "select * from rpt_ratings_by_annotator"),
-        "agreement": _rows(con, "select * from rpt_annotator_agreement"),
-        "curve": _rows(con, "select * from rpt_learning_curve order by scorer_id, fraction"),
+        "by_annotator": query_rows(con, "select * from rpt_ratings_by_annotator"),
+        "agreement": query_rows(con, "select * from rpt_annotator_agreement"),
+        "curve": query_rows(con, "select * from rpt_learning_curve order by scorer_id, fraction"),
         # The images the app rated, newest first: what a `neurostock build` brought in.
-        "local": _rows(con, f"""
+        "local": query_rows(con, f"""
             select image_id, rating, rating_sources, n_local_ratings, n_source_ratings,
                    last_rated_at
             from image_ratings where n_local_ratings > 0
             order by last_rated_at desc nulls last, image_id limit {LOCAL_SHOWN}"""),
         "local_count": con.execute(
             "select count(*) from image_ratings where n_local_ratings > 0").fetchone()[0],
-        "sources": _rows(con, """
+        "sources": query_rows(con, """
             select rating_source, sum(n_ratings) as n_ratings, count(*) as n_annotators
             from rpt_ratings_by_annotator group by rating_source order by rating_source"""),
     }

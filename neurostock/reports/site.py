@@ -5,6 +5,10 @@ untrusted text) from mart, analysis and rpt_ tables; templates compute nothing.
 Everything a page needs is written under DIR (style, script, figures,
 thumbnails); images are shown as thumbnails made inside DIR, never linked from
 where the originals live.
+
+This module renders and writes (Jinja2, figures, thumbnails, the caches that let a
+second run redo only what changed); reports/data.py reads the warehouse, and
+reports/dbt_docs.py copies dbt's documentation page.
 """
 
 from __future__ import annotations
@@ -14,35 +18,25 @@ import json
 import re
 import shutil
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from neurostock.core.errors import NeurostockError
 from neurostock.core.progress import say
 from neurostock.core.warehouse import connect, resolve_warehouse
 from neurostock.reports import plots
+from neurostock.reports.data import check_tables, load
+from neurostock.reports.dbt_docs import copy_dbt_docs
 from neurostock.reports.decision import draw_decision, load_decision
 from neurostock.reports.ratings_page import draw_ratings, load_ratings
 from neurostock.reports.submission_page import load_submission
 from neurostock.reports.thumbnails import ThumbnailJob, make_thumbnails, relative_path
 
 STATIC_DIR = Path(__file__).parent / "static"
-
-REQUIRED = ("rpt_overview", "rpt_rating_distribution", "rpt_rating_repeats", "rpt_experiments",
-            "rpt_generation_months", "rpt_data_quality", "rpt_embedders", "rpt_score_agreement",
-            "signal_summary", "rpt_score_by_rating", "rpt_score_thresholds",
-            "rpt_threshold_suggestions", "rpt_keyword_groups_by_rating", "cluster_solutions",
-            "cluster_map", "rpt_cluster_ratings", "rpt_cluster_examples", "rpt_image_pages",
-            "rpt_image_scores", "rpt_image_neighbours", "rpt_learned_disagreements")
-
-# Threshold curves are drawn from at most this many points per score.
-CURVE_POINTS = 400
 
 
 @dataclass(frozen=True)
@@ -65,12 +59,6 @@ def slug(text: str) -> str:
     if safe == text:
         return safe
     return f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
-    cursor = con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _environment() -> Environment:
@@ -117,25 +105,8 @@ class _Writer:
         self.written += 1
 
 
-def _check_tables(con: duckdb.DuckDBPyConnection) -> None:
-    present = {r[0] for r in con.execute(
-        "select table_name from duckdb_tables() where schema_name = 'main' "
-        "union all select view_name from duckdb_views() where schema_name = 'main'").fetchall()}
-    missing = [t for t in REQUIRED if t not in present]
-    if missing:
-        raise NeurostockError(f"the warehouse has no {', '.join(missing[:4])}"
-                              f"{' …' if len(missing) > 4 else ''}: run `neurostock build` first")
-
-
 def _progress(message: str) -> None:
     say(f"report: {message}")
-
-
-def _decimate(points: list[dict], limit: int) -> list[dict]:
-    if len(points) <= limit:
-        return points
-    step = (len(points) - 1) / (limit - 1)
-    return [points[round(i * step)] for i in range(limit)]
 
 
 def build_report(warehouse: str | Path | None, out_dir: str | Path,
@@ -154,8 +125,8 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
         raise NeurostockError(f"warehouse {target} does not exist: run `neurostock ingest` first")
     out.mkdir(parents=True, exist_ok=True)
     with connect(target, read_only=True) as con:
-        _check_tables(con)
-        data = _load(con)
+        check_tables(con)
+        data = load(con)
         data.update(load_decision(con))
         data.update(load_submission(con))
         data["ratings"] = load_ratings(con)
@@ -261,7 +232,7 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
     removed = figures.remove_unused()
     if removed:
         progress(f"removed {removed} figures no page uses any more")
-    docs_state = _dbt_docs(target, out, docs, progress) if docs else "skipped (--no-docs)"
+    docs_state = copy_dbt_docs(target, out, docs, progress) if docs else "skipped (--no-docs)"
     (out / "report.json").write_text(json.dumps({
         "warehouse": str(target), "written_at": written_at,
         "pages": writer.written + writer.unchanged, "thumbnails_failed": failed,
@@ -274,127 +245,6 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
         index_bytes=(out / "index.html").stat().st_size, docs=docs_state,
         seconds=time.perf_counter() - started,
     )
-
-
-def _planted_sample(con: duckdb.DuckDBPyConnection) -> dict | None:
-    """The shipped sample's own label (sampledata writes it into its SQLite file, ingest
-    copies it to raw.neurostock_sample), or None for any other source. Read from raw on
-    purpose: it describes the source itself, which no mart carries."""
-    present = con.execute("select count(*) from duckdb_tables() where schema_name = 'raw' "
-                          "and table_name = 'neurostock_sample'").fetchone()[0]
-    if not present:
-        return None
-    rows = _rows(con, "select generator, rows, seed, planted_signals "
-                      "from raw.neurostock_sample limit 1")
-    return rows[0] if rows else None
-
-
-def _load(con: duckdb.DuckDBPyConnection) -> dict:
-    data: dict = {}
-    data["planted_sample"] = _planted_sample(con)
-    data["overview"] = (_rows(con, "select * from rpt_overview") or [None])[0]
-    data["rating_distribution"] = _rows(con, "select * from rpt_rating_distribution")
-    data["rating_repeats"] = _rows(con, "select * from rpt_rating_repeats")
-    data["experiments"] = _rows(con, "select * from rpt_experiments")
-    data["months"] = _rows(con, "select * from rpt_generation_months")
-    data["data_quality"] = _rows(con, "select * from rpt_data_quality")
-    data["embedders"] = _rows(con, "select * from rpt_embedders")
-    data["agreement"] = _rows(con, """
-        select * from rpt_score_agreement where subset = 'all'
-        order by abs(spearman) desc nulls last, scorer_id""")
-    data["agreement_subsets"] = _rows(con, """
-        select * from rpt_score_agreement where subset != 'all'
-        order by scorer_id, subset_kind, subset""")
-    data["invalid"] = _rows(con, """
-        select scorer_id, signal_kind, n, n_distinct, min_score, max_score, invalid_reason
-        from signal_summary where not is_valid order by scorer_id""")
-    data["learned"] = [a for a in data["agreement"] if a["scorer_id"].startswith("learned_")]
-    data["outside"] = [a for a in data["agreement"]
-                       if not a["scorer_id"].startswith("learned_")]
-    disagreements: dict = defaultdict(lambda: defaultdict(list))
-    for row in _rows(con, "select * from rpt_learned_disagreements "
-                          "order by scorer_id, side, position"):
-        disagreements[row["scorer_id"]][row["side"]].append(row)
-    data["disagreements"] = disagreements
-    # The decision models' figures (learn/decision.py); absent from warehouses built before.
-    built = {r[0] for r in con.execute("select table_name from duckdb_tables() "
-                                       "where schema_name = 'main'").fetchall()}
-    data["learned_decision"] = _rows(con, "select * from rpt_learned_decision "
-                                          "order by scorer_id") \
-        if "rpt_learned_decision" in built else []
-    learned_blocks: dict = defaultdict(list)
-    if "rpt_learned_blocks" in built:
-        for row in _rows(con, "select * from rpt_learned_blocks"):
-            learned_blocks[row["scorer_id"]].append(row)
-    data["learned_blocks"] = learned_blocks
-    data["suggestions"] = _rows(con, """
-        select * from rpt_threshold_suggestions order by scorer_id""")
-    boxes = defaultdict(list)
-    for row in _rows(con, "select * from rpt_score_by_rating order by scorer_id, rating"):
-        boxes[row["scorer_id"]].append(row)
-    data["boxes"] = boxes
-    curves = defaultdict(list)
-    for row in _rows(con, "select scorer_id, threshold, keep_rate, precision, recall "
-                          "from rpt_score_thresholds order by scorer_id, threshold"):
-        curves[row["scorer_id"]].append(row)
-    data["curves"] = {k: _decimate(v, CURVE_POINTS) for k, v in curves.items()}
-    keywords = defaultdict(list)
-    for row in _rows(con, "select * from rpt_keyword_groups_by_rating"):
-        keywords[row["embedder_id"]].append(row)
-    data["keywords"] = dict(keywords)
-
-    solutions = defaultdict(list)
-    for row in _rows(con, "select * exclude (centroids) from cluster_solutions "
-                          "where is_default_input order by embedder_id, k"):
-        solutions[row["embedder_id"]].append(row)
-    data["solutions"] = solutions
-    chosen = {eid: next((s for s in rows if s["is_chosen"]), None)
-              for eid, rows in solutions.items()}
-    data["clustered"] = [
-        {"embedder_id": eid, "embedding_kind": s["embedding_kind"], "k": s["k"],
-         "silhouette": s["silhouette"], "n_images": s["n_images"],
-         "is_random_init": any(e["is_random_init"] for e in data["embedders"]
-                               if e["embedder_id"] == eid)}
-        for eid, s in sorted(chosen.items()) if s is not None]
-    ratings = defaultdict(list)
-    for row in _rows(con, "select * from rpt_cluster_ratings order by embedder_id, cluster_id"):
-        ratings[row["embedder_id"]].append(row)
-    data["cluster_ratings"] = ratings
-    examples: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
-    rankings = defaultdict(list)
-    for row in _rows(con, "select * from rpt_cluster_examples "
-                          "order by embedder_id, ranking, cluster_id, side, position"):
-        bucket = examples[row["embedder_id"]][row["cluster_id"]][row["ranking"]]
-        bucket.setdefault(row["side"], []).append(row)
-        if row["ranking"] not in rankings[row["embedder_id"]]:
-            rankings[row["embedder_id"]].append(row["ranking"])
-    data["examples"] = examples
-    data["rankings"] = {eid: sorted(r, key=lambda x: (x != "rating", x))
-                        for eid, r in rankings.items()}
-    points = defaultdict(list)
-    for row in _rows(con, """
-            select m.embedder_id, m.x, m.y, f.rating, a.cluster_id
-            from cluster_map m
-            join full_set f using (image_id)
-            left join cluster_assignments a
-                on a.image_id = m.image_id and a.embedder_id = m.embedder_id and a.is_chosen_k
-                and a.is_default_input
-            order by m.embedder_id, m.image_id"""):
-        points[row["embedder_id"]].append(row)
-    data["map_points"] = points
-
-    data["pages"] = _rows(con, "select * from rpt_image_pages order by image_id")
-    scores = defaultdict(list)
-    for row in _rows(con, "select * from rpt_image_scores order by image_id, scorer_id"):
-        scores[row["image_id"]].append(row)
-    data["image_scores"] = scores
-    neighbours: dict = defaultdict(lambda: defaultdict(list))
-    for row in _rows(con, "select * from rpt_image_neighbours "
-                          "order by image_id, embedder_id, rank"):
-        neighbours[row["image_id"]][row["embedder_id"]].append(row)
-    data["neighbours"] = neighbours
-    data["prompts"] = {p["image_id"]: p["prompt"] for p in data["pages"]}
-    return data
 
 
 def _draw(figures: plots.Figures, data: dict) -> None:
@@ -468,41 +318,3 @@ def _copy_static(out: Path) -> None:
         target = assets / source.name
         if not target.exists() or target.read_bytes() != source.read_bytes():
             shutil.copyfile(source, target)
-
-
-def _dbt_docs(target: Path, out: Path, docs, progress: Callable[[str], None]) -> str:
-    """dbt's own documentation (lineage included) as one static page, DIR/dbt-docs/;
-    regenerated only when `docs.fingerprint` changed. `docs` comes from the caller
-    (neurostock.build.docs.DbtDocs): the report copies, it does not run dbt."""
-    docs_dir = out / "dbt-docs"
-    stamp = docs_dir / ".fingerprint"
-    with connect(target, read_only=True) as con:
-        # A page copied before the tracker was neutralised is not reused.
-        fingerprint = f"{docs.fingerprint(con)} {_OFFLINE_DOCS}"
-    if (docs_dir / "index.html").exists() and stamp.exists() \
-            and stamp.read_text() == fingerprint:
-        return "unchanged"
-    progress("dbt docs generate --static")
-    source = docs.generate()
-    docs_dir.mkdir(exist_ok=True)
-    page = offline_docs_page(source.read_text(encoding="utf-8"))
-    (docs_dir / "index.html").write_text(page, encoding="utf-8")
-    stamp.write_text(fingerprint)
-    return "generated"
-
-
-# dbt's docs page carries dbt Labs' usage tracker: a script it would fetch from a CDN
-# (snowplow's sp.js) and the collector it would post to. dbt only turns it on when the
-# project sends usage stats (ours does not), but a report that is opened offline must
-# not even name something to fetch: the addresses become empty strings, and the
-# function that would load the tracker returns at once.
-_OFFLINE_DOCS = "offline-1"
-_TRACKER_ADDRESS = re.compile(
-    r"""(["'])[^"'\n]*(?:d1fc8wv8zag5ca\.cloudfront\.net|sinter-collect\.com)[^"'\n]*\1""")
-_TRACKER_ON = "turn_on_tracking:function(){"
-
-
-def offline_docs_page(html: str) -> str:
-    """dbt's static docs page with its usage tracker neutralised (see above)."""
-    html = _TRACKER_ADDRESS.sub('""', html)
-    return html.replace(_TRACKER_ON, _TRACKER_ON + "return;")

@@ -9,15 +9,11 @@ from collections import defaultdict
 
 import duckdb
 
+from neurostock.reports.data import query_rows
+
 TABLES = ("submission_decisions", "rpt_submission_reasons", "rpt_submission_agreement")
 EXAMPLES = 4
 GROUPS_SHOWN = 30
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
-    cursor = con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def load_submission(con: duckdb.DuckDBPyConnection) -> dict:
@@ -27,12 +23,12 @@ def load_submission(con: duckdb.DuckDBPyConnection) -> dict:
         "select table_name from duckdb_tables() where schema_name = 'main'").fetchall()}
     if not all(t in present for t in TABLES):
         return {"has_submission": False}
-    policy = _rows(con, "select any_value(policy) as policy, any_value(policy_version) "
-                        "as version, count(*) as n from submission_decisions")[0]
+    policy = query_rows(con, "select any_value(policy) as policy, any_value(policy_version) "
+                             "as version, count(*) as n from submission_decisions")[0]
     if not policy["n"]:
         return {"has_submission": False}
     examples = defaultdict(list)
-    for row in _rows(con, f"""
+    for row in query_rows(con, f"""
             with reasons as (
                 select d.image_id, d.image_set, d.title, d.verdict, r.rule_id, r.status,
                        r.detail,
@@ -44,7 +40,7 @@ def load_submission(con: duckdb.DuckDBPyConnection) -> dict:
             select * from reasons where n <= {EXAMPLES} order by rule_id, status, n"""):
         examples[f"{row['rule_id']}/{row['status']}"].append(row)
     groups = defaultdict(list)
-    for row in _rows(con, f"""
+    for row in query_rows(con, f"""
             select near_duplicate_group_id as group_id, image_id, image_set, verdict, title,
                    quality_score, similar_to_image_id
             from submission_decisions
@@ -57,14 +53,14 @@ def load_submission(con: duckdb.DuckDBPyConnection) -> dict:
     return {
         "has_submission": True,
         "submission_policy": policy,
-        "submission_verdicts": _rows(con, """
+        "submission_verdicts": query_rows(con, """
             select image_set, verdict, count(*) as n,
                    count(*) / sum(count(*)) over (partition by image_set) as share
             from submission_decisions group by image_set, verdict order by image_set, verdict"""),
-        "submission_reasons": _rows(con, """
+        "submission_reasons": query_rows(con, """
             select * from rpt_submission_reasons order by image_set, rank"""),
         "submission_examples": dict(examples),
-        "submission_agreement": _rows(con, """
+        "submission_agreement": query_rows(con, """
             select * from rpt_submission_agreement order by rating, verdict"""),
         "submission_groups": dict(groups),
         "submission_n_groups": con.execute(

@@ -25,7 +25,8 @@ final as (
         images.experiment_model_id,
         images.experiment_number,
         images.prompt_raw,
-        {{ clean_prompt('images.prompt_raw') }} as prompt,
+        -- The cleaned prompt from int_prompts_cleaned (cleaned once per distinct prompt).
+        cleaned.prompt,
         ratings.rating,
         ratings.n_ratings,
         ratings.n_annotators,
@@ -33,6 +34,8 @@ final as (
 
     from ratings
     inner join images using (image_id)
+    left join {{ ref('int_prompts_cleaned') }} as cleaned
+        on cleaned.prompt_raw = images.prompt_raw
 
 )
 

@@ -58,15 +58,16 @@ sampled as (
 
 final as (
 
-    -- Cleaned after sampling: only the sampled prompts need it.
+    -- The cleaned prompt from int_prompts_cleaned (cleaned once per distinct prompt).
     select
-        * exclude (prompt_raw, generation_date_text),
-        prompt_raw,
-        {{ clean_prompt('prompt_raw') }} as prompt,
-        generation_date_text,
+        sampled.* exclude (prompt_raw, generation_date_text),
+        sampled.prompt_raw,
+        cleaned.prompt,
+        sampled.generation_date_text,
 
     from sampled
-    order by sample_rank
+    left join {{ ref('int_prompts_cleaned') }} as cleaned using (prompt_raw)
+    order by sampled.sample_rank
 
 )
 

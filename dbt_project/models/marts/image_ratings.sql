@@ -34,6 +34,9 @@ final as (
         -- The sell decision (docs/analysis.md): 3 or 4 on the file's scale by
         -- default; 5 (unusable) and 1-2 are not sellable.
         rating between {{ var('sellable_min_rating') }} and 4 as is_sellable,
+        -- Resolved to 5 on the file's scale: the image cannot be used at all (the
+        -- marts ann / full_set leave it out; the decision population keeps it).
+        rating = 5 as is_unusable,
 
     from aggregated
 

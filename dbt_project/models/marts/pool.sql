@@ -21,7 +21,7 @@ images as (
 
 ratings as (
 
-    select image_id, rating from {{ ref('image_ratings') }}
+    select image_id, rating, is_unusable from {{ ref('image_ratings') }}
 
 ),
 
@@ -29,7 +29,7 @@ rated as (
 
     select
         images.image_id,
-        case when ratings.rating = 5 then 'unusable' else 'full_set' end as image_set,
+        case when ratings.is_unusable then 'unusable' else 'full_set' end as image_set,
         ratings.rating as source_rating,
         images.img_path,
         images.img_name,
@@ -85,7 +85,8 @@ members as (
 
 final as (
 
-    -- The cleaned prompt from int_prompts_cleaned (cleaned once per distinct prompt).
+    -- The cleaned prompt from int_prompts_cleaned (cleaned once per distinct prompt) and
+    -- its prompt group (macro prompt_group): the unit every grouped split keeps together.
     select
         members.image_id,
         members.image_set,
@@ -94,6 +95,7 @@ final as (
         members.img_name,
         members.generated_at,
         cleaned.prompt,
+        {{ prompt_group('cleaned.prompt', 'members.image_id') }} as prompt_group,
 
     from members
     left join {{ ref('int_prompts_cleaned') }} as cleaned using (prompt_raw)

@@ -2,17 +2,17 @@
 -- image, unusable ones included (image_ratings). score is null where the signal
 -- does not score the image (coverage). is_sellable comes from image_ratings; the
 -- cross-fitting fold is md5(prompt group) mod var decision_folds, the prompt group
--- being the learned model's (learn/features.group_key: lowercase, every run of
--- non-word characters one space, trimmed), so one prompt never sits on both sides;
--- an image without a prompt is a group of its own.
+-- being pool.prompt_group (macro prompt_group, the one the learned models' folds read
+-- too), so one prompt never sits on both sides; an image without a prompt is a group
+-- of its own.
 with
 
 ratings as (select image_id, is_sellable from {{ ref('image_ratings') }}),
 
 images as (
 
-    -- The rated images' cleaned prompts (every valid rated image is in the pool).
-    select image_id, prompt from {{ ref('pool') }} where source_rating is not null
+    -- The rated images' prompt groups (every valid rated image is in the pool).
+    select image_id, prompt_group from {{ ref('pool') }} where source_rating is not null
 
 ),
 
@@ -21,14 +21,10 @@ population as (
     select
         ratings.image_id,
         ratings.is_sellable,
-        -- An image without a prompt is its own group ('#' never occurs in a prompt
-        -- group): one shared empty group would put them all in one fold (the team's
-        -- rated rows outside big_set.csv have no prompt).
-        coalesce(
-            nullif(trim(regexp_replace(lower(coalesce(images.prompt, '')),
-                                       '[^\pL\pN_]+', ' ', 'g')), ''),
-            '#' || ratings.image_id
-        ) as prompt_group,
+        -- A rated image outside the pool (no valid img_info row) has no prompt: the
+        -- macro makes it a group of its own.
+        coalesce(images.prompt_group,
+                 {{ prompt_group('null', 'ratings.image_id') }}) as prompt_group,
     from ratings
     left join images using (image_id)
 

@@ -25,7 +25,7 @@ final as (
         (select count(*) from rated) as n_rated_images,
         (select count(*) from images where is_valid) - (select count(*) from rated)
             as n_unrated_images,
-        (select count(*) from {{ ref('image_ratings') }} where rating = 5) as n_unusable,
+        (select count(*) from {{ ref('image_ratings') }} where is_unusable) as n_unusable,
         (select count(*) from {{ ref('full_set') }}) as n_full_set,
         (select count(*) from {{ ref('big_set') }}) as n_big_set,
         -- The unrated images scored and decided over (neurostock.yml `pool:`).

@@ -14,10 +14,13 @@ pool as (
 ),
 
 rated as (
+    -- The cleaned prompt from int_prompts_cleaned (cleaned once per distinct prompt).
     select ratings.image_id, 'rated' as image_set, ratings.rating, images.prompt_raw,
-           {{ clean_prompt('images.prompt_raw') }} as prompt
+           cleaned.prompt
     from {{ ref('image_ratings') }} as ratings
     inner join {{ ref('int_images_checked') }} as images using (image_id)
+    left join {{ ref('int_prompts_cleaned') }} as cleaned
+        on cleaned.prompt_raw = images.prompt_raw
     where images.is_valid
 ),
 

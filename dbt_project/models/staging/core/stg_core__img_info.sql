@@ -21,6 +21,13 @@ typed as (
         {{ safe_integer('experiment_number') }} as experiment_number,
         experiment_number as experiment_number_text,
         img_generation_promt as prompt_raw,
+        -- The one inline use of clean_prompt outside int_prompts_cleaned, on purpose:
+        -- int_prompts_cleaned reads int_images_checked, which reads this view, so
+        -- joining it here would be a cycle. No model reads this column
+        -- (int_images_checked excludes it; the marts join int_prompts_cleaned); it is
+        -- where the macro is tested against the team's rule (the unit test
+        -- test_prompt_cleaning_matches_the_team, tests/test_prompt_cleaning.py), and a
+        -- view computes it only when selected.
         {{ clean_prompt('img_generation_promt') }} as prompt,
 
     from source
