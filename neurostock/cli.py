@@ -247,17 +247,21 @@ def _cmd_submit(args: argparse.Namespace) -> None:
     from neurostock.core.config import load_config
     from neurostock.submit.pack import build_pack
 
-    submission = load_config(args.config).submission
+    config = load_config(args.config)
+    submission = config.submission
     policy = args.policy or submission.policy
     overrides = submission.overrides if policy == submission.policy else {}
     s = build_pack(args.warehouse, args.out, policy, overrides=overrides, limit=args.limit,
-                   upscaled=args.upscaled, force=args.force, progress=_say)
+                   upscaled=args.upscaled, force=args.force, progress=_say,
+                   images=config.images)
     verdicts = ", ".join(f"{c['image_set']} {c['verdict']} {c['n']:,}"
                          for c in s.counts["verdicts"]) or "no images judged"
     back = f" ({s.n_upscaled_in:,} upscaled and checked again)" if s.n_upscaled_in else ""
+    refused = (f"; {s.n_refused:,} source files refused (not the files `images sync` "
+               "checked: manifest.json notes)") if s.n_refused else ""
     print(f"{policy}: {verdicts}. Pack: {s.n_images:,} images{back} in {s.n_csv_files} CSV "
           f"file(s), {s.n_to_upscale:,} to upscale; {s.n_written:,} files written, "
-          f"{s.n_unchanged:,} unchanged, in {s.out_dir}")
+          f"{s.n_unchanged:,} unchanged, in {s.out_dir}{refused}")
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
@@ -277,9 +281,12 @@ def _cmd_report(args: argparse.Namespace) -> None:
 def _cmd_rate(args: argparse.Namespace) -> None:
     import getpass
 
+    from neurostock.core.config import load_config
+    from neurostock.images.recorded import FileRules
     from neurostock.rate.app import check_host, parse_port, serve
     from neurostock.rate.store import RatingStore, load_queue
 
+    images = load_config(args.config).images
     port = parse_port(args.port)
     warning = check_host(args.host)
     if not resolve_warehouse(args.warehouse).exists():
@@ -288,12 +295,14 @@ def _cmd_rate(args: argparse.Namespace) -> None:
     with connect(args.warehouse) as con:
         store = RatingStore(con, args.annotator or getpass.getuser(), args.queue)
         queue = load_queue(con, args.queue, args.size)
+        # Image files are served only while inside the roots `images sync` reads from.
+        rules = FileRules.from_config(con, images)
         if not queue:
             raise NeurostockError(f"queue {args.queue} is empty: no unrated image with a "
                                   "readable file (run `neurostock build`)")
         if warning:
             print(warning, file=sys.stderr, flush=True)
-        serve(store, queue, args.host, port, say=_say)
+        serve(store, queue, args.host, port, say=_say, rules=rules)
 
 
 def _cmd_ratings_export(args: argparse.Namespace) -> None:
@@ -340,15 +349,9 @@ def _cmd_ratings_curve(args: argparse.Namespace) -> None:
 
 
 def _cmd_sql(args: argparse.Namespace) -> None:
-    import duckdb
+    from neurostock.deliver.query import run_query
 
-    with connect(args.warehouse, read_only=True) as con:
-        try:
-            relation = con.sql(args.query)
-        except duckdb.Error as exc:
-            raise NeurostockError(str(exc).strip().splitlines()[0]) from exc
-        if relation is not None:
-            relation.show(max_rows=args.max_rows, max_width=200)
+    run_query(args.warehouse, args.query, max_rows=args.max_rows)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -550,7 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only these (default: every configured one)")
         p.set_defaults(func=_cmd_ray)
 
-    p = sub.add_parser("sql", help="run one read-only SQL query and print the result")
+    p = sub.add_parser("sql", help="run one read-only SQL query on the warehouse (a select; "
+                       "nothing that writes, attaches, loads or reads other files) and print "
+                       "the result")
     p.add_argument("query", metavar="QUERY")
     p.add_argument("--max-rows", type=int, default=40)
     p.set_defaults(func=_cmd_sql)

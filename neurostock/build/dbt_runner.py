@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
+from neurostock.core.children import run_child
 from neurostock.core.config import CONFIG_ENV, NO_CONFIG, Config, find_config
 from neurostock.core.errors import NeurostockError
 from neurostock.core.fileio import write_atomically
@@ -74,8 +74,9 @@ def run_dbt(args: Sequence[str], warehouse: str | os.PathLike | None = None,
     `user_vars` (YAML, as dbt's --vars takes it; also taken from a `--vars` in ARGS) is
     merged over the generated vars. dbt runs in a child process: dbt-duckdb keeps its
     DuckDB connection open for the life of the process, which would lock this process
-    out of the file. dbt prints its own per-node results; the error here is the
-    one-line summary.
+    out of the file; the child ends when this process ends, however it ends, and holds
+    the writer lock with it until then (neurostock.core.children). dbt prints its own
+    per-node results; the error here is the one-line summary.
     """
     target = resolve_warehouse(warehouse)
     if not target.exists():
@@ -112,13 +113,15 @@ def run_dbt(args: Sequence[str], warehouse: str | os.PathLike | None = None,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }
     work.mkdir(parents=True, exist_ok=True)
-    completed = subprocess.run(command, env=env, cwd=work, check=False)
-    if completed.returncode != 0:
+    # A child that dies with this command and holds its writer lock with it
+    # (neurostock.core.children): a killed build leaves no dbt writing.
+    returncode = run_child(command, env=env, cwd=work)
+    if returncode != 0:
         failed = _failed_nodes(work / "target" / "run_results.json")
         detail = f": {', '.join(failed[:5])}" if failed else ""
         more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
         raise NeurostockError(
-            f"dbt {' '.join(args)} failed{detail}{more} (exit {completed.returncode}; "
+            f"dbt {' '.join(args)} failed{detail}{more} (exit {returncode}; "
             "details above)"
         )
 

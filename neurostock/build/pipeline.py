@@ -126,6 +126,7 @@ def sync_images(warehouse, config: Config, options: ImageSyncOptions | None = No
         max_bytes=settings.max_bytes,
         copy_unusable=(settings.copy_unusable if options.copy_unusable is None
                        else options.copy_unusable),
+        base=settings.base,
     )
     _record_sync(warehouse, summary)
     statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.by_status.items()))

@@ -167,6 +167,9 @@ class ImagesConfig:
     workers: Annotated[int, Field(ge=1)] = 4
     # Copy files that fail the checks too (quarantined beside the usable ones).
     copy_unusable: bool = False
+    # The folder a relative img_path of the source is taken relative to (None: the
+    # folder of the ingested source file, as meta.loads records it).
+    base: str | None = None
 
     @field_validator("maps", mode="before")
     @classmethod
@@ -180,6 +183,20 @@ class ImagesConfig:
     def _resolve_dest(cls, value: str, info: ValidationInfo) -> str:
         base = _base(info)
         return str((base / value).resolve()) if base is not None else value
+
+    @field_validator("base")
+    @classmethod
+    def _resolve_base(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("must name a folder (relative paths start at the config's "
+                             "folder), got an empty string")
+        if "\0" in value:
+            raise ValueError(f"{value!r} is not a path")
+        folder = Path(value).expanduser()
+        base = _base(info)
+        return str((base / folder).resolve()) if base is not None else str(folder)
 
     @field_validator("roots")
     @classmethod

@@ -7,6 +7,14 @@ running build. The lock is an `flock` on a file beside the warehouse: the kernel
 drops it when its holder exits, however it exits (SIGKILL included), so a crashed
 command never leaves the warehouse locked. Readers (sql, status, report, ...) do
 not take it.
+
+Child processes: the lock is held until the last process of the command has ended.
+Every child a command starts (dbt, in neurostock.core.children) inherits the lock's
+file descriptor, so the `flock` (which belongs to the open file, not to a process)
+stays taken while the child lives, even when the command itself is killed; and the
+child gets SIGKILL from the kernel when the command dies (PR_SET_PDEATHSIG), so it
+does not live on. Without both, a build killed during a dbt run left dbt writing with
+the lock gone, and the next command failed on DuckDB's own file lock.
 """
 
 from __future__ import annotations
@@ -21,6 +29,9 @@ from pathlib import Path
 from neurostock.core.errors import NeurostockError
 from neurostock.core.paths import lock_file
 from neurostock.core.warehouse import resolve_warehouse
+
+# Descriptors of the writer locks this process holds, for its children to inherit.
+_HELD: list[int] = []
 
 
 def lock_path(warehouse: str | os.PathLike | None) -> Path:
@@ -40,15 +51,23 @@ def writer_lock(warehouse: str | os.PathLike | None, command: str) -> Iterator[P
     path = lock_file(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = _acquire(path, target, command)
+    _HELD.append(fd)
     try:
         yield path
     finally:
+        _HELD.remove(fd)
         # Unlink before unlocking: whoever opened this file meanwhile finds it gone
         # from the path once it gets the lock, and opens a fresh one (see _acquire).
         try:
             path.unlink(missing_ok=True)
         finally:
             os.close(fd)
+
+
+def held_lock_fds() -> tuple[int, ...]:
+    """The file descriptors of the writer locks this process holds: a child started
+    with them (`pass_fds`) holds the lock with it until both have exited."""
+    return tuple(_HELD)
 
 
 def _acquire(path: Path, warehouse: Path, command: str) -> int:

@@ -170,6 +170,21 @@ alter table annotations.learning_curve add column if not exists auc_sellable dou
 """
 
 
+# Source values that were not valid UTF-8 (neurostock ingest writes them into raw.* with
+# their bad bytes escaped): one row per source row of the newest load, naming its
+# columns. Staging quarantines those rows (stg_meta__load_invalid_text).
+LOAD_INVALID_TEXT_DDL = """
+create schema if not exists meta;
+create table if not exists meta.load_invalid_text (
+    load_id bigint not null,
+    table_name varchar not null,
+    source_rowid bigint not null,
+    column_names varchar[] not null,
+    primary key (table_name, source_rowid)
+);
+"""
+
+
 def ensure_images_table(con: duckdb.DuckDBPyConnection) -> None:
     """`files.images`: one row per image file the marts need (written by images sync)."""
     con.execute(IMAGES_DDL)
@@ -219,9 +234,14 @@ def ensure_ratings_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RATINGS_DDL)
 
 
+def ensure_load_invalid_text_table(con: duckdb.DuckDBPyConnection) -> None:
+    """`meta.load_invalid_text`: the source rows whose text was not valid UTF-8 (ingest)."""
+    con.execute(LOAD_INVALID_TEXT_DDL)
+
+
 def ensure_step_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Every table above."""
     for ensure in (ensure_images_table, ensure_embedding_models_table, ensure_runs_table,
                    ensure_scorers_table, ensure_heads_table, ensure_learned_models_table,
-                   ensure_ratings_table):
+                   ensure_ratings_table, ensure_load_invalid_text_table):
         ensure(con)

@@ -97,6 +97,8 @@ class Settings:
     dest: Path
     max_pixels: int
     max_bytes: int
+    # Where a relative source path starts (paths.resolve_path); None: nowhere known.
+    base: str | None = None
 
 
 @dataclass
@@ -175,7 +177,11 @@ def check_file(job: Job, settings: Settings, row: Row) -> Decoded:
     """
     if not job.img_path:
         raise Rejected("missing", "img_path is empty")
-    resolved = resolve_path(job.img_path, settings.maps)
+    resolved = resolve_path(job.img_path, settings.maps, settings.base)
+    if not os.path.isabs(resolved):
+        # Never read relative to the folder the command happens to run in.
+        raise Rejected("missing", clip(f"relative path {resolved} and no base folder "
+                                       "(images.base, or an ingested source)"))
     row.resolved_path = os.path.abspath(resolved)
     real = os.path.realpath(resolved)
     # A path that leads nowhere is `missing` wherever it points (the usual case:

@@ -1,5 +1,14 @@
 """Where image files may be read from: path maps (server prefix -> local mount), the
-allowed roots, and the check that a resolved path lies inside one of them."""
+base folder of relative paths, the allowed roots, and the check that a resolved path
+lies inside one of them.
+
+A source path is resolved in this order: the first map whose prefix it starts with
+rewrites it (a relative map target is relative to the current folder, as typed); a path
+no map rewrote that is relative (`images/1.jpg`, `../../etc/passwd`) is taken relative to
+the base folder: `images: {base: DIR}` of neurostock.yml, else the folder of the
+ingested source file (meta.loads.source_path). So one build gives the same files from
+any working folder. The allowed roots are checked on the real path after that.
+"""
 
 from __future__ import annotations
 
@@ -52,13 +61,43 @@ class PathMap:
         return mapped or self.target_prefix
 
 
-def resolve_path(img_path: str, maps: Sequence[PathMap]) -> str:
-    """`img_path` rewritten by the first map whose prefix it starts with (unchanged if none)."""
+def resolve_path(img_path: str, maps: Sequence[PathMap], base: str | None = None) -> str:
+    """`img_path` rewritten by the first map whose prefix it starts with (a relative
+    target is taken relative to the current folder, where it was typed, as the allowed
+    roots take it); a path no map rewrote that is relative is joined to `base` (left
+    relative when there is no base: the checks then call it `missing`, never read it
+    from the current folder)."""
     for path_map in maps:
         mapped = path_map.apply(img_path)
         if mapped is not None:
-            return mapped
+            return mapped if os.path.isabs(mapped) else os.path.abspath(mapped)
+    if base and not os.path.isabs(img_path):
+        return os.path.join(base, img_path)
     return img_path
+
+
+def source_folder(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The folder of the last ingested source file (meta.loads), or None before the first."""
+    try:
+        last = con.execute(
+            "select source_path from meta.loads order by load_id desc limit 1"
+        ).fetchone()
+    except duckdb.CatalogException:
+        return None
+    return str(Path(last[0]).parent) if last and last[0] else None
+
+
+def image_base(con: duckdb.DuckDBPyConnection, configured: str | Path | None) -> str | None:
+    """The absolute folder relative image paths start at: `configured` (images.base),
+    else the source file's folder; None when neither is known. NeurostockError when the
+    configured one is not a folder."""
+    if configured is not None:
+        folder = os.path.abspath(os.path.expanduser(str(configured)))
+        if not os.path.isdir(folder):
+            raise NeurostockError(f"images base {folder} is not a folder: set images.base in "
+                                  "neurostock.yml to the folder relative image paths start at")
+        return folder
+    return source_folder(con)
 
 
 def is_inside(real_path: str, roots: Sequence[str]) -> bool:
@@ -71,23 +110,20 @@ def is_inside(real_path: str, roots: Sequence[str]) -> bool:
 
 
 def allowed_roots(
-    con: duckdb.DuckDBPyConnection, roots: Sequence[str | Path], maps: Sequence[PathMap]
+    con: duckdb.DuckDBPyConnection, roots: Sequence[str | Path], maps: Sequence[PathMap],
+    base: str | None = None,
 ) -> tuple[str, ...]:
     """Real paths of the folders images may be read from: `roots`, else the maps' targets,
-    else the folder of the last ingested source file (the sample writes images there).
-    NeurostockError when there is none of the three."""
+    else the base folder (`base`, the configured images.base), else the folder of the
+    last ingested source file (the sample writes images there). NeurostockError when
+    there is none of these."""
     chosen = [str(root) for root in roots] or [m.target_prefix for m in maps]
     if not chosen:
-        try:
-            last = con.execute(
-                "select source_path from meta.loads order by load_id desc limit 1"
-            ).fetchone()
-        except duckdb.CatalogException:
-            last = None
-        if last is None or not last[0]:
+        folder = base or source_folder(con)
+        if folder is None:
             raise NeurostockError(
                 "no folder to read images from: give roots or path maps, "
                 "or run `neurostock ingest` first"
             )
-        chosen = [str(Path(last[0]).parent)]
+        chosen = [folder]
     return tuple(os.path.realpath(os.path.expanduser(root)) for root in chosen)

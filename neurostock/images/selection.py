@@ -234,11 +234,11 @@ def _same_files(img_paths: list, resolved_before: list, sizes: list, mtimes: lis
     per file, each folder's real path and whether it lies inside the roots worked out
     once (`folders`, kept across calls of one sync). Anything else goes to
     `_same_file`."""
-    lstat, sep, maps, roots = os.lstat, os.sep, settings.maps, settings.roots
+    lstat, sep, maps, roots, base = os.lstat, os.sep, settings.maps, settings.roots, settings.base
     same: list[bool] = []
     for img_path, before, size, mtime in zip(img_paths, resolved_before, sizes, mtimes,
                                              strict=True):
-        if not img_path or before is None or resolve_path(img_path, maps) != before:
+        if not img_path or before is None or resolve_path(img_path, maps, base) != before:
             same.append(_same_file(img_path, before, size, mtime, settings) is not None)
             continue
         folder, _, name = before.rpartition(sep)
@@ -270,7 +270,9 @@ def _same_file(img_path: str | None, resolved_before: str | None, size: int | No
     if not img_path or size is None or mtime_ns is None:
         return None
     try:
-        resolved = resolve_path(img_path, settings.maps)
+        resolved = resolve_path(img_path, settings.maps, settings.base)
+        if not os.path.isabs(resolved):
+            return None
         if resolved != resolved_before:  # equal: already absolute and normalised
             resolved = os.path.abspath(resolved)
             if resolved != resolved_before:

@@ -54,7 +54,7 @@ from neurostock.images.dataset import (
     make_dataset_folders,
     wants_copy,
 )
-from neurostock.images.paths import PathMap, allowed_roots, is_inside, resolve_path
+from neurostock.images.paths import PathMap, allowed_roots, image_base, is_inside, resolve_path
 from neurostock.images.selection import (
     delete_rows_not_needed,
     forget_real_folders,
@@ -123,6 +123,7 @@ def sync_images(
     max_bytes: int = 100_000_000,
     progress: bool = True,
     copy_unusable: bool = False,
+    base: str | Path | None = None,
 ) -> SyncSummary:
     """Check every image of full_set and pool (big_set before the pool) and every image
     whose resolved rating is 5 (unusable; when the warehouse has image_ratings), record
@@ -133,8 +134,10 @@ def sync_images(
     finished; a copy whose source and destination are unchanged is not made
     again. Rows of images no longer needed (in neither mart, nor unusable) are
     deleted at the end.
+    A relative source path starts at `base` (neurostock.yml's images.base), else at the
+    ingested source file's folder, never at the current folder (images/paths.py).
     Raises NeurostockError for problems of the run (no marts, bad arguments, an
-    unwritable destination), never for a problem of one file.
+    unwritable destination, a base that is not a folder), never for a problem of one file.
     """
     started = time.perf_counter()
     _check_limits(workers, max_pixels, max_bytes)
@@ -154,12 +157,14 @@ def sync_images(
         with_unusable = copy_unusable or (has_mart(con, "image_ratings", ("image_id", "rating"))
                                           and has_mart(con, "nessesary_files",
                                                         ("image_id", "img_path")))
+        base_folder = image_base(con, base)
         settings = Settings(
             maps=maps,
-            roots=allowed_roots(con, roots, maps),
+            roots=allowed_roots(con, roots, maps, base_folder),
             dest=Path(os.path.abspath(dest)),
             max_pixels=max_pixels,
             max_bytes=max_bytes,
+            base=base_folder,
         )
         ensure_images_table(con)
         table = load_jobs(con, with_unusable, copy_unusable, unrated=unrated)

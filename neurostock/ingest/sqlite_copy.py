@@ -4,6 +4,15 @@ Values are read as text (`sqlite_all_varchar`): SQLite lets any value into any
 column, and a scan that trusts declared types either fails on one odd value or
 silently drops a time-zone offset. Typing happens in dbt staging, where a value
 that does not cast becomes a quarantine row instead of an error.
+
+Text that is not valid UTF-8 (SQLite stores whatever bytes it is given) never reaches
+a DuckDB table, where it would invalidate the database at the first string operation:
+the copy checks every value (`try(decode(encode(v)))`, DuckDB's own UTF-8 check) and
+writes such a value with its bad bytes escaped, as Python's backslashreplace does
+(`bad\\xff\\xfe`: the valid characters kept, each bad byte as `\\xHH`). The row is
+kept, and named with its columns in `meta.load_invalid_text` (by `_source_rowid`), so
+dbt quarantines it with the reason; `meta.load_tables.invalid_utf8_rows` counts such
+rows per table.
 """
 
 from __future__ import annotations
@@ -19,11 +28,16 @@ import duckdb
 
 import neurostock
 from neurostock.core.errors import NeurostockError
+from neurostock.core.meta import ensure_load_invalid_text_table
 from neurostock.core.warehouse import connect, resolve_warehouse, sql_string
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SOURCE_ALIAS = "neurostock_source"
 ROWID_COLUMN = "_source_rowid"
+# During the copy only: the columns of a row whose text was not valid UTF-8 (dropped from
+# raw.* once meta.load_invalid_text has them).
+_INVALID_COLUMNS = "_neurostock_invalid_utf8"
+_ESCAPE_FUNCTION = "neurostock_escape_invalid_utf8"
 
 # What downstream models read; anything else in the file is copied but optional.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -61,6 +75,8 @@ create table if not exists meta.load_tables (
     column_names varchar[] not null,
     primary key (load_id, table_name)
 );
+-- Loads made before the UTF-8 check have NULL here (their raw.* is copied again).
+alter table meta.load_tables add column if not exists invalid_utf8_rows bigint;
 """
 
 
@@ -167,6 +183,29 @@ def _check_required(tables: dict[str, list[str]], source: Path) -> None:
             )
 
 
+def _escape_invalid_utf8(data: bytes) -> str:
+    """Bytes that are not valid UTF-8 as text: valid characters kept, bad bytes `\\xHH`."""
+    return data.decode("utf-8", "backslashreplace")
+
+
+def _copy_query(table: str, columns: list[str], with_rowid: bool) -> str:
+    """The select that copies `table` with every value that is not valid UTF-8 escaped and
+    its columns listed in _INVALID_COLUMNS (empty on a clean row). Values are text
+    (sqlite_all_varchar); the check reads their bytes (encode) and decodes them back
+    (decode fails on bad UTF-8), so a bad value is only ever handled as a BLOB."""
+    values, flags = [], []
+    for column in columns:
+        quoted = _q(column)
+        bad = f"({quoted} is not null and try(decode(encode({quoted}))) is null)"
+        values.append(f"case when {bad} then {_ESCAPE_FUNCTION}(encode({quoted})) "
+                      f"else {quoted} end as {quoted}")
+        flags.append(f"case when {bad} then {sql_string(column)} end")
+    rowid = [f"rowid as {ROWID_COLUMN}"] if with_rowid else []
+    flag = f"list_filter([{', '.join(flags)}]::varchar[], c -> c is not null)"
+    return (f"select {', '.join([*rowid, *values])}, {flag} as {_INVALID_COLUMNS} "
+            f"from {SOURCE_ALIAS}.{_q(table)}")
+
+
 def _has_rowid(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     try:
         con.execute(f"select rowid from {SOURCE_ALIAS}.{_q(table)} limit 0")
@@ -202,7 +241,15 @@ def _raw_is_whole(con: duckdb.DuckDBPyConnection, load_id: int) -> bool:
             "and database_name = current_database()"
         ).fetchall()
     }
-    return bool(expected) and expected <= present
+    # A load copied before the UTF-8 check (invalid_utf8_rows NULL or absent) is copied
+    # again: its raw.* may hold text that is not valid UTF-8.
+    try:
+        checked = con.execute(
+            "select count(*) = 0 from meta.load_tables where load_id = ? "
+            "and invalid_utf8_rows is null", [load_id]).fetchone()[0]
+    except duckdb.BinderException:
+        checked = False
+    return bool(expected) and expected <= present and checked
 
 
 def ingest(
@@ -235,6 +282,7 @@ def ingest(
 def _ingest_into(target, source, stat, hasher, started, say) -> IngestResult:
     with connect(target) as con:
         try:
+            con.create_function(_ESCAPE_FUNCTION, _escape_invalid_utf8, ["BLOB"], "VARCHAR")
             con.execute("set sqlite_all_varchar = true")
             con.execute(f"attach {sql_string(source)} as {SOURCE_ALIAS} (type sqlite, read_only)")
         except duckdb.Error as exc:
@@ -271,17 +319,18 @@ def _copy(con, source, stat, tables, hasher, started, say) -> IngestResult:
     con.execute("begin transaction")
     try:
         con.execute(_MANIFEST_DDL)
+        ensure_load_invalid_text_table(con)
+        con.execute("delete from meta.load_invalid_text")  # it describes the newest load
+        load_id = con.execute("select nextval('meta.load_id_seq')").fetchone()[0]
         con.execute("drop schema if exists raw cascade")
         con.execute("create schema raw")
-        counts: dict[str, tuple[int, int, list[str]]] = {}
+        counts: dict[str, tuple[int, int, list[str], int]] = {}
         for table, columns in sorted(tables.items()):
             say(f"copying {table} ({len(columns)} columns) …")
-            rowid = f"rowid as {ROWID_COLUMN}, " if _has_rowid(con, table) else ""
+            with_rowid = _has_rowid(con, table)
             try:
-                con.execute(
-                    f"create table raw.{_q(table)} as "
-                    f"select {rowid}* from {SOURCE_ALIAS}.{_q(table)}"
-                )
+                con.execute(f"create table raw.{_q(table)} as "
+                            f"{_copy_query(table, columns, with_rowid)}")
                 source_rows = con.execute(
                     f"select count(*) from {SOURCE_ALIAS}.{_q(table)}"
                 ).fetchone()[0]
@@ -290,15 +339,25 @@ def _copy(con, source, stat, tables, hasher, started, say) -> IngestResult:
                     f"cannot copy table {table!r} of {source}: "
                     f"{str(exc).strip().splitlines()[0]}"
                 ) from exc
-            copied = con.execute(f"select count(*) from raw.{_q(table)}").fetchone()[0]
+            copied, invalid = con.execute(
+                f"select count(*), count(*) filter (where len({_INVALID_COLUMNS}) > 0) "
+                f"from raw.{_q(table)}"
+            ).fetchone()
+            if invalid and with_rowid:
+                con.execute(
+                    f"insert into meta.load_invalid_text select ?, ?, {ROWID_COLUMN}, "
+                    f"{_INVALID_COLUMNS} from raw.{_q(table)} "
+                    f"where len({_INVALID_COLUMNS}) > 0", [load_id, table])
+            con.execute(f"alter table raw.{_q(table)} drop column {_INVALID_COLUMNS}")
             if copied != source_rows:
                 raise NeurostockError(
                     f"table {table!r}: copied {copied} rows but the source has {source_rows}"
                 )
-            counts[table] = (source_rows, copied, columns)
-            say(f"copied {table}: {copied:,} rows")
+            counts[table] = (source_rows, copied, columns, invalid)
+            bad = (f" ({invalid:,} with text that is not valid UTF-8, kept with its bytes "
+                   "escaped)" if invalid else "")
+            say(f"copied {table}: {copied:,} rows{bad}")
         digest = hasher.result()
-        load_id = con.execute("select nextval('meta.load_id_seq')").fetchone()[0]
         finished = datetime.now(UTC)
         con.execute(
             "insert into meta.loads values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -309,8 +368,9 @@ def _copy(con, source, stat, tables, hasher, started, say) -> IngestResult:
             ],
         )
         con.executemany(
-            "insert into meta.load_tables values (?, ?, ?, ?, ?)",
-            [[load_id, t, s, c, cols] for t, (s, c, cols) in counts.items()],
+            "insert into meta.load_tables (load_id, table_name, source_rows, copied_rows, "
+            "column_names, invalid_utf8_rows) values (?, ?, ?, ?, ?, ?)",
+            [[load_id, t, s, c, cols, bad] for t, (s, c, cols, bad) in counts.items()],
         )
         con.execute("commit")
     except BaseException:
@@ -318,6 +378,6 @@ def _copy(con, source, stat, tables, hasher, started, say) -> IngestResult:
         raise
     return IngestResult(
         "loaded", source, digest, load_id,
-        {t: c for t, (_s, c, _cols) in counts.items()},
+        {t: c for t, (_s, c, _cols, _bad) in counts.items()},
         (finished - started).total_seconds(),
     )

@@ -22,11 +22,15 @@ RANDOM_SEED = 42
 
 @dataclass(frozen=True)
 class QueueItem:
-    """One image the app may show: its id, cleaned prompt and checked file."""
+    """One image the app may show: its id, cleaned prompt and checked file, with what
+    files.images recorded of the file (served only while it still matches)."""
 
     image_id: int
     prompt: str
     path: Path
+    file_size: int | None = None
+    file_mtime_ns: int | None = None
+    format: str | None = None
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
@@ -57,7 +61,8 @@ def load_queue(con: duckdb.DuckDBPyConnection, queue: str, size: int) -> list[Qu
                                   where retracts_rating_id is not null)"""
     if queue == "active":
         sql = f"""
-            select q.image_id, coalesce(b.prompt, ''), f.resolved_path
+            select q.image_id, coalesce(b.prompt, ''), f.resolved_path, f.file_size,
+                   f.file_mtime_ns, f.format
             from rpt_rating_queue q
             join pool b using (image_id)
             join files.images f using (image_id)
@@ -66,7 +71,8 @@ def load_queue(con: duckdb.DuckDBPyConnection, queue: str, size: int) -> list[Qu
             limit ?"""
     else:
         sql = f"""
-            select b.image_id, coalesce(b.prompt, ''), f.resolved_path
+            select b.image_id, coalesce(b.prompt, ''), f.resolved_path, f.file_size,
+                   f.file_mtime_ns, f.format
             from pool b
             join files.images f using (image_id)
             where f.status = 'ok' and b.source_rating is null
@@ -75,7 +81,8 @@ def load_queue(con: duckdb.DuckDBPyConnection, queue: str, size: int) -> list[Qu
             order by md5('{RANDOM_SEED}/' || b.image_id), b.image_id
             limit ?"""
     rows = con.execute(sql, [size]).fetchall()
-    return [QueueItem(int(i), str(p), Path(f)) for i, p, f in rows]
+    return [QueueItem(int(i), str(p), Path(f), size, mtime, fmt)
+            for i, p, f, size, mtime, fmt in rows]
 
 
 def resolve_annotator(con: duckdb.DuckDBPyConnection, name: str) -> int:

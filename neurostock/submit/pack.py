@@ -10,6 +10,12 @@ DIR/declarations.csv     per file: "Created using generative AI tools" and wheth
 DIR/to_upscale/, upscale.csv   images whose only problem is resolution, and the factor
 DIR/manifest.json        policy and rules, counts per verdict and reason, the files written
 A file whose bytes would not change is not written again.
+
+A source image is opened only while it is the file `images sync` checked: real path
+inside the allowed roots, a regular file within `images: max_bytes`, of the size and
+mtime files.images recorded (neurostock.images.recorded, the rule the rating app
+uses too); any other is left out of the pack, named in the manifest's notes and in
+one progress line.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ from pathlib import Path
 
 from PIL import Image, ImageCms
 
+from neurostock.core.config import ImagesConfig
 from neurostock.core.errors import NeurostockError
 from neurostock.core.fileio import write_atomically
 from neurostock.core.imaging import JPEG_QUALITY, to_rgb
 from neurostock.core.warehouse import connect, resolve_warehouse
+from neurostock.images.recorded import FileRefused, FileRules, read_recorded
 from neurostock.submit.policy import Policy, load_policy
 
 MANIFEST = "manifest.json"
@@ -57,6 +65,8 @@ class PackSummary:
     n_written: int
     n_unchanged: int
     counts: dict
+    # Source files refused (not what `images sync` checked): left out, in the notes.
+    n_refused: int = 0
 
 
 def short_name(title: str, image_id: int, max_chars: int, suffix: str = ".jpg") -> str:
@@ -79,11 +89,12 @@ def short_name(title: str, image_id: int, max_chars: int, suffix: str = ".jpg") 
     return f"{stem}{tail}" if stem else tail.lstrip("-")
 
 
-def jpeg_bytes(path: str | Path, quality: int = JPEG_QUALITY) -> tuple[bytes, int, int]:
-    """The image at `path` as an sRGB JPEG without EXIF (turned upright as its EXIF
-    orientation says, transparency on white, an embedded colour profile converted to
-    sRGB), with its width and height as displayed."""
-    with Image.open(path) as image:
+def jpeg_bytes(path: str | Path | bytes, quality: int = JPEG_QUALITY
+               ) -> tuple[bytes, int, int]:
+    """The image at `path` (or the image file's bytes) as an sRGB JPEG without EXIF
+    (turned upright as its EXIF orientation says, transparency on white, an embedded
+    colour profile converted to sRGB), with its width and height as displayed."""
+    with Image.open(io.BytesIO(path) if isinstance(path, bytes) else path) as image:
         image.load()
         icc = image.info.get("icc_profile")
         rgb = to_rgb(image)
@@ -189,13 +200,22 @@ def _decisions(con, policy: Policy) -> list[dict]:
         raise NeurostockError(
             f"submission_decisions holds policy {policy.name} version {versions[0]}, the file "
             f"says version {policy.version}: run `neurostock build`")
+    has_files = con.execute("select count(*) from duckdb_tables() where schema_name = 'files' "
+                            "and table_name = 'images'").fetchone()[0]
+    # What `images sync` recorded of each file: a file is opened only while it matches.
+    recorded = ("f.resolved_path as recorded_path, f.status as file_status, f.file_size, "
+                "f.file_mtime_ns" if has_files else
+                "null as recorded_path, null as file_status, null as file_size, "
+                "null as file_mtime_ns")
+    joined = "left join files.images f using (image_id)" if has_files else ""
     cursor = con.execute(
-        """
-        select image_id, image_set, rating, verdict, reasons, quality_score, title, keywords,
-               category_id, has_fictional_people, needs_upscaling_only, upscale_factor,
-               resolved_path, width, height, policy_version
-        from submission_decisions where policy = ?
-        order by quality_score desc nulls last, image_id
+        f"""
+        select d.image_id, d.image_set, d.rating, d.verdict, d.reasons, d.quality_score,
+               d.title, d.keywords, d.category_id, d.has_fictional_people,
+               d.needs_upscaling_only, d.upscale_factor, d.resolved_path, d.width, d.height,
+               d.policy_version, {recorded}
+        from submission_decisions d {joined} where d.policy = ?
+        order by d.quality_score desc nulls last, d.image_id
         """, [policy.name])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -222,8 +242,11 @@ def _upscaled_file(folder: Path, stem: str) -> Path | None:
 def build_pack(warehouse: str | Path | None, out_dir: str | Path, policy_name: str | None,
                overrides: dict | None = None, limit: int | None = None,
                upscaled: str | Path | None = None, force: bool = False,
-               progress: Callable[[str], None] | None = None) -> PackSummary:
-    """Write the pack of `policy_name` into `out_dir` (see the module docstring)."""
+               progress: Callable[[str], None] | None = None,
+               images: ImagesConfig | None = None) -> PackSummary:
+    """Write the pack of `policy_name` into `out_dir` (see the module docstring); source
+    files are read under the rules of `images` (the config's `images:`; None: its
+    defaults)."""
     say = progress or (lambda _m: None)
     policy = load_policy(policy_name, overrides)
     limits = policy.csv
@@ -236,6 +259,7 @@ def build_pack(warehouse: str | Path | None, out_dir: str | Path, policy_name: s
     target = resolve_warehouse(warehouse)
     with connect(target, read_only=True) as con:
         rows = _decisions(con, policy)
+        rules = FileRules.from_config(con, images)
     out = Path(out_dir)
     previous = _prepare(out, force)
     writer = _Writer(out)
@@ -251,11 +275,26 @@ def build_pack(warehouse: str | Path | None, out_dir: str | Path, policy_name: s
     declarations: list[list[str]] = []
     notes: list[dict] = []
     n_upscaled_in = 0
+    refused: list[int] = []
 
-    def add(row: dict, source: Path, via: str) -> bool:
+    def source_bytes(row: dict) -> bytes | None:
+        """The row's source file as `images sync` checked it; None (noted) otherwise."""
+        try:
+            if row["file_status"] != "ok" or row["recorded_path"] != row["resolved_path"]:
+                raise FileRefused("files.images does not record this file as checked ok: "
+                                  "run `neurostock build`")
+            return read_recorded(row["resolved_path"], row["file_size"],
+                                 row["file_mtime_ns"], rules)
+        except FileRefused as exc:
+            refused.append(row["image_id"])
+            notes.append({"image_id": row["image_id"], "note": f"not packed: {exc.reason}"})
+            say(f"submit: image {row['image_id']} not packed: {exc.reason}")
+            return None
+
+    def add(row: dict, source: Path, via: str, data: bytes | None = None) -> bool:
         name = short_name(row["title"], row["image_id"], max_chars)
         try:
-            payload, width, height = jpeg_bytes(source)
+            payload, width, height = jpeg_bytes(source if data is None else data)
         except (OSError, ValueError) as exc:
             notes.append({"image_id": row["image_id"], "note": f"unreadable {source}: {exc}"})
             return False
@@ -282,7 +321,9 @@ def build_pack(warehouse: str | Path | None, out_dir: str | Path, policy_name: s
         if not row["resolved_path"]:
             notes.append({"image_id": row["image_id"], "note": "no image file"})
             continue
-        add(row, Path(row["resolved_path"]), "source")
+        data = source_bytes(row)
+        if data is not None:
+            add(row, Path(row["resolved_path"]), "source", data)
         if i % 200 == 0:
             say(f"submit: {i:,}/{len(chosen):,} images")
 
@@ -297,8 +338,11 @@ def build_pack(warehouse: str | Path | None, out_dir: str | Path, policy_name: s
                 continue
         if not row["resolved_path"]:
             continue
+        data = source_bytes(row)
+        if data is None:
+            continue
         factor = float(row["upscale_factor"] or 1)
-        with Image.open(row["resolved_path"]) as image:
+        with Image.open(io.BytesIO(data)) as image:
             image.load()
             rgb = to_rgb(image)
         buffer = io.BytesIO()
@@ -340,7 +384,7 @@ def build_pack(warehouse: str | Path | None, out_dir: str | Path, policy_name: s
     return PackSummary(out_dir=out.resolve(), n_submit=len(chosen), n_images=len(csv_rows),
                        n_upscaled_in=n_upscaled_in, n_to_upscale=len(upscale_lines),
                        n_csv_files=len(chunks), n_written=writer.written,
-                       n_unchanged=writer.unchanged, counts=counts)
+                       n_unchanged=writer.unchanged, counts=counts, n_refused=len(refused))
 
 
 def _csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:

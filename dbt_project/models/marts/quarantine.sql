@@ -1,6 +1,7 @@
 -- One row per source row that cannot be used, with the reason(s). Nothing is
 -- dropped silently: raw rows = usable rows + quarantined rows, per table
--- (tests/assert_raw_reconciles.sql).
+-- (tests/assert_raw_reconciles.sql). Text that was not valid UTF-8 shows here as ingest
+-- kept it, its bad bytes escaped (bad\xff\xfe), with that reason.
 with
 
 images as (
@@ -16,7 +17,8 @@ images as (
             img_name := img_name,
             generation_date := generation_date_text,
             experiment_model_id := experiment_model_id_text,
-            experiment_number := experiment_number_text
+            experiment_number := experiment_number_text,
+            img_generation_promt := prompt_raw
         )) as source_values,
 
     from {{ ref('int_images_checked') }}

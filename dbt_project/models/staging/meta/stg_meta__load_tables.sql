@@ -14,6 +14,7 @@ final as (
         source_rows,
         copied_rows,
         column_names,
+        invalid_utf8_rows,
 
     from source
 
