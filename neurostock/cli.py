@@ -259,9 +259,11 @@ def _cmd_submit(args: argparse.Namespace) -> None:
     back = f" ({s.n_upscaled_in:,} upscaled and checked again)" if s.n_upscaled_in else ""
     refused = (f"; {s.n_refused:,} source files refused (not the files `images sync` "
                "checked: manifest.json notes)") if s.n_refused else ""
+    kept = (f", {s.n_kept:,} kept (changed since the last pack, or not its own)"
+            if s.n_kept else "")
     print(f"{policy}: {verdicts}. Pack: {s.n_images:,} images{back} in {s.n_csv_files} CSV "
           f"file(s), {s.n_to_upscale:,} to upscale; {s.n_written:,} files written, "
-          f"{s.n_unchanged:,} unchanged, in {s.out_dir}{refused}")
+          f"{s.n_unchanged:,} unchanged{kept}, in {s.out_dir}{refused}")
 
 
 def _cmd_report(args: argparse.Namespace) -> None:

@@ -1,10 +1,24 @@
 #!/usr/bin/env bash
-# All tests: lint, then pytest (which also runs `dbt build` — models, data
-# tests and unit tests — on a real sample warehouse, and opens the HTML report
-# in headless Chromium). Extra args go to pytest.
+# The tests. Two tiers (README "Tests: which to run when"):
+#   scripts/test.sh          everything (CI, .ci/run): lint, then pytest, which also runs
+#                            `dbt build` (models, data tests, unit tests) on real sample
+#                            warehouses, real child processes, and the HTML report and
+#                            the rating app in headless Chromium
+#   scripts/test.sh --fast   the unit tier: lint and every test not marked `slow`; no dbt
+#                            runs (a test that starts one fails: NEUROSTOCK_NO_DBT)
+# Both run pytest on two workers (pytest-xdist; a module's tests share one worker and its
+# warehouse). Extra args go to pytest (e.g. -k, -x, a file; `-n 0` for one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fast=false
+if [ "${1:-}" = "--fast" ]; then
+  fast=true
+  shift
+fi
 scripts/setup.sh
-scripts/setup_browser.sh
 .venv/bin/ruff check .
-.venv/bin/python -m pytest "$@"
+if $fast; then
+  exec .venv/bin/python -m pytest -n 2 --dist loadgroup -m "not slow" "$@"
+fi
+scripts/setup_browser.sh
+exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -14,6 +15,49 @@ from tests.source_builder import image_row, make_source
 # Tests never pick up the repository's demo neurostock.yml (pytest runs in the
 # repository root): no config unless a test names one.
 os.environ.setdefault("NEUROSTOCK_CONFIG", "none")
+
+# dbt's resource types a fixture's build leaves out when it is built for reading, not
+# for its data tests (`built_sample(..., data_tests=False)`): dbt reads this variable as
+# its --exclude-resource-type.
+_EXCLUDE_TYPES_ENV = "DBT_EXCLUDE_RESOURCE_TYPES"
+
+
+def pytest_configure(config):
+    # The fast tier (-m "not slow") runs no dbt: a test that does, unmarked, fails on
+    # its first dbt run with this reason instead of slowing the tier down.
+    if "not slow" in (config.option.markexpr or ""):
+        os.environ["NEUROSTOCK_NO_DBT"] = (
+            "the fast tier runs no dbt: mark this test @pytest.mark.slow")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_fixtures_data_tests(request):
+    """A module marked `fixture_builds_without_data_tests` builds its module fixtures'
+    warehouses without dbt's data and unit tests: it builds them to read them, and the
+    same tests run on the same models in the modules that test the warehouse itself
+    (test_warehouse_build, test_embeddings, test_scores_build, test_submission,
+    test_decision, test_analysis, test_team_files); they are about 40% of a small
+    build's time. The tests themselves always build with them (next fixture)."""
+    off = request.node.get_closest_marker("fixture_builds_without_data_tests") is not None
+    with data_tests(not off):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _tests_build_with_data_tests():
+    with data_tests(True):
+        yield
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """With `-n 2 --dist loadgroup` (scripts/test.sh), every test of a module runs on one
+    worker, so its module-scoped warehouse is built once; a module may name another
+    group (`pytest.mark.xdist_group`) to share a worker with the modules it shares a
+    builder with."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -81,6 +125,24 @@ def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
+
+
+@contextmanager
+def data_tests(enabled: bool):
+    """dbt's data and unit tests on (as every build runs them) or off for the builds
+    inside the block."""
+    previous = os.environ.get(_EXCLUDE_TYPES_ENV)
+    if enabled:
+        os.environ.pop(_EXCLUDE_TYPES_ENV, None)
+    else:
+        os.environ[_EXCLUDE_TYPES_ENV] = "test unit_test"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_EXCLUDE_TYPES_ENV, None)
+        else:
+            os.environ[_EXCLUDE_TYPES_ENV] = previous
 
 
 def built_sample(root: Path, config: str, *, rows: int, seed: int, prepare=None):

@@ -73,6 +73,9 @@ def test_the_wheel_carries_every_stage_and_the_dbt_project(installed):
     names = zipfile.ZipFile(wheel).namelist()
     for package in ("neurostock", *(f"neurostock/{s}" for s in STAGES), "neurostock_dbt"):
         assert f"{package}/__init__.py" in names, package
+    # Every package of the checkout is in the wheel (pyproject lists them by name).
+    for init in checkout.REPO.joinpath("neurostock").rglob("__init__.py"):
+        assert init.relative_to(checkout.REPO).as_posix() in names, init
     assert "neurostock/core/lock.py" in names and "neurostock/build/pipeline.py" in names
     committed = [f.removeprefix("dbt_project/") for f in checkout.checkout_files()
                  if f.startswith("dbt_project/") and f != "dbt_project/__init__.py"]

@@ -22,7 +22,7 @@ from tests.conftest import query
 from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_without_data_tests]
 
 HOSTILE = "<script>alert(1)</script>"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -327,6 +327,49 @@ def test_pages_render_in_chromium_with_every_asset(reported, browser, tmp_path):
     assert "sorted-asc" in header.get_attribute("class")
     shots = [p.name for p in tmp_path.glob("*.png")]
     print(f"screenshots: {tmp_path} {shots}")
+
+
+def test_every_kind_of_page_logs_no_console_error_when_served(reported, browser):
+    """One page of every kind, served over HTTP as a shared report is (a file:// page
+    asks for no favicon; a served one does): no console error, every image loaded."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    _, _, out, _ = reported
+    kinds = sorted({str(p.relative_to(out)) for p in out.glob("*.html")}) + [
+        str(next(out.glob(pattern)).relative_to(out))
+        for pattern in ("images/*.html", "clusters/*.html", "clusters/*/*.html",
+                        "dbt-docs/index.html")]
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *_args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 functools.partial(Quiet, directory=str(out)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    browser.get_log("browser")  # what earlier pages logged
+    try:
+        for name in kinds:
+            browser.get(f"http://127.0.0.1:{server.server_port}/{name}")
+            time.sleep(1)  # the favicon is asked for after the page has loaded
+            state = _open_loaded(browser)
+            assert state["errors"] == [], (name, state["errors"])
+            assert state["pending"] == 0 and state["broken"] == [], (name, state)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _open_loaded(driver) -> dict:
+    """The page now open in `driver` once its images loaded, with its console errors."""
+    deadline = time.monotonic() + 20
+    state = driver.execute_script(_ALL_IMAGES_LOADED)
+    while state["pending"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        state = driver.execute_script(_ALL_IMAGES_LOADED)
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    return {**state, "errors": errors}
 
 
 def test_the_hostile_prompt_shows_as_text_in_chromium(reported, browser):

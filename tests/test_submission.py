@@ -22,6 +22,8 @@ from tests.conftest import query
 from tests.conftest import run_cli as _cli
 from tests.source_builder import make_source
 
+pytestmark = pytest.mark.slow
+
 SIDE = 2000  # 4.0 MP: the smallest square Adobe Stock takes
 HEADER = ["Filename", "Title", "Keywords", "Category", "Releases"]
 

@@ -33,6 +33,9 @@ from neurostock.core.warehouse import WAREHOUSE_ENV, connect, resolve_warehouse
 # Folders of the committed project the copy takes (dbt's own output never).
 _PROJECT_PARTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests")
 GENERATED = Path("models") / "generated"
+# Set (to a reason) where no dbt may run: the test suite's fast tier sets it, so a test
+# that runs dbt without the `slow` marker fails instead of slowing the tier down.
+NO_DBT_ENV = "NEUROSTOCK_NO_DBT"
 # dbt subcommands that take --vars.
 _TAKE_VARS = {"build", "run", "test", "compile", "docs", "parse", "ls", "list", "seed",
               "snapshot", "show", "run-operation", "source"}
@@ -78,6 +81,8 @@ def run_dbt(args: Sequence[str], warehouse: str | os.PathLike | None = None,
     the writer lock with it until then (neurostock.core.children). dbt prints its own
     per-node results; the error here is the one-line summary.
     """
+    if os.environ.get(NO_DBT_ENV):
+        raise NeurostockError(f"dbt may not run here ({NO_DBT_ENV}: {os.environ[NO_DBT_ENV]})")
     target = resolve_warehouse(warehouse)
     if not target.exists():
         raise NeurostockError(f"warehouse {target} does not exist: run `neurostock ingest` first")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,8 +10,12 @@ from pathlib import Path
 import duckdb
 
 from neurostock.core.errors import NeurostockError
-from neurostock.core.warehouse import connect, sql_string
+from neurostock.core.outputs import Outputs
+from neurostock.core.warehouse import connect, resolve_warehouse, sql_string
 
+# The export's manifest: the load it came from, rows per file, and the record of the
+# files written with their sha256 (neurostock.core.outputs).
+MANIFEST = "export_manifest.json"
 MARTS = ("ann", "full_set", "big_set", "nessesary_files", "image_ratings", "quarantine")
 
 # File name -> query whose columns are exactly the team's. `{prefix}` is the
@@ -75,7 +77,7 @@ def _write_pandas_indexed_csv(con: duckdb.DuckDBPyConnection, query: str,
     """Write `query` (first column: the row number) to `target` as pandas' `to_csv()`
     would: that first column under an empty header, then the others."""
     columns = [d[0] for d in con.execute(f"select * from ({query}) limit 0").description]
-    body = target.with_suffix(".body")
+    body = target.with_name(target.name + ".body")
     try:
         con.execute(f"copy ({query}) to {sql_string(body)} (format csv, header false)")
         with target.open("wb") as out, body.open("rb") as rows:
@@ -95,58 +97,53 @@ def export(
 
     Returns file name -> rows written. Each file is written beside its final
     name and moved into place, so a failed export leaves no half-written file.
+    DIR is a new or empty folder, or one a previous export wrote: its
+    export_manifest.json records every file with its sha256, and only those files are
+    replaced, while still what it wrote (neurostock.core.outputs).
     """
     say = progress or (lambda _msg: None)
-    out = Path(out_dir).expanduser().resolve()
-    if out.exists() and not out.is_dir():
-        raise NeurostockError(f"export target {out} exists and is not a folder")
+    target = resolve_warehouse(warehouse)
     written: dict[str, int] = {}
-    with connect(warehouse, read_only=True) as con:
+    with Outputs(out_dir, command="export", record=MANIFEST, warehouse=target,
+                 say=say) as outputs, connect(target, read_only=True) as con:
+        out = outputs.root
         missing = _missing_marts(con)
         if missing:
             raise NeurostockError(
                 f"warehouse has no table(s) {', '.join(missing)}: run `neurostock build` first"
             )
-        (out / "parquet").mkdir(parents=True, exist_ok=True)
         for name, query in _CSV_QUERIES.items():
-            final = out / name
-            tmp = final.with_suffix(".csv.partial")
+            tmp = outputs.temp_for(name)
             if name in _PANDAS_INDEXED:
                 _write_pandas_indexed_csv(con, query, tmp)
             else:
                 con.execute(f"copy ({query}) to {sql_string(tmp)} (format csv, header true)")
-            os.replace(tmp, final)
+            outputs.place(name, tmp)
             written[name] = con.execute(f"select count(*) from ({query})").fetchone()[0]
-            say(f"wrote {final} ({written[name]:,} rows)")
+            say(f"wrote {out / name} ({written[name]:,} rows)")
         for name, query in _LIST_QUERIES.items():
             params = [image_prefix] if "?" in query else []
             rows = con.execute(query, params).fetchall()
             lines = [r[0] if r[0] is not None else "" for r in rows]
-            final = out / name
-            tmp = final.with_suffix(".txt.partial")
-            tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-            os.replace(tmp, final)
+            outputs.write(name, "".join(f"{line}\n" for line in lines).encode("utf-8"))
             written[name] = len(lines)
-            say(f"wrote {final} ({len(lines):,} lines)")
+            say(f"wrote {out / name} ({len(lines):,} lines)")
         for mart in MARTS:
-            final = out / "parquet" / f"{mart}.parquet"
-            tmp = final.with_suffix(".parquet.partial")
+            name = f"parquet/{mart}.parquet"
+            tmp = outputs.temp_for(name)
             con.execute(f"copy {mart} to {sql_string(tmp)} (format parquet)")
-            os.replace(tmp, final)
-            written[f"parquet/{mart}.parquet"] = con.execute(
-                f"select count(*) from {mart}"
-            ).fetchone()[0]
+            outputs.place(name, tmp)
+            written[name] = con.execute(f"select count(*) from {mart}").fetchone()[0]
         load = con.execute(
             "select load_id, source_path, source_sha256 from meta.loads "
             "order by load_id desc limit 1"
         ).fetchone()
-    manifest = {
-        "exported_at": datetime.now(UTC).isoformat(),
-        "load_id": load[0] if load else None,
-        "source_path": load[1] if load else None,
-        "source_sha256": load[2] if load else None,
-        "rows": written,
-    }
-    (out / "export_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    say(f"wrote {out / 'export_manifest.json'}")
+        outputs.finish({
+            "exported_at": datetime.now(UTC).isoformat(),
+            "load_id": load[0] if load else None,
+            "source_path": load[1] if load else None,
+            "source_sha256": load[2] if load else None,
+            "rows": written,
+        })
+    say(f"wrote {out / MANIFEST}")
     return written

@@ -4,8 +4,6 @@ their files (the team's save_good_predicts.py, without deleting the folder first
 from __future__ import annotations
 
 import csv
-import json
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -15,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from neurostock.core.errors import NeurostockError
+from neurostock.core.outputs import Outputs
 from neurostock.core.warehouse import connect, resolve_warehouse
 
 # Where `--set` selects from: `pool` is the mart pool's unrated images (whichever
@@ -157,20 +156,6 @@ def _decision_context(con: duckdb.DuckDBPyConnection, scorer_id: str
     return row if row else (None, None, None)
 
 
-def _prepare_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise NeurostockError(f"{out} exists and is not a directory")
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise NeurostockError(f"{out} is not empty: pass --force to replace a previous "
-                                  "selection there (other files are left alone)")
-        # Only what a previous selection wrote goes; nothing else in DIR is touched.
-        (out / LIST_FILE).unlink(missing_ok=True)
-        (out / MANIFEST).unlink(missing_ok=True)
-        shutil.rmtree(out / IMAGES_DIR, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def select_images(
     warehouse: str | Path | None,
     scorer_id: str,
@@ -234,49 +219,62 @@ def select_images(
             where signals.scorer_id = ? and signals.{keep}
             order by signals.score {order}, signals.image_id
             """, [scorer_id, threshold]).fetchall()
-    _prepare_out(out, force)
-    images_dir = out / IMAGES_DIR
-    images_dir.mkdir()
+    with Outputs(out, command="select", record=MANIFEST, warehouse=target, force=force,
+                 replaces="selection", say=progress) as outputs:
+        written, without = _write_selection(outputs, rows, link, progress)
+        selection = Selection(
+            scorer_id=scorer_id, image_set=image_set, direction=direction,
+            threshold=threshold, chosen_by=chosen_by, expected_precision=expected_precision,
+            expected_recall=expected_recall, n_scored=n_scored, n_selected=len(rows),
+            n_files_written=written, n_without_file=without, is_random_init=bool(is_random),
+            out_dir=str(outputs.root),
+            expected_precision_ci=None if decision is None
+            else [decision.ci_low, decision.ci_high],
+            expected_precision_bounds=None if decision is None
+            or decision.precision is not None
+            else [decision.precision_low, decision.precision_high],
+            expected_keep_rate=None if decision is None else decision.keep_rate,
+            measured_on=measured_on, coverage=coverage, shift_warning=shift_warning,
+        )
+        # selection.json holds the record of every file written (neurostock.core.outputs):
+        # a later --force replaces or removes only those, while still what it wrote.
+        outputs.finish(asdict(selection) | {
+            "warehouse": str(target), "created_at": datetime.now(UTC).isoformat(),
+            "files": "symlinks" if link else "copies"})
+    return selection
+
+
+def _write_selection(outputs: Outputs, rows: list[tuple], link: bool,
+                     progress: Callable[[str], None] | None) -> tuple[int, int]:
+    """DIR/images/ (copies or links) and DIR/selected.csv; (files written, rows
+    without a file)."""
     written = without = 0
     listed = []
     for i, (image_id, score, rating_value, prompt, img_path, resolved, status) in \
             enumerate(rows, start=1):
-        copied = ""
+        copied = relative = ""
         if status == "ok" and resolved and Path(resolved).is_file():
-            dest = images_dir / f"{image_id}{Path(resolved).suffix.lower()}"
+            relative = f"{IMAGES_DIR}/{image_id}{Path(resolved).suffix.lower()}"
             if link:
-                os.symlink(resolved, dest)
+                outputs.link(relative, resolved)
             else:
-                shutil.copy2(resolved, dest)
-            copied = str(dest.relative_to(out))
-            written += 1
-        else:
+                temp = outputs.temp_for(relative)
+                shutil.copy2(resolved, temp)
+                outputs.place(relative, temp)
+        if not relative:
             without += 1
+        elif relative in outputs.files or relative in outputs.links:
+            copied = relative  # else kept: a file there that is not this command's
+            written += 1
         listed.append([image_id, repr(score), "" if rating_value is None else rating_value,
                        prompt, img_path, status, copied])
         if progress and (i % 500 == 0 or i == len(rows)):
             progress(f"select: {i:,}/{len(rows):,} images")
-    partial = out / (LIST_FILE + ".part")
+    partial = outputs.temp_for(LIST_FILE)
     with partial.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["image_id", "score", "rating", "prompt", "img_path", "file_status",
                          "file"])
         writer.writerows(listed)
-    partial.replace(out / LIST_FILE)
-    selection = Selection(
-        scorer_id=scorer_id, image_set=image_set, direction=direction, threshold=threshold,
-        chosen_by=chosen_by, expected_precision=expected_precision,
-        expected_recall=expected_recall, n_scored=n_scored, n_selected=len(rows),
-        n_files_written=written, n_without_file=without, is_random_init=bool(is_random),
-        out_dir=str(out.resolve()),
-        expected_precision_ci=None if decision is None else [decision.ci_low, decision.ci_high],
-        expected_precision_bounds=None if decision is None or decision.precision is not None
-        else [decision.precision_low, decision.precision_high],
-        expected_keep_rate=None if decision is None else decision.keep_rate,
-        measured_on=measured_on, coverage=coverage, shift_warning=shift_warning,
-    )
-    manifest = asdict(selection) | {"warehouse": str(target),
-                                    "created_at": datetime.now(UTC).isoformat(),
-                                    "files": "symlinks" if link else "copies"}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return selection
+    outputs.place(LIST_FILE, partial)
+    return written, without

@@ -4,8 +4,9 @@ what was checked.
 
 At the moment of use, a recorded path is opened only when
 - its real path (symlinks followed) lies inside the allowed roots, by the same rule
-  `images sync` applies (config `images: roots`, else the maps' targets, else the
-  folder of the last ingested source: neurostock.images.paths.allowed_roots);
+  `images sync` applies (config `images: roots`, else the maps' targets, else
+  `images: base`, else the folder of the last ingested source:
+  neurostock.images.paths.allowed_roots);
 - it is a regular file of at most `max_bytes` (config `images: max_bytes`);
 - its size and mtime are the ones files.images recorded (file_size, file_mtime_ns).
 The checks are made on the opened descriptor (fstat, and /proc/self/fd for the path it
@@ -25,7 +26,7 @@ from typing import BinaryIO
 import duckdb
 
 from neurostock.core.config import ImagesConfig
-from neurostock.images.paths import PathMap, allowed_roots, is_inside
+from neurostock.images.paths import PathMap, allowed_roots, image_base, is_inside
 
 # Media types of the formats `images sync` accepts (files.images.format).
 MEDIA_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png",
@@ -52,10 +53,12 @@ class FileRules:
     def from_config(cls, con: duckdb.DuckDBPyConnection,
                     images: ImagesConfig | None = None) -> FileRules:
         """The rules of the config's `images:` section (the defaults when None), roots
-        chosen as `images sync` chooses them."""
+        chosen as `images sync` chooses them (its `base` included: files under a base
+        outside the source's folder were read by the sync and are read here)."""
         images = images or ImagesConfig()
         maps = [PathMap.parse(m) for m in images.maps]
-        return cls(roots=allowed_roots(con, images.roots, maps), max_bytes=images.max_bytes)
+        roots = allowed_roots(con, images.roots, maps, image_base(con, images.base))
+        return cls(roots=roots, max_bytes=images.max_bytes)
 
 
 def open_recorded(path: str | os.PathLike | None, size: int | None, mtime_ns: int | None,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import matplotlib
 
@@ -18,48 +17,44 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
+from neurostock.core.outputs import Outputs  # noqa: E402
+
 # Rating 0-3 colours, worst to best (colour-blind safe).
 RATING_COLOURS = ["#d7191c", "#fdae61", "#abd9e9", "#2c7bb6"]
 PLOT_VERSION = "1"
 
 
 class Figures:
-    """Draws figures into `folder` and remembers which files the report uses."""
+    """Draws figures into `folder` of the report's outputs and remembers which files the
+    report uses; a figure the last report recorded is not drawn again, and one no page
+    uses any more is removed with the report's other stale files (Outputs.finish)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, outputs: Outputs, folder: str = "plots"):
+        self.outputs = outputs
         self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.used: set[str] = set()
         self.drawn = 0
-
-    def _file(self, kind: str, data: object, suffix: str) -> tuple[Path, bool]:
-        digest = hashlib.sha256(json.dumps([PLOT_VERSION, kind, data], default=str,
-                                           sort_keys=True).encode()).hexdigest()[:16]
-        name = f"{kind}-{digest}.{suffix}"
-        self.used.add(name)
-        path = self.folder / name
-        return path, path.exists()
 
     def draw(self, kind: str, data: object, painter: Callable[[], plt.Figure],
              suffix: str = "svg") -> str:
         """The figure's file name under the folder; `painter` runs only if it is new."""
-        path, exists = self._file(kind, data, suffix)
-        if not exists:
+        digest = hashlib.sha256(json.dumps([PLOT_VERSION, kind, data], default=str,
+                                           sort_keys=True).encode()).hexdigest()[:16]
+        name = f"{kind}-{digest}.{suffix}"
+        self.used.add(name)
+        relative = f"{self.folder}/{name}"
+        if not self.outputs.reuse(relative):
             figure = painter()
-            partial = path.with_suffix(".part")
-            figure.savefig(partial, format=suffix, bbox_inches="tight",
-                           dpi=110 if suffix == "png" else None,
-                           metadata={"Date": None} if suffix == "svg" else None)
-            plt.close(figure)
-            partial.replace(path)
+            partial = self.outputs.temp_for(relative)
+            try:
+                figure.savefig(partial, format=suffix, bbox_inches="tight",
+                               dpi=110 if suffix == "png" else None,
+                               metadata={"Date": None} if suffix == "svg" else None)
+            finally:
+                plt.close(figure)
+            self.outputs.place(relative, partial)
             self.drawn += 1
-        return path.name
-
-    def remove_unused(self) -> int:
-        stale = [p for p in self.folder.iterdir() if p.name not in self.used]
-        for path in stale:
-            path.unlink()
-        return len(stale)
+        return name
 
 
 def _figure(width: float = 5.0, height: float = 3.0):

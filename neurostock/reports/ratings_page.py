@@ -4,10 +4,9 @@ Reads only rpt_ tables; a warehouse built before they existed has no Ratings pag
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 
+from neurostock.core.outputs import Outputs
 from neurostock.reports import plots
 from neurostock.reports.data import query_rows
 from neurostock.reports.thumbnails import ThumbnailJob, make_thumbnails
@@ -53,7 +52,7 @@ def load_ratings(con: duckdb.DuckDBPyConnection) -> dict | None:
     }
 
 
-def draw_ratings(figures: plots.Figures, ratings: dict | None, out: Path,
+def draw_ratings(figures: plots.Figures, ratings: dict | None, outputs: Outputs,
                  workers: int = 2) -> dict:
     """The learning-curve figures and the queue's thumbnails; {image_id: sha256} of
     the thumbnails made."""
@@ -72,7 +71,8 @@ def draw_ratings(figures: plots.Figures, ratings: dict | None, out: Path,
     jobs = [ThumbnailJob(q["file_sha256"], q["resolved_path"]) for q in ratings["queue"]
             if q["file_sha256"] and q["resolved_path"]]
     # Under ratings/ : thumbs/ holds the rated images' pages' thumbnails only.
-    failed = make_thumbnails(jobs, out / QUEUE_THUMBS, workers=workers)["failed"]
+    failed = make_thumbnails(jobs, outputs.root / QUEUE_THUMBS, workers=workers,
+                             outputs=outputs)["failed"]
     return {q["image_id"]: q["file_sha256"] for q in ratings["queue"]
             if q["file_sha256"] and q["file_sha256"] not in failed}
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from neurostock.core.errors import NeurostockError
+from neurostock.core.outputs import Outputs
 from neurostock.core.progress import say
 from neurostock.core.warehouse import connect, resolve_warehouse
 from neurostock.reports import plots
@@ -37,6 +37,9 @@ from neurostock.reports.submission_page import load_submission
 from neurostock.reports.thumbnails import ThumbnailJob, make_thumbnails, relative_path
 
 STATIC_DIR = Path(__file__).parent / "static"
+# The report's manifest: what it was written from, the image pages' keys, and the record
+# of every file written with its sha256 (neurostock.core.outputs).
+RECORD = "report.json"
 
 
 @dataclass(frozen=True)
@@ -85,24 +88,19 @@ def _number(value, digits: int = 3) -> str:
 
 
 class _Writer:
-    """Writes pages, counting those whose text did not change (left untouched)."""
+    """Writes pages through the report's outputs, counting those whose text did not
+    change (left untouched)."""
 
-    def __init__(self, out: Path):
-        self.out = out
+    def __init__(self, outputs: Outputs):
+        self.outputs = outputs
         self.written = 0
         self.unchanged = 0
 
     def write(self, relative: str, text: str) -> None:
-        path = self.out / relative
-        data = text.encode("utf-8")
-        if path.exists() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        if self.outputs.write(relative, text.encode("utf-8")):
+            self.written += 1
+        else:
             self.unchanged += 1
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".part")
-        partial.write_bytes(data)
-        partial.replace(path)
-        self.written += 1
 
 
 def _progress(message: str) -> None:
@@ -117,13 +115,13 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
     `docs`: an object with `fingerprint(con)` and `generate()` -> the path of dbt's
     static docs page (neurostock.build.docs.DbtDocs), or None to leave the docs out."""
     started = time.perf_counter()
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise NeurostockError(f"{out} exists and is not a directory")
     target = resolve_warehouse(warehouse)
+    # DIR: new, empty, or a previous report's (its report.json records every file with
+    # its sha256; only those are replaced or removed: neurostock.core.outputs).
+    outputs = Outputs(out_dir, command="report", record=RECORD, warehouse=target,
+                      say=progress, label="")
     if not target.exists():
         raise NeurostockError(f"warehouse {target} does not exist: run `neurostock ingest` first")
-    out.mkdir(parents=True, exist_ok=True)
     with connect(target, read_only=True) as con:
         check_tables(con)
         data = load(con)
@@ -131,11 +129,17 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
         data.update(load_submission(con))
         data["ratings"] = load_ratings(con)
     progress(f"read the warehouse ({len(data['pages']):,} image pages)")
+    with outputs:
+        return _write_site(outputs, target, data, docs, workers, progress, started)
 
+
+def _write_site(outputs: Outputs, target: Path, data: dict, docs, workers: int,
+                progress: Callable[[str], None], started: float) -> ReportSummary:
+    out = outputs.root
     thumbs = make_thumbnails(
         (ThumbnailJob(p["file_sha256"], p["resolved_path"]) for p in data["pages"]
          if p["file_status"] == "ok" and p["file_sha256"]), out, workers=workers,
-        progress=progress)
+        progress=progress, outputs=outputs)
     failed = thumbs["failed"]
     for page in data["pages"]:
         page["has_thumb"] = (page["file_status"] == "ok" and bool(page["file_sha256"])
@@ -143,14 +147,14 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
     thumb_of = {p["image_id"]: p["file_sha256"] if p["has_thumb"] else None
                 for p in data["pages"]}
 
-    figures = plots.Figures(out / "plots")
+    figures = plots.Figures(outputs, "plots")
     _draw(figures, data)
     draw_decision(figures, data)
-    data["queue_thumbs"] = draw_ratings(figures, data["ratings"], out, workers)
+    data["queue_thumbs"] = draw_ratings(figures, data["ratings"], outputs, workers)
     progress(f"figures: {figures.drawn} drawn, {len(figures.used) - figures.drawn} unchanged")
 
     env = _environment()
-    writer = _Writer(out)
+    writer = _Writer(outputs)
     written_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     common = {
         # Only the index carries the time: a page whose data did not change stays
@@ -201,7 +205,7 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
                    clusters=data["cluster_ratings"][eid],
                    examples=data["examples"][eid])
     template = env.get_template("image.html.j2")
-    previous = _previous_page_keys(out)
+    previous = _previous_page_keys(out) if outputs.previous_files else {}
     context_key = _context_key(env, common)
     page_keys = {}
     skipped = 0
@@ -215,7 +219,7 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
             default=str, sort_keys=True).encode()).hexdigest()[:24]
         page_keys[str(iid)] = key
         relative = f"images/{iid}.html"
-        if previous.get(str(iid)) == key and (out / relative).exists():
+        if previous.get(str(iid)) == key and outputs.reuse(relative):
             skipped += 1  # same data, same templates: the file on disk is this page
         else:
             writer.write(relative, template.render(
@@ -224,20 +228,18 @@ def build_report(warehouse: str | Path | None, out_dir: str | Path,
         if i % 2000 == 0 or i == len(data["pages"]):
             progress(f"image pages {i:,}/{len(data['pages']):,}")
     writer.unchanged += skipped
-    stale = {p.stem for p in (out / "images").glob("*.html")} - set(page_keys) \
-        if (out / "images").is_dir() else set()
-    for name in stale:
-        (out / "images" / f"{name}.html").unlink()
-    _copy_static(out)
-    removed = figures.remove_unused()
-    if removed:
-        progress(f"removed {removed} figures no page uses any more")
-    docs_state = copy_dbt_docs(target, out, docs, progress) if docs else "skipped (--no-docs)"
-    (out / "report.json").write_text(json.dumps({
+    _copy_static(outputs)
+    docs_state = copy_dbt_docs(target, outputs, docs, progress) if docs \
+        else "skipped (--no-docs)"
+    # Pages of images no longer rated, figures no page uses: the last report's files
+    # this one did not write go, while still what it wrote.
+    removed = outputs.finish({
         "warehouse": str(target), "written_at": written_at,
         "pages": writer.written + writer.unchanged, "thumbnails_failed": failed,
         "image_page_keys": page_keys,
-    }, indent=2, sort_keys=True) + "\n")
+    })
+    if removed:
+        progress(f"removed {len(removed)} files of the last report no page uses any more")
     return ReportSummary(
         out_dir=out.resolve(), pages_written=writer.written, pages_unchanged=writer.unchanged,
         figures_drawn=figures.drawn, thumbnails_made=thumbs["made"],
@@ -311,10 +313,6 @@ def _context_key(env: Environment, common: dict) -> str:
     return digest.hexdigest()
 
 
-def _copy_static(out: Path) -> None:
-    assets = out / "assets"
-    assets.mkdir(exist_ok=True)
-    for source in STATIC_DIR.iterdir():
-        target = assets / source.name
-        if not target.exists() or target.read_bytes() != source.read_bytes():
-            shutil.copyfile(source, target)
+def _copy_static(outputs: Outputs) -> None:
+    for source in sorted(STATIC_DIR.iterdir()):
+        outputs.write(f"assets/{source.name}", source.read_bytes())

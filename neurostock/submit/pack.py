@@ -9,7 +9,10 @@ DIR/declarations.csv     per file: "Created using generative AI tools" and wheth
                          "People and Property are fictional" must be ticked
 DIR/to_upscale/, upscale.csv   images whose only problem is resolution, and the factor
 DIR/manifest.json        policy and rules, counts per verdict and reason, the files written
-A file whose bytes would not change is not written again.
+                         with their sha256 (the record of neurostock.core.outputs)
+A file whose bytes would not change is not written again. A later run replaces or
+removes only the files this record lists that are still what it wrote, inside DIR
+(neurostock.core.outputs: anything else is told in one line and left alone).
 
 A source image is opened only while it is the file `images sync` checked: real path
 inside the allowed roots, a regular file within `images: max_bytes`, of the size and
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 import unicodedata
@@ -35,8 +37,8 @@ from PIL import Image, ImageCms
 
 from neurostock.core.config import ImagesConfig
 from neurostock.core.errors import NeurostockError
-from neurostock.core.fileio import write_atomically
 from neurostock.core.imaging import JPEG_QUALITY, to_rgb
+from neurostock.core.outputs import Outputs
 from neurostock.core.warehouse import connect, resolve_warehouse
 from neurostock.images.recorded import FileRefused, FileRules, read_recorded
 from neurostock.submit.policy import Policy, load_policy
@@ -67,6 +69,8 @@ class PackSummary:
     counts: dict
     # Source files refused (not what `images sync` checked): left out, in the notes.
     n_refused: int = 0
+    # Files in DIR changed since the last pack wrote them (or not its own): kept.
+    n_kept: int = 0
 
 
 def short_name(title: str, image_id: int, max_chars: int, suffix: str = ".jpg") -> str:
@@ -141,44 +145,16 @@ def csv_name(policy: str, index: int) -> str:
 
 
 class _Writer:
-    """Writes files under DIR, only when their bytes change; remembers what it wrote."""
+    """Writes the pack's files under DIR through `Outputs` (only when their bytes change,
+    only over files the last pack wrote); remembers what it wrote."""
 
-    def __init__(self, out: Path):
-        self.out = out
+    def __init__(self, outputs: Outputs):
+        self.outputs = outputs
         self.files: list[str] = []
-        self.written = 0
-        self.unchanged = 0
 
     def put(self, relative: str, payload: bytes) -> None:
-        target = self.out / relative
         self.files.append(relative)
-        if target.is_file() and target.read_bytes() == payload:
-            self.unchanged += 1
-            return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(target, payload)
-        self.written += 1
-
-
-def _previous_files(out: Path) -> list[str] | None:
-    manifest = out / MANIFEST
-    if not manifest.is_file():
-        return None
-    try:
-        return list(json.loads(manifest.read_text(encoding="utf-8"))["files"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def _prepare(out: Path, force: bool) -> list[str]:
-    if out.exists() and not out.is_dir():
-        raise NeurostockError(f"{out} exists and is not a directory")
-    previous = _previous_files(out) if out.exists() else None
-    if out.exists() and any(out.iterdir()) and not force:
-        raise NeurostockError(f"{out} is not empty: pass --force to replace a previous "
-                              "submission pack there (other files are left alone)")
-    out.mkdir(parents=True, exist_ok=True)
-    return previous or []
+        self.outputs.write(relative, payload)
 
 
 def _decisions(con, policy: Policy) -> list[dict]:
@@ -249,8 +225,6 @@ def build_pack(warehouse: str | Path | None, out_dir: str | Path, policy_name: s
     defaults)."""
     say = progress or (lambda _m: None)
     policy = load_policy(policy_name, overrides)
-    limits = policy.csv
-    params = policy.params
     upscaled_dir = Path(upscaled) if upscaled else None
     if upscaled_dir is not None and not upscaled_dir.is_dir():
         raise NeurostockError(f"--upscaled {upscaled_dir} is not a directory")
@@ -261,8 +235,17 @@ def build_pack(warehouse: str | Path | None, out_dir: str | Path, policy_name: s
         rows = _decisions(con, policy)
         rules = FileRules.from_config(con, images)
     out = Path(out_dir)
-    previous = _prepare(out, force)
-    writer = _Writer(out)
+    with Outputs(out, command="submit", record=MANIFEST, warehouse=target, force=force,
+                 replaces="submission pack", say=say) as outputs:
+        return _write_pack(outputs, policy, rows, rules, target, limit, upscaled_dir, say)
+
+
+def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileRules,
+                target: Path, limit: int | None, upscaled_dir: Path | None,
+                say: Callable[[str], None]) -> PackSummary:
+    limits = policy.csv
+    params = policy.params
+    writer = _Writer(outputs)
     max_chars = int(limits["max_filename_chars"])
 
     def wanted(row: dict) -> bool:
@@ -376,15 +359,14 @@ def build_pack(warehouse: str | Path | None, out_dir: str | Path, policy_name: s
                  "limit": limit, "notes": notes},
         "files": sorted([*writer.files, MANIFEST]),
     }
-    writer.put(MANIFEST, (json.dumps(manifest, indent=2, default=str) + "\n").encode())
-    # Files an earlier pack wrote that this one does not: gone (nothing else is touched).
-    for stale in set(previous) - set(writer.files):
-        if ".." not in Path(stale).parts:
-            (out / stale).unlink(missing_ok=True)
-    return PackSummary(out_dir=out.resolve(), n_submit=len(chosen), n_images=len(csv_rows),
+    # The manifest records every file with its sha256; files an earlier pack wrote that
+    # this one does not go, when they are still what it wrote (nothing else is touched).
+    outputs.finish(manifest)
+    return PackSummary(out_dir=outputs.root, n_submit=len(chosen), n_images=len(csv_rows),
                        n_upscaled_in=n_upscaled_in, n_to_upscale=len(upscale_lines),
-                       n_csv_files=len(chunks), n_written=writer.written,
-                       n_unchanged=writer.unchanged, counts=counts, n_refused=len(refused))
+                       n_csv_files=len(chunks), n_written=outputs.written,
+                       n_unchanged=outputs.unchanged, counts=counts, n_refused=len(refused),
+                       n_kept=len(outputs.kept))
 
 
 def _csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
