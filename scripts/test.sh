@@ -6,8 +6,8 @@
 #                            the rating app in headless Chromium
 #   scripts/test.sh --fast   the unit tier: lint and every test not marked `slow`; no dbt
 #                            runs (a test that starts one fails: NEUROSTOCK_NO_DBT)
-# Both run pytest on two workers (pytest-xdist; a module's tests share one worker and its
-# warehouse). Extra args go to pytest (e.g. -k, -x, a file; `-n 0` for one process).
+# Both run pytest on two workers (pytest-xdist, --dist loadfile: a module's tests run in
+# order on one worker, so its module-scoped warehouse is built once). Extra args go to pytest (e.g. -k, -x, a file; `-n 0` for one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fast=false
@@ -18,7 +18,7 @@ fi
 scripts/setup.sh
 .venv/bin/ruff check .
 if $fast; then
-  exec .venv/bin/python -m pytest -n 2 --dist loadgroup -m "not slow" "$@"
+  exec .venv/bin/python -m pytest -n 2 --dist loadfile -m "not slow" "$@"
 fi
 scripts/setup_browser.sh
-exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"
+exec .venv/bin/python -m pytest -n 2 --dist loadfile "$@"

@@ -49,19 +49,6 @@ def _tests_build_with_data_tests():
         yield
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """With `-n 2 --dist loadgroup` (scripts/test.sh), every test of a module runs on one
-    worker, so its module-scoped warehouse is built once; a module may name another
-    group (`pytest.mark.xdist_group`) to share a worker with the modules it shares a
-    builder with."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

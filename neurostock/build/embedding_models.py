@@ -4,7 +4,8 @@
 A column's FLOAT[dim] type is fixed per table, and dbt models are files, so each
 configured embedder gets small model files (the logic lives in the committed
 macros/embeddings.sql) written from neurostock.yml into the warehouse's own dbt
-folder (`<warehouse>.dbt/models/embeddings/`), never into the source tree. The long
+folder (`<warehouse>.dbt/project/models/generated/embeddings/`), never into the
+source tree. The long
 views (image_embeddings, …) are committed models that union them by the var
 `ns_embedders` (see `dbt_vars`).
 """

@@ -1,7 +1,7 @@
 """Per-warehouse dbt models of the configured computed scorers: one incremental model
 per scorer, written like the embedders' (neurostock/build/embedding_models.py) into
-`<warehouse>.dbt/models/scores/`; the logic is in the committed macros/scores.sql and
-the committed `scores` view unions them by the var `ns_scorers`.
+`<warehouse>.dbt/project/models/generated/scores/`; the logic is in the committed
+macros/scores.sql and the committed `scores` view unions them by the var `ns_scorers`.
 """
 
 from __future__ import annotations
