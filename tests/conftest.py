@@ -32,14 +32,16 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True, scope="module")
 def _module_fixtures_data_tests(request):
-    """A module marked `fixture_builds_without_data_tests` builds its module fixtures'
-    warehouses without dbt's data and unit tests: it builds them to read them, and the
-    same tests run on the same models in the modules that test the warehouse itself
-    (test_warehouse_build, test_embeddings, test_scores_build, test_submission,
-    test_decision, test_analysis, test_team_files); they are about 40% of a small
-    build's time. The tests themselves always build with them (next fixture)."""
-    off = request.node.get_closest_marker("fixture_builds_without_data_tests") is not None
-    with data_tests(not off):
+    """Module fixtures build their warehouses without dbt's data and unit tests: they
+    build them to read them, and those tests are about 40% of a small build's time
+    (70% of its dbt nodes). The modules that test the warehouse itself mark themselves
+    `fixture_builds_with_data_tests` (test_warehouse_build, test_embeddings,
+    test_scores_build, test_submission, test_team_files, test_hostile_ingest): their
+    fixtures' builds run every data and unit test, on the configurations the others
+    use (every embedder kind, every scorer, the gate). The tests' own builds always
+    run them (next fixture)."""
+    on = request.node.get_closest_marker("fixture_builds_with_data_tests") is not None
+    with data_tests(on):
         yield
 
 
@@ -47,6 +49,9 @@ def _module_fixtures_data_tests(request):
 def _tests_build_with_data_tests():
     with data_tests(True):
         yield
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def sha256_of(path: Path) -> str:

@@ -17,7 +17,7 @@ from tests.checkout import REPO
 from tests.conftest import query
 from tests.tiny_clip import tiny_checkpoint, tiny_embedder
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_without_data_tests]
+pytestmark = pytest.mark.slow
 
 # Fresh dbt processes running the two Python models that import scikit-learn.
 RACE_RUNS = 5

@@ -19,7 +19,7 @@ from neurostock.core.paths import dbt_work_dir
 from tests.conftest import built_sample
 from tests.conftest import run_cli as _cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_without_data_tests]
+pytestmark = pytest.mark.slow
 
 SELECT = ("select", "--score", "technical_sharpness", "--threshold", "0", "--direction",
           "higher", "--set", "full_set")

@@ -17,8 +17,6 @@ from neurostock.core.errors import NeurostockError
 from neurostock.images.paths import PathMap, resolve_path
 from tests.conftest import built_sample, copy_warehouse, query, run_cli
 
-pytestmark = pytest.mark.fixture_builds_without_data_tests
-
 UP_TWO = "../../etc/passwd"
 UP_MANY = "../" * 40 + "etc/passwd"  # reaches the real /etc/passwd from anywhere
 

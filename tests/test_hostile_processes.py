@@ -27,7 +27,7 @@ from neurostock.sampledata.source import write_sample
 from tests.conftest import query, run_cli, sha256_of
 from tests.tiny_clip import tiny_checkpoint, tiny_embedder
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_without_data_tests]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 PHASE_DEADLINE_S = 400

@@ -26,7 +26,7 @@ from PIL import Image
 from tests.conftest import built_sample, copy_warehouse, query
 from tests.conftest import run_cli as _cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_without_data_tests]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -13,8 +13,6 @@ from neurostock.core.errors import NeurostockError
 from neurostock.deliver.query import check_query, sealed_connection
 from tests.conftest import built_sample, copy_warehouse, run_cli, sha256_of
 
-pytestmark = pytest.mark.fixture_builds_without_data_tests
-
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):

@@ -18,7 +18,7 @@ from tests.conftest import built_sample, query
 from tests.conftest import run_cli as _cli
 from tests.prompt_reference import group_key
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_without_data_tests]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from tests.conftest import built_sample, last_runs, query
 from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint, tiny_embedder
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_without_data_tests]
+pytestmark = pytest.mark.slow
 
 N_NEW = 3  # new generations with a file, plus one without
 

@@ -18,7 +18,7 @@ from neurostock.score.importers import import_scores
 from tests.conftest import query
 from tests.conftest import run_cli as _cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_without_data_tests]
+pytestmark = pytest.mark.slow
 
 BIG_SET = 40  # big_set_size: far fewer than the sample's unrated images
 VARS = f"{{big_set_size: {BIG_SET}}}"

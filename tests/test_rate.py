@@ -31,7 +31,7 @@ from neurostock.sampledata.source import write_sample
 from tests.conftest import copy_warehouse, query, sha256_of
 from tests.conftest import run_cli as _cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_without_data_tests]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

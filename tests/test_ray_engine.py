@@ -36,7 +36,7 @@ from tests.conftest import last_runs, query
 from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint, tiny_embedder
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_without_data_tests]
+pytestmark = pytest.mark.slow
 
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 

@@ -23,7 +23,6 @@ from tests.real_sources import SEED, team_source
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.fixture_builds_without_data_tests,
     pytest.mark.skipif(not SEED.is_dir(), reason="../shared/data/seed-research is absent"),
 ]
 

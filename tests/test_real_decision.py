@@ -18,7 +18,6 @@ from tests.real_sources import AGIQA, UNUSABLE_SHARE, agiqa_config, agiqa_source
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.fixture_builds_without_data_tests,
     pytest.mark.skipif(not (AGIQA / "data.csv").is_file(), reason="../shared/data/agiqa3k absent"),
 ]
 

@@ -22,7 +22,7 @@ from tests.conftest import query
 from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_without_data_tests]
+pytestmark = pytest.mark.slow
 
 HOSTILE = "<script>alert(1)</script>"
 CHROMIUM = Path("/usr/bin/chromium")

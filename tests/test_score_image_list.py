@@ -19,7 +19,7 @@ from tests.conftest import SHARED_DATA, copy_warehouse, query
 from tests.conftest import run_cli as _cli
 from tests.source_builder import make_source
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_without_data_tests]
+pytestmark = pytest.mark.slow
 
 SERVER = "/media/s1/dataset/neurostocker"
 DAY = f"{SERVER}/core/2022/12"
