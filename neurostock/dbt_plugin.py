@@ -21,16 +21,6 @@ _SCORE_FUNCTIONS = None
 class Plugin(BasePlugin):
     """Installs sqlite_scanner and vss from their bundled files, loads vss, registers UDFs."""
 
-    def initialize(self, plugin_config) -> None:
-        # dbt runs Python models on two threads; two first imports of scikit-learn at
-        # once can fail half-way ("partially initialized module 'sklearn.base'"). The
-        # plugin is set up once, before any thread starts: import what they need here.
-        import sklearn.base  # noqa: F401
-        import sklearn.cluster  # noqa: F401
-        import sklearn.decomposition  # noqa: F401
-        import sklearn.manifold  # noqa: F401
-        import sklearn.metrics  # noqa: F401
-
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         ensure_extensions(conn)
         conn.execute("load vss")

@@ -14,6 +14,7 @@ same clusters.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass
 
@@ -121,11 +122,19 @@ def _progress(message: str) -> None:
     say(f"clusters: {message}")
 
 
+# dbt runs the two cluster models on two threads; two first imports of scikit-learn at
+# once can fail half-way ("partially initialized module 'sklearn.base'"). The imports
+# go one at a time, here, when a model first needs them, so a dbt run without a cluster
+# model never pays for importing scikit-learn.
+_SKLEARN_IMPORT = threading.Lock()
+
+
 def fit_solutions(data: EmbedderVectors, k_values: list[int], seed: int,
                   silhouette_sample: int) -> list[dict]:
     """One row per requested k: the fit (silhouette, inertia, centroids) or why not."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
+    with _SKLEARN_IMPORT:
+        from sklearn.cluster import KMeans
+        from sklearn.metrics import silhouette_score
 
     n = len(data.image_ids)
     rows = []
@@ -182,8 +191,9 @@ def solutions_table(vectors: list[EmbedderVectors], k_values: list[int], seed: i
 def map_2d(data: EmbedderVectors, seed: int, tsne_max: int) -> tuple[np.ndarray, str]:
     """(n, 2) coordinates and the method: PCA to 50 dimensions, then t-SNE when the
     embedder has between MIN_IMAGES and `tsne_max` images, else the first two PCs."""
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
+    with _SKLEARN_IMPORT:
+        from sklearn.decomposition import PCA
+        from sklearn.manifold import TSNE
 
     n, dim = data.vectors.shape
     reduced = PCA(n_components=min(50, dim, n), random_state=seed).fit_transform(data.vectors)

@@ -24,10 +24,13 @@ def scores_table(cfg: LearnedConfig) -> str:
 
 def write_scores(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, ids: np.ndarray,
                  predictions: np.ndarray, fold_of: np.ndarray, others: np.ndarray,
-                 other_scores: np.ndarray, path: Path, model_sha: str) -> None:
+                 other_scores: np.ndarray, path: Path, model_sha: str) -> bool:
     """Replace the scores table (rated images out-of-fold with their fold, the others from
-    the refitted model) and register the scorer, in one transaction. Raises
-    NeurostockError when the scorer id belongs to a scorer of another kind."""
+    the refitted model) and register the scorer, in one transaction; True when that
+    changed anything. Scores, registry row and model file identical to what the table
+    and registry already hold are left as they are (False): nothing downstream needs
+    rebuilding. Raises NeurostockError when the scorer id belongs to a scorer of another
+    kind."""
     components_type = pa.map_(pa.string(), pa.float64())
     oof_components = [[("fold", float(f)), ("out_of_fold", 1.0)] for f in fold_of]
     other_components = [[("out_of_fold", 0.0)] for _ in others]
@@ -56,6 +59,8 @@ def write_scores(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, ids: np.nda
                    if cfg.model == "decision" else "better predicted rating (0-3)"),
         expected_min=None, expected_max=None,
         is_valid=True, invalid_reason=None, n_scored=rows.num_rows, description=description)
+    if registered is not None and _same_scores(con, cfg, rows, info, registered):
+        return False
     con.execute("begin transaction")
     try:
         con.execute(f"create schema if not exists {SCHEMA}")
@@ -75,3 +80,39 @@ def write_scores(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, ids: np.nda
     except BaseException:
         con.execute("rollback")
         raise
+    return True
+
+
+def _same_scores(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, rows: pa.Table,
+                 info: ScorerInfo, registered: ScorerInfo) -> bool:
+    """Whether the table and the registry row already hold exactly these rows (every
+    score bit for bit, the same model file and sha256) and this row."""
+    if registered != info:
+        return False
+    table = scores_table(cfg)
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = ? and table_name = ?", [SCHEMA, f"scores__{cfg.scorer_id}"]
+    ).fetchone()[0]
+    if not exists:
+        return False
+    con.register("ns_learned_rows", rows)
+    try:
+        differing = con.execute(f"""
+            select count(*) from (
+                (select image_id, score, components, source_row, source_file, source_sha256
+                 from {table}
+                 except all
+                 select image_id, score, components, source_row,
+                        {sql_string(info.source_file)}, {sql_string(info.source_sha256)}
+                 from ns_learned_rows)
+                union all
+                (select image_id, score, components, source_row,
+                        {sql_string(info.source_file)}, {sql_string(info.source_sha256)}
+                 from ns_learned_rows
+                 except all
+                 select image_id, score, components, source_row, source_file, source_sha256
+                 from {table}))""").fetchone()[0]
+    finally:
+        con.unregister("ns_learned_rows")
+    return differing == 0

@@ -59,6 +59,9 @@ class TrainResult:
     seconds: float
     model_path: str
     message: str = ""
+    # Whether what dbt reads of it changed: a new model (meta.learned_models) or other
+    # scores; a reused model on the same images writes nothing.
+    scores_changed: bool = False
 
 
 def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
@@ -162,14 +165,15 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
     else:
         other_scores = final.predict(other_features.matrix)
     model_sha = file_sha256(path)
-    write_scores(con, cfg, ids, predictions, fold_of, others, other_scores, path, model_sha)
+    scores_changed = write_scores(con, cfg, ids, predictions, fold_of, others, other_scores,
+                                  path, model_sha) or status == "trained"
     if status == "trained":
         _record(con, cfg, features, path, model_sha, data_sha, len(ids), metrics)
     return TrainResult(
         scorer_id=cfg.scorer_id, status=status, n_train=len(ids),
         n_scored_other=len(others), n_features=features.matrix.shape[1],
         spearman_oof=metrics.get("spearman_oof"), seconds=time.monotonic() - started,
-        model_path=str(path))
+        model_path=str(path), scores_changed=scores_changed)
 
 
 def _save(path: Path, final, features: Features, cfg: LearnedConfig) -> None:
