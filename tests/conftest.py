@@ -15,6 +15,11 @@ from tests.source_builder import image_row, make_source
 # Tests never pick up the repository's demo neurostock.yml (pytest runs in the
 # repository root): no config unless a test names one.
 os.environ.setdefault("NEUROSTOCK_CONFIG", "none")
+# dbt runs models on one thread in the tests (profiles.yml reads NEUROSTOCK_DBT_THREADS):
+# the suite's two workers already share the two cores, where a second dbt thread mostly
+# contends for the GIL (a 200-row build: 18.4 CPU-s on one thread, 19.0-20.5 on two).
+# The test of the two-thread race asks for two threads itself.
+os.environ.setdefault("NEUROSTOCK_DBT_THREADS", "1")
 
 # dbt's resource types a fixture's build leaves out when it is built for reading, not
 # for its data tests (`built_sample(..., data_tests=False)`): dbt reads this variable as

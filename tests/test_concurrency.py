@@ -60,8 +60,9 @@ def clustered(tmp_path_factory):
 def test_the_two_python_models_run_on_two_threads_again_and_again(clustered):
     warehouse, config, _ = clustered
     for _ in range(RACE_RUNS):
-        out = _ok(_cli(warehouse, config, "dbt", "run", "-s", "cluster_map",
-                       "cluster_solutions"), timeout=600)
+        out = _ok(_cli(warehouse, config, "dbt", "run", "--threads", "2", "-s",
+                       "cluster_map", "cluster_solutions"), timeout=600)
+        assert "Concurrency: 2 threads" in out  # the suite's default is one (conftest)
         assert "partially initialized module" not in out
     assert query(warehouse, "select count(*) from cluster_map where embedder_id = 'tiny'")[0][0]
     assert query(warehouse, "select count(*) from cluster_solutions where is_chosen")[0][0] == 1
