@@ -20,7 +20,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score, silhouette_s
 
 from neurostock.analysis.bootstrap import resampled_spearman
 from neurostock.sampledata.source import write_sample
-from tests.conftest import copy_warehouse, query
+from tests.conftest import copy_warehouse, data_tests, query
 from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint
 
@@ -414,15 +414,6 @@ def test_select_refuses_what_it_cannot_do_in_one_line(analysed, capsys):
         assert not out.exists()
 
 
-@pytest.fixture
-def tampered(analysed, tmp_path):
-    """A copy of the analysed warehouse (same file name: dbt views name the catalog)."""
-    warehouse, config, _ = analysed
-    copy = tmp_path / "warehouse.duckdb"
-    copy_warehouse(warehouse, copy)
-    return copy, config
-
-
 def _tamper(warehouse: Path, *statements: str) -> None:
     import duckdb
 
@@ -434,7 +425,9 @@ def _tamper(warehouse: Path, *statements: str) -> None:
         con.close()
 
 
-@pytest.mark.parametrize(("statements", "selection", "failing"), [
+# The team's bugs, each planted in its own table or rows: (statements, the selection
+# whose dbt tests catch it, the name of the test that fails).
+TEAM_BUGS = [
     # The team's zero-shot "probabilities" did not sum to 1.
     (["update keyword_zero_shot set probability = probability + 0.01 "
       "where keyword = (select min(keyword) from keywords)"],
@@ -448,15 +441,52 @@ def _tamper(warehouse: Path, *statements: str) -> None:
     (["insert into keywords values ('heavenlyhorrible', 'beautiful'), ('text', 'text')"],
      "keywords assert_keywords_not_glued", "assert_keywords_not_glued"),
     (["insert into keywords values ('text', 'text')"], "keywords", "unique_keywords_keyword"),
-])
-def test_the_teams_bugs_fail_a_dbt_test(tampered, statements, selection, failing, capsys):
-    warehouse, config = tampered
-    assert _cli(warehouse, config, "dbt", "test", "-s", *selection.split()) == 0
-    capsys.readouterr()
-    _tamper(warehouse, *statements)
-    assert _cli(warehouse, config, "dbt", "test", "-s", *selection.split()) == 1
-    captured = capsys.readouterr()
-    assert failing in captured.err + captured.out
+]
+
+
+def _dbt_test(warehouse: Path, config: Path, selection: list[str]
+              ) -> tuple[int, str, dict[str, str]]:
+    """`neurostock dbt test -s SELECTION`: exit code, the line it printed, and each
+    test's status by its name (dbt's run_results.json)."""
+    import contextlib
+    import io
+    import json
+
+    from neurostock.core.paths import dbt_work_dir
+
+    printed = io.StringIO()
+    # In a module fixture dbt's tests are off for builds (conftest): this runs them.
+    with data_tests(True), contextlib.redirect_stdout(printed), \
+            contextlib.redirect_stderr(printed):
+        code = _cli(warehouse, config, "dbt", "test", "-s", *selection)
+    results = json.loads((dbt_work_dir(warehouse) / "target" / "run_results.json").read_text())
+    statuses = {r["unique_id"].split(".")[2]: r["status"] for r in results["results"]}
+    return code, printed.getvalue(), statuses
+
+
+@pytest.fixture(scope="module")
+def team_bug_runs(analysed, tmp_path_factory):
+    """On one copy of the analysed warehouse: dbt's tests of every selection of
+    TEAM_BUGS as built, then again with every bug planted (one dbt run each instead of
+    two per bug: each bug sits in its own table or rows)."""
+    warehouse, config, _ = analysed
+    copy = copy_warehouse(warehouse, tmp_path_factory.mktemp("team_bugs") / warehouse.name)
+    selection = sorted({part for _, chosen, _ in TEAM_BUGS for part in chosen.split()})
+    clean = _dbt_test(copy, config, selection)
+    _tamper(copy, *[statement for statements, _, _ in TEAM_BUGS for statement in statements])
+    planted = _dbt_test(copy, config, selection)
+    return clean, planted
+
+
+@pytest.mark.parametrize(("statements", "selection", "failing"), TEAM_BUGS)
+def test_the_teams_bugs_fail_a_dbt_test(team_bug_runs, statements, selection, failing):
+    (clean_code, _, clean), (planted_code, printed, planted) = team_bug_runs
+    named = [name for name in clean if name.startswith(failing)]
+    assert len(named) == 1, (failing, sorted(clean))
+    # As built, the warehouse passes the test; with the bug planted it does not.
+    assert clean_code == 0 and clean[named[0]] == "pass"
+    assert planted_code == 1 and planted[named[0]] in ("fail", "warn")
+    assert failing in printed
 
 
 def test_an_embedding_of_the_wrong_dimension_is_refused(analysed, capsys):

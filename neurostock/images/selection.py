@@ -38,7 +38,7 @@ from neurostock.images.dataset import (
 )
 from neurostock.images.paths import is_inside, resolve_path
 
-_UNUSABLE_IDS = "select image_id from image_ratings where rating = 5"
+_UNUSABLE_IDS = "select image_id from image_ratings where is_unusable"
 
 
 def require_mart(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> None:
@@ -151,7 +151,7 @@ def delete_rows_not_needed(con: duckdb.DuckDBPyConnection, with_unusable: bool,
     so files.images mirrors what this sync was asked to check."""
     keep_unusable = (
         "and not exists (select 1 from image_ratings r "
-        "where r.image_id = i.image_id and r.rating = 5)"
+        "where r.image_id = i.image_id and r.is_unusable)"
         if with_unusable else ""
     )
     # `not exists` rather than `not in`: one null id in a mart would make `not in` delete nothing.

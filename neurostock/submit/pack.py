@@ -48,9 +48,6 @@ IMAGES_DIR = "images"
 UPSCALE_DIR = "to_upscale"
 UPSCALE_LIST = "upscale.csv"
 DECLARATIONS = "declarations.csv"
-# Rated images the team judged below good (their 1-2) or unusable (5) stay out of a pack
-# whatever the gate says: a human already said no.
-GOOD_RATINGS = (3, 4)
 # Little words a file name can do without ("jellyfish-glowing-dark", not "a-jellyfish-in").
 _NAME_SKIP = frozenset("a an the of in on at and with by for to".split())
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
@@ -189,8 +186,10 @@ def _decisions(con, policy: Policy) -> list[dict]:
         select d.image_id, d.image_set, d.rating, d.verdict, d.reasons, d.quality_score,
                d.title, d.keywords, d.category_id, d.has_fictional_people,
                d.needs_upscaling_only, d.upscale_factor, d.resolved_path, d.width, d.height,
-               d.policy_version, {recorded}
-        from submission_decisions d {joined} where d.policy = ?
+               d.policy_version, coalesce(r.is_sellable, false) as is_sellable, {recorded}
+        from submission_decisions d {joined}
+        left join image_ratings r using (image_id)
+        where d.policy = ?
         order by d.quality_score desc nulls last, d.image_id
         """, [policy.name])
     names = [d[0] for d in cursor.description]
@@ -249,7 +248,9 @@ def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileR
     max_chars = int(limits["max_filename_chars"])
 
     def wanted(row: dict) -> bool:
-        return row["image_set"] == "pool" or row["rating"] in GOOD_RATINGS
+        # A rated image the team did not judge sellable (image_ratings.is_sellable: below
+        # good, or unusable) stays out of a pack whatever the gate says: a human said no.
+        return row["image_set"] == "pool" or row["is_sellable"]
 
     chosen = [r for r in rows if r["verdict"] == "submit" and wanted(r)]
     to_upscale = [r for r in rows if r["verdict"] == "hold" and r["needs_upscaling_only"]
