@@ -21,9 +21,8 @@ os.environ.setdefault("NEUROSTOCK_CONFIG", "none")
 # The test of the two-thread race asks for two threads itself.
 os.environ.setdefault("NEUROSTOCK_DBT_THREADS", "1")
 
-# dbt's resource types a fixture's build leaves out when it is built for reading, not
-# for its data tests (`built_sample(..., data_tests=False)`): dbt reads this variable as
-# its --exclude-resource-type.
+# dbt's resource types a build leaves out outside the modules marked `data_tests`
+# (_module_data_tests below): dbt reads this variable as its --exclude-resource-type.
 _EXCLUDE_TYPES_ENV = "DBT_EXCLUDE_RESOURCE_TYPES"
 
 
@@ -36,23 +35,24 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _module_fixtures_data_tests(request):
-    """Module fixtures build their warehouses without dbt's data and unit tests: they
-    build them to read them, and those tests are about 40% of a small build's time
-    (70% of its dbt nodes). The modules that test the warehouse itself mark themselves
-    `fixture_builds_with_data_tests` (test_warehouse_build, test_embeddings,
+def _module_data_tests(request):
+    """dbt's data and unit tests run in the builds of the modules that test the
+    warehouse itself, marked `data_tests` (test_warehouse_build, test_embeddings,
     test_scores_build, test_submission, test_team_files, test_hostile_ingest): their
-    fixtures' builds run every data and unit test, on the configurations the others
-    use (every embedder kind, every scorer, the gate). The tests' own builds always
-    run them (next fixture)."""
-    on = request.node.get_closest_marker("fixture_builds_with_data_tests") is not None
-    with data_tests(on):
+    builds, fixtures' and tests' alike, run every data and unit test, on every
+    configuration the other modules use (each embedder kind, each scorer, the learned
+    models, the gate), and so do the tests marked `data_tests` elsewhere (a build after
+    new generations or app ratings; a `dbt test`, which would otherwise run nothing).
+    The other builds are made to be read or raced, and leave them out: they are about
+    40% of a small build's time (70% of its dbt nodes)."""
+    with data_tests(request.node.get_closest_marker("data_tests") is not None):
         yield
 
 
 @pytest.fixture(autouse=True)
-def _tests_build_with_data_tests():
-    with data_tests(True):
+def _test_data_tests(request):
+    """A test marked `data_tests` in a module that is not runs them in its own builds."""
+    with data_tests(request.node.get_closest_marker("data_tests") is not None):
         yield
 
 

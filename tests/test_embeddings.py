@@ -19,7 +19,7 @@ from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint as _tiny_checkpoint
 from tests.tiny_clip import tiny_embedder
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_with_data_tests]
+pytestmark = [pytest.mark.slow, pytest.mark.data_tests]
 
 def _build(warehouse: Path, config: Path, *extra: str) -> int:
     return _cli(warehouse, config, "build", *extra)

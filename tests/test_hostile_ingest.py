@@ -15,7 +15,7 @@ from neurostock.ingest.sqlite_copy import ingest
 from tests.conftest import built_sample, query, run_cli, sha256_of
 from tests.source_builder import image_row, make_source
 
-pytestmark = pytest.mark.fixture_builds_with_data_tests
+pytestmark = pytest.mark.data_tests
 
 BAD_PROMPT = bytes.fromhex("62616420fffe")  # b"bad \xff\xfe"
 BAD_NAME = b"name\xff.jpg"

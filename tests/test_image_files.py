@@ -576,8 +576,8 @@ def _add_ratings(warehouse: Path, rating_rows: list[tuple[int, int, str | None]]
         con.executemany("insert into nessesary_files values (?, ?, ?, ?)",
                         [(n, i, path, r) for n, (i, r, path) in enumerate(rating_rows)])
         # Resolved as the real rule does for these rows: every image's ratings agree.
-        con.execute("create table image_ratings as select image_id, max(rating) as rating "
-                    "from nessesary_files group by image_id")
+        con.execute("create table image_ratings as select image_id, max(rating) as rating, "
+                    "max(rating) = 5 as is_unusable from nessesary_files group by image_id")
     finally:
         con.close()
 

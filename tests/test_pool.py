@@ -99,6 +99,7 @@ def _add_generations(summary, n_with_files: int) -> list[int]:
     return ids
 
 
+@pytest.mark.data_tests
 def test_new_generations_are_the_only_images_read_embedded_and_scored(pooled, capsys):
     warehouse, config, summary = pooled
     n_ok = query(warehouse, "select count(*) from files.images where status = 'ok'")[0][0]

@@ -39,8 +39,10 @@ def _warehouse(base: Path, n_unrated: int, with_pool: bool = True):
                     [str(files[1]), str(files[2])])
         con.execute("create table big_set (image_id bigint, img_path varchar)")
         con.execute("insert into big_set values (4, ?)", [str(files[4])])
-        con.execute("create table image_ratings (image_id bigint, rating integer)")
-        con.execute("insert into image_ratings values (1, 1), (2, 4), (3, 5)")
+        con.execute("create table image_ratings "
+                    "(image_id bigint, rating integer, is_unusable boolean)")
+        con.execute("insert into image_ratings values (1, 1, false), (2, 4, false), "
+                    "(3, 5, true)")
         con.execute("create table nessesary_files (image_id bigint, img_path varchar)")
         con.executemany("insert into nessesary_files values (?, ?)",
                         [(i, str(files[i])) for i in (1, 2, 3)])

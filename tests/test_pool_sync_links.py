@@ -26,7 +26,8 @@ def _warehouse(path: Path, pool: dict[int, Path]) -> Path:
     con = duckdb.connect(str(path))
     try:
         con.execute("create table full_set (image_id bigint, rating integer, img_path varchar)")
-        con.execute("create table image_ratings (image_id bigint, rating integer)")
+        con.execute("create table image_ratings "
+                    "(image_id bigint, rating integer, is_unusable boolean)")
         con.execute("create table nessesary_files (image_id bigint, img_path varchar)")
         con.execute("create table pool (image_id bigint, image_set varchar, img_path varchar)")
         con.executemany("insert into pool values (?, 'unrated', ?)",

@@ -186,6 +186,7 @@ def test_the_queue_never_holds_a_near_duplicate_pair(rated):
         group by g.group_id having count(*) > 1""")
 
 
+@pytest.mark.data_tests
 def test_the_queue_rule_puts_the_planted_uncertain_region_first(rated):
     """dbt's unit test of rpt_rating_queue: images the learned model puts at the
     threshold come first; a near-duplicate, an image without a file and a rated image
@@ -303,6 +304,7 @@ def test_another_host_must_be_asked_for_and_warns_once(rated):
     assert "no login" not in logs[0]
 
 
+@pytest.mark.data_tests
 def test_rated_in_the_app_then_built_reach_image_ratings_the_model_and_the_page(rated,
                                                                                 tmp_path):
     """The issue's "done when": after a build, the app (real uvicorn, over HTTP: the

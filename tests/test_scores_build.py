@@ -19,7 +19,7 @@ from tests.test_technical_scores import jpeg_copy, phash, scene
 
 AGIQA_IMAGES = SHARED_DATA / "agiqa3k" / "images"
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_with_data_tests]
+pytestmark = [pytest.mark.slow, pytest.mark.data_tests]
 
 
 @pytest.fixture(scope="module")

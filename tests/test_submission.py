@@ -22,7 +22,7 @@ from tests.conftest import query
 from tests.conftest import run_cli as _cli
 from tests.source_builder import make_source
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_with_data_tests]
+pytestmark = [pytest.mark.slow, pytest.mark.data_tests]
 
 SIDE = 2000  # 4.0 MP: the smallest square Adobe Stock takes
 HEADER = ["Filename", "Title", "Keywords", "Category", "Releases"]

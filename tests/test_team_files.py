@@ -25,7 +25,7 @@ from neurostock.sampledata.source import write_sample
 from tests.conftest import SHARED_DATA, query
 from tests.prompt_reference import team_clean_prompt
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_with_data_tests]
+pytestmark = [pytest.mark.slow, pytest.mark.data_tests]
 
 TEAM_KEYWORDS = SHARED_DATA / "seed-research" / "open_clip_ViT-G-14_key_word_embs.csv"
 TOLERANCE = 1e-9

@@ -17,7 +17,7 @@ from neurostock.sampledata.source import write_sample
 from tests.conftest import copy_warehouse, query
 from tests.prompt_reference import team_clean_prompt
 
-pytestmark = [pytest.mark.slow, pytest.mark.fixture_builds_with_data_tests]
+pytestmark = [pytest.mark.slow, pytest.mark.data_tests]
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ a file unchanged since its last check go without being read.
 The to-do list: every image of `full_set` (copied into the dataset by its rating), of
 `pool` (every rated image plus the unrated ones neurostock.yml's `pool:` chooses; in a
 warehouse built before the pool, `big_set`), and the images rated unusable (resolved
-rating 5 in `image_ratings`, set_name `unusable`), each once (an id on several lists
+rating 5: `image_ratings.is_unusable`, set_name `unusable`), each once (an id on several lists
 is taken from the first of full_set, big_set, unusable, pool). Rows of files.images
 whose image is on none of these lists are deleted after a sync.
 

@@ -126,8 +126,8 @@ def sync_images(
     base: str | Path | None = None,
 ) -> SyncSummary:
     """Check every image of full_set and pool (big_set before the pool) and every image
-    whose resolved rating is 5 (unusable; when the warehouse has image_ratings), record
-    it in files.images, copy the usable full_set ones to `dest/<rating>/<image_id>.jpg`;
+    rated unusable (image_ratings.is_unusable, where the warehouse has image_ratings),
+    record it in files.images, copy the usable full_set ones to `dest/<rating>/<image_id>.jpg`;
     with `copy_unusable`, also copy the unusable ones to `dest/4/<image_id>.jpg`.
 
     Rows are written every BATCH_SIZE images, so a killed run keeps what it
@@ -152,11 +152,11 @@ def sync_images(
         # Unusable images are checked whenever the marts that list them exist (a warehouse
         # built before image_ratings has none); copying them requires the marts.
         if copy_unusable:
-            require_mart(con, "image_ratings", ("image_id", "rating"))
+            require_mart(con, "image_ratings", ("image_id", "is_unusable"))
             require_mart(con, "nessesary_files", ("image_id", "img_path"))
-        with_unusable = copy_unusable or (has_mart(con, "image_ratings", ("image_id", "rating"))
-                                          and has_mart(con, "nessesary_files",
-                                                        ("image_id", "img_path")))
+        with_unusable = copy_unusable or (
+            has_mart(con, "image_ratings", ("image_id", "is_unusable"))
+            and has_mart(con, "nessesary_files", ("image_id", "img_path")))
         base_folder = image_base(con, base)
         settings = Settings(
             maps=maps,
