@@ -1,7 +1,8 @@
 {#
   The embedding steps. Each configured embedder gets small incremental models
   (emb_<kind>__<id>, generated per warehouse by `neurostock build` from
-  neurostock.yml into <warehouse>.dbt/models/, outside this project) that call
+  neurostock.yml into <warehouse>.dbt/project/models/generated/embeddings/, the
+  warehouse's copy of this project) that call
   these macros; the long views in models/embeddings/ union them by var. The UDFs ns_embed_image /
   ns_embed_text are registered by neurostock.dbt_plugin. Only rows whose
   content hash or embedder fingerprint changed are selected, so a second build

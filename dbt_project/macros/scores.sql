@@ -1,7 +1,8 @@
 {#
-  Computed scorers (score/): one incremental model per configured scorer
-  (score__<id>, generated per warehouse into <warehouse>.dbt/models/) calls ns_score_image on
-  every `ok` image whose content hash or scorer fingerprint changed.
+  Computed scorers (neurostock/score/): one incremental model per configured scorer
+  (score__<id>, generated per warehouse into
+  <warehouse>.dbt/project/models/generated/scores/) calls ns_score_image on every `ok`
+  image whose content hash or scorer fingerprint changed.
 #}
 
 {% macro score_model(scorer_id, fingerprint) %}

@@ -273,9 +273,22 @@ class Outputs:
     def write(self, relative: str, payload: bytes) -> bool:
         """Write `payload` to DIR/`relative` unless the file there has these bytes
         already, or is not this command's to replace (kept, told). True when written."""
+        return self._settle(relative, _sha256_bytes(payload), len(payload),
+                            lambda target: self._put(target, relative, payload))
+
+    def place(self, relative: str, temp: Path) -> bool:
+        """Move `temp` (from `temp_for(relative)`, written by the caller) to
+        DIR/`relative` under the rules of `write`. True when written."""
+        try:
+            return self._settle(relative, file_sha256(temp), os.stat(temp).st_size,
+                                lambda target: os.replace(temp, target))
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def _settle(self, relative: str, sha: str, size: int, put: Callable[[Path], None]) -> bool:
+        """The rules of `write` for content of `sha` and `size`; `put(target)` writes it."""
         target = self.path(relative)
-        sha = _sha256_bytes(payload)
-        if self._same_file(target, sha, len(payload)):
+        if self._same_file(target, sha, size):
             with self._lock:
                 self.files[relative] = sha
                 self.unchanged += 1
@@ -284,31 +297,7 @@ class Outputs:
         if why is not None:
             self._keep(relative, why)
             return False
-        self._put(target, relative, payload)
-        with self._lock:
-            self.files[relative] = sha
-            self.links.pop(relative, None)
-            self.written += 1
-        return True
-
-    def place(self, relative: str, temp: Path) -> bool:
-        """Move `temp` (from `temp_for(relative)`, written by the caller) to
-        DIR/`relative` under the rules of `write`. True when written."""
-        target = self.path(relative)
-        try:
-            sha = file_sha256(temp)
-            if self._same_file(target, sha, os.stat(temp).st_size):
-                with self._lock:
-                    self.files[relative] = sha
-                    self.unchanged += 1
-                return False
-            why = self._state(relative, target)
-            if why is not None:
-                self._keep(relative, why)
-                return False
-            os.replace(temp, target)
-        finally:
-            temp.unlink(missing_ok=True)
+        put(target)
         with self._lock:
             self.files[relative] = sha
             self.links.pop(relative, None)
