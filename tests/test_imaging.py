@@ -313,6 +313,28 @@ def test_upload_pack_jpeg_of_an_exif_oriented_file_is_upright(tmp_path):
         _upright(packed)
 
 
+def test_upload_pack_jpeg_is_the_same_file_in_every_run(tmp_path):
+    """The pack's sRGB profile carries no creation time: the same image gives the same
+    bytes in another process, seconds later (a rerun of `submit` rewrites nothing)."""
+    import struct
+    import subprocess
+    import sys
+    import time
+
+    from neurostock.submit.pack import jpeg_bytes
+
+    source = _sideways_jpeg(tmp_path / "side.jpg")
+    here = jpeg_bytes(source)[0]
+    time.sleep(1.1)  # the header's clock counts seconds
+    code = ("import sys; from neurostock.submit.pack import jpeg_bytes; "
+            "sys.stdout.buffer.write(jpeg_bytes(sys.argv[1])[0])")
+    there = subprocess.run([sys.executable, "-c", code, str(source)], capture_output=True,
+                           check=True).stdout
+    assert there == here
+    with Image.open(io.BytesIO(here)) as packed:
+        assert packed.info["icc_profile"][24:36] == struct.pack(">6H", 2000, 1, 1, 0, 0, 0)
+
+
 def test_images_sync_records_the_displayed_size_and_copies_upright(tmp_path):
     """One file through images sync's check and dataset copy (the functions a sync's
     workers run): files.images gets the size as displayed, and the dataset copy of an

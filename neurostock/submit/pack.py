@@ -27,6 +27,7 @@ import csv
 import io
 import math
 import re
+import struct
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
@@ -50,7 +51,20 @@ UPSCALE_LIST = "upscale.csv"
 DECLARATIONS = "declarations.csv"
 # Little words a file name can do without ("jellyfish-glowing-dark", not "a-jellyfish-in").
 _NAME_SKIP = frozenset("a an the of in on at and with by for to".split())
-_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _srgb_profile() -> bytes:
+    """LittleCMS's sRGB profile with a fixed creation date. It writes the time it made
+    the profile into the header (bytes 24-35, six big-endian uint16: year to second; the
+    profile ID, bytes 84-99, stays zero), so without this the same image gave a new file
+    in every run, and `submit` rewrote every unchanged image of a pack."""
+    data = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    data[24:36] = struct.pack(">6H", 2000, 1, 1, 0, 0, 0)
+    return bytes(data)
+
+
+_SRGB_BYTES = _srgb_profile()
+_SRGB = ImageCms.ImageCmsProfile(io.BytesIO(_SRGB_BYTES))
 
 
 @dataclass(frozen=True)
@@ -106,7 +120,7 @@ def jpeg_bytes(path: str | Path | bytes, quality: int = JPEG_QUALITY
         except (ImageCms.PyCMSError, OSError):
             pass  # an unreadable profile: the pixels are taken as sRGB
     buffer = io.BytesIO()
-    rgb.save(buffer, format="JPEG", quality=quality, icc_profile=_SRGB.tobytes())
+    rgb.save(buffer, format="JPEG", quality=quality, icc_profile=_SRGB_BYTES)
     return buffer.getvalue(), rgb.width, rgb.height
 
 
