@@ -34,10 +34,10 @@ GOOD = 2
 
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory):
-    """A 900-row sample: tiny open_clip (images, prompts, keywords) + MiniLM (prompts),
+    """A 500-row sample: tiny open_clip (images, prompts, keywords) + MiniLM (prompts),
     the technical scorer, and a constant imported score that must stay out."""
     root = tmp_path_factory.mktemp("analysed")
-    summary = write_sample(root / "sample", rows=900, seed=17)
+    summary = write_sample(root / "sample", rows=500, seed=17)
     model_config, checkpoint = tiny_checkpoint(root)
     config = root / "neurostock.yml"
     config.write_text(
@@ -216,7 +216,7 @@ def test_pool_images_join_the_nearest_full_set_centroid(analysed):
     matrix = np.array(centroids["centroid"].tolist())
     # The default pool (`unrated: sample`): its unrated images are big_set's.
     ids, vectors = _vectors(warehouse, "prompt_embeddings", "minilm", "big_set")
-    assert len(ids) > 500
+    assert len(ids) > 200
     distances = np.linalg.norm(vectors[:, None, :] - matrix[None, :, :], axis=2)
     assigned = _frame(warehouse, "select image_id, cluster_id, centroid_distance "
                                  "from cluster_assignments where embedder_id = 'minilm' "

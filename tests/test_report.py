@@ -46,7 +46,7 @@ def _plant_hostile_prompt(source: Path) -> int:
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory):
     root = tmp_path_factory.mktemp("reported")
-    summary = write_sample(root / "sample", rows=600, seed=23)
+    summary = write_sample(root / "sample", rows=300, seed=23)
     hostile_id = _plant_hostile_prompt(summary.db_path)
     model_config, checkpoint = tiny_checkpoint(root)
     config = root / "neurostock.yml"
