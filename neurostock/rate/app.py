@@ -1,7 +1,7 @@
 """The rating app: one image at a time, full size, with its cleaned prompt and nothing
 else that could bias the rating; keys 1-4, 5 unusable, s skip, u undo, arrows move.
 
-Safety, checked in tests/test_rate.py and tests/test_hostile_rate.py:
+Safety, checked in tests/test_rate.py and tests/test_hostile.py:
 * images: a request names an image id (digits, at most 18 of them), never a path;
   only the queue's images (whose files `images sync` recorded as `ok` in
   files.images) are served, and each only while it is still the file that was
