@@ -20,6 +20,24 @@ os.environ.setdefault("NEUROSTOCK_CONFIG", "none")
 # contends for the GIL (a 200-row build: 18.4 CPU-s on one thread, 19.0-20.5 on two).
 # The test of the two-thread race asks for two threads itself.
 os.environ.setdefault("NEUROSTOCK_DBT_THREADS", "1")
+# dbt writes no <warehouse>.dbt/logs/dbt.log in the tests (its default file log is at
+# debug level: every statement, ~0.9 CPU-s of a ~10 s dbt run); its output on stdout,
+# which the tests read, is unchanged. A user's dbt runs keep the file log.
+os.environ.setdefault("DBT_LOG_LEVEL_FILE", "none")
+
+# The modules that take longest, longest first (seconds of one run on 2 cores, from
+# `pytest --durations`; an unlisted module counts as short). pytest-xdist hands whole
+# modules (--dist loadfile) to its workers in collection order (--no-loadscope-reorder,
+# scripts/test.sh): long ones first leaves short ones to even out the end, instead of
+# one worker running a long module alone while the other has finished.
+LONGEST_FIRST = (
+    "test_embeddings", "test_learned", "test_scores_build", "test_rate", "test_analysis",
+    "test_concurrency", "test_hostile_processes", "test_real_learned", "test_real_decision",
+    "test_real_agreement", "test_pool", "test_report", "test_team_files", "test_hostile",
+    "test_ray_engine", "test_submission", "test_dbt_project", "test_warehouse_build",
+    "test_pool_consumers", "test_decision", "test_packaging", "test_score_image_list",
+    "test_hostile_ingest", "test_hostile_paths", "test_prompt_cleaning",
+)
 
 # dbt's resource types a build leaves out outside the modules marked `data_tests`
 # (_module_data_tests below): dbt reads this variable as its --exclude-resource-type.
@@ -32,6 +50,12 @@ def pytest_configure(config):
     if "not slow" in (config.option.markexpr or ""):
         os.environ["NEUROSTOCK_NO_DBT"] = (
             "the fast tier runs no dbt: mark this test @pytest.mark.slow")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    # A stable sort: a module's tests keep their order.
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
 
 
 @pytest.fixture(autouse=True, scope="module")

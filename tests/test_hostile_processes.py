@@ -94,6 +94,24 @@ def _open_files(pid: int) -> set[str]:
     return names
 
 
+def _descendants(group: dict[int, int], root: int) -> list[int]:
+    """The processes of `group` (pid -> parent pid) below `root`: the build's fork
+    server and the dbt runs it forked (neurostock.core.forkserver)."""
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in group.items():
+            if ppid == parent:
+                found.append(pid)
+                frontier.append(pid)
+    return found
+
+
+def _lock_holders(warehouse: Path, pids: list[int]) -> list[int]:
+    lock = str(lock_path(warehouse))
+    return [pid for pid in pids if lock in _open_files(pid)]
+
+
 def _start_build(warehouse: Path, config: Path, log: Path) -> subprocess.Popen:
     """`neurostock build` as the real CLI in a session (and process group) of its own."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "NEUROSTOCK_CONFIG": str(config)}
@@ -104,12 +122,14 @@ def _start_build(warehouse: Path, config: Path, log: Path) -> subprocess.Popen:
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _wait_for(build: subprocess.Popen, log: Path, reached) -> None:
-    """Poll the build's output until `reached(text)` and a child of the build lives."""
+def _wait_for(build: subprocess.Popen, warehouse: Path, log: Path, reached) -> None:
+    """Poll the build's output until `reached(text)` and a dbt run of the build lives
+    (a process below it holding the writer lock)."""
     deadline = time.monotonic() + PHASE_DEADLINE_S
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace")
-        if reached(text) and build.pid in _members(build.pid).values():
+        if reached(text) and _lock_holders(
+                warehouse, _descendants(_members(build.pid), build.pid)):
             return
         if build.poll() is not None:
             raise AssertionError(f"the build ended (exit {build.returncode}) before the "
@@ -125,15 +145,14 @@ def _kill_and_check(site, build: subprocess.Popen, label: str) -> None:
     warehouse, _, source, source_sha, raw, _ = site
     group = build.pid
     try:
-        # The build's own children (dbt); theirs (multiprocessing's resource tracker)
-        # end by themselves when their parent has gone.
-        children = [pid for pid, ppid in _members(group).items() if ppid == build.pid]
-        assert children, label
-        # The writer lock's file is open in the dbt child: the flock is shared with it.
-        lock = str(lock_path(warehouse))
-        assert any(lock in _open_files(pid) for pid in children), \
-            f"{label}: no child holds the writer lock {lock}"
-        for pid in children:
+        # Below the build: its dbt fork server and the dbt run it forked, which are
+        # stopped; theirs (multiprocessing's resource tracker) end by themselves when
+        # their parent has gone.
+        members = _members(group)
+        holders = _lock_holders(warehouse, _descendants(members, build.pid))
+        # The writer lock's file is open in the dbt run: the flock is shared with it.
+        assert holders, f"{label}: no dbt run holds the writer lock {lock_path(warehouse)}"
+        for pid in [p for p, ppid in members.items() if ppid == build.pid] + holders:
             os.kill(pid, signal.SIGSTOP)
         build.send_signal(signal.SIGKILL)
         build.wait(timeout=60)
@@ -164,7 +183,7 @@ def test_killed_during_the_marts_dbt_run(site):
     warehouse, config, *_, root = site
     log = root / "build_marts.log"
     build = _start_build(warehouse, config, log)
-    _wait_for(build, log, lambda text: _START.search(text) and "[neurostock] images:"
+    _wait_for(build, warehouse, log, lambda text: _START.search(text) and "[neurostock] images:"
               not in text)
     _kill_and_check(site, build, "marts")
     _then_a_build_succeeds(site, "-s", "stg_files__images")
@@ -174,7 +193,7 @@ def test_killed_during_the_embeddings_dbt_run(site):
     warehouse, config, *_, root = site
     log = root / "build_embeddings.log"
     build = _start_build(warehouse, config, log)
-    _wait_for(build, log, lambda text: "[neurostock] images:" in text
+    _wait_for(build, warehouse, log, lambda text: "[neurostock] images:" in text
               and "START sql incremental model main.emb_image__tiny" in text)
     _kill_and_check(site, build, "embeddings")
     _then_a_build_succeeds(site, "-s", "stg_files__images")
@@ -190,7 +209,7 @@ def test_killed_after_training_then_a_whole_build_succeeds(site):
                             re.MULTILINE)
         return bool(trained and _START.search(text, trained.end()))
 
-    _wait_for(build, log, after_training)
+    _wait_for(build, warehouse, log, after_training)
     _kill_and_check(site, build, "after training")
     _then_a_build_succeeds(site)
     assert query(warehouse, "select count(*) from imported.scores__learned_q")[0][0] > 0

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import yaml
 
-from neurostock.core.children import run_child
 from neurostock.core.config import CONFIG_ENV, NO_CONFIG, Config, find_config
 from neurostock.core.errors import NeurostockError
 from neurostock.core.fileio import write_atomically
+from neurostock.core.forkserver import run_dbt_child
 from neurostock.core.meta import ensure_step_tables
 from neurostock.core.paths import dbt_project_dir, dbt_work_dir
 from neurostock.core.warehouse import WAREHOUSE_ENV, connect, resolve_warehouse
@@ -101,7 +101,6 @@ def run_dbt(args: Sequence[str], warehouse: str | os.PathLike | None = None,
         else []
     colour = [] if sys.stdout.isatty() else ["--no-use-colors"]
     command = [
-        sys.executable, "-c", "from dbt.cli.main import cli; cli()",
         *colour, *args, *vars_args,
         "--project-dir", str(project),
         "--profiles-dir", str(project),
@@ -118,9 +117,10 @@ def run_dbt(args: Sequence[str], warehouse: str | os.PathLike | None = None,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }
     work.mkdir(parents=True, exist_ok=True)
-    # A child that dies with this command and holds its writer lock with it
-    # (neurostock.core.children): a killed build leaves no dbt writing.
-    returncode = run_child(command, env=env, cwd=work)
+    # A child that dies with this command and holds its writer lock with it, forked
+    # from a process that has imported dbt already (neurostock.core.forkserver): a
+    # killed build leaves no dbt writing.
+    returncode = run_dbt_child(command, env=env, cwd=work)
     if returncode != 0:
         failed = _failed_nodes(work / "target" / "run_results.json")
         detail = f": {', '.join(failed[:5])}" if failed else ""

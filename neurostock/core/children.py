@@ -29,8 +29,6 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
-from neurostock.core.lock import held_lock_fds
-
 PR_SET_PDEATHSIG = 1
 # Seconds a child gets to end after SIGTERM before it is killed.
 TERMINATE_GRACE_S = 10.0
@@ -61,6 +59,10 @@ def _die_with(parent_pid: int):
 def start_child(command: Sequence[str], *, env: Mapping[str, str] | None = None,
                 cwd: str | os.PathLike | None = None, **popen) -> subprocess.Popen:
     """Popen(command) that dies with this process and shares its writer lock."""
+    # Imported here: this module is also the fork server's (neurostock.core.forkserver),
+    # which must not import DuckDB (its import starts a thread).
+    from neurostock.core.lock import held_lock_fds
+
     preexec = _die_with(os.getpid()) if _prctl is not None else None
     return subprocess.Popen(list(command), env=dict(env) if env is not None else None,
                             cwd=cwd, preexec_fn=preexec, pass_fds=held_lock_fds(), **popen)

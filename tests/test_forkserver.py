@@ -1,0 +1,75 @@
+"""The dbt fork server (neurostock.core.forkserver): dbt runs forked from one process
+that imported dbt, with the caller's output, environment, folder and exit status, and
+a server that holds one thread and ends with its command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from neurostock.core import forkserver
+from tests.checkout import REPO
+
+pytestmark = pytest.mark.slow  # each test runs dbt's command line
+
+
+def test_runs_go_through_one_single_threaded_server(tmp_path, capfd):
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+    assert forkserver.run_dbt_child(["--version"], env=env, cwd=tmp_path) == 0
+    server = forkserver._client.process
+    assert forkserver.run_dbt_child(["--version"], env=env, cwd=tmp_path) == 0
+    assert forkserver._client.process is server and server.poll() is None
+    # A fork copies only the thread that forks: the server must have no other.
+    assert os.listdir(f"/proc/{server.pid}/task") == [str(server.pid)]
+    out = capfd.readouterr().out
+    assert out.count("Core:") == 2, out  # dbt's own output reached this process's stdout
+    # dbt's status comes back as it is: 2 for a command dbt does not know.
+    assert forkserver.run_dbt_child(["no-such-command"], env=env, cwd=tmp_path) == 2
+
+
+def test_a_run_has_the_requested_environment_and_folder(tmp_path):
+    # `dbt debug` in a folder without a project fails and says which folder it looked
+    # in and which profiles folder the environment named.
+    folder = tmp_path / "here"
+    folder.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-c",
+         "import os, sys; from neurostock.core.forkserver import run_dbt_child; "
+         "env = {**os.environ, 'DBT_PROFILES_DIR': sys.argv[2]}; "
+         "sys.exit(run_dbt_child(['debug'], env=env, cwd=sys.argv[1]))",
+         str(folder), str(tmp_path / "profiles_from_env")],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+        text=True, timeout=120)
+    assert out.returncode != 0
+    assert str(folder) in out.stdout and str(tmp_path / "profiles_from_env") in out.stdout, \
+        out.stdout[-2000:]
+
+
+def test_the_server_ends_with_its_command(tmp_path):
+    script = ("import os, sys; from neurostock.core import forkserver; "
+              "forkserver.run_dbt_child(['--version'], env=dict(os.environ), cwd='.'); "
+              "print('server', forkserver._client.process.pid, flush=True); "
+              "os.kill(os.getpid(), 9) if sys.argv[1] == 'killed' else None")
+    for how in ("ends", "killed"):
+        out = subprocess.run([sys.executable, "-c", script, how], cwd=tmp_path,
+                             env={**os.environ, "PYTHONPATH": str(REPO)},
+                             capture_output=True, text=True, timeout=120)
+        pid = int(out.stdout.split("server ")[1].split()[0])
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists() and _state(pid) not in "ZX" \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{pid}").exists() or _state(pid) in "ZX", how
+
+
+def _state(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "X"
+    return stat[stat.rindex(")") + 2]
