@@ -33,6 +33,7 @@ their sources before the build, each its own way: their warehouses are not this 
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import http.client
 import json
@@ -484,6 +485,66 @@ def test_records_carry_a_sha256_for_every_file_written(out_site):
         assert all(_sha(out / name) == digest for name, digest in files.items())
         # A second run replaces its own files (the report: its caches reused).
         assert _run(out_site, command, out, again=True) == 0
+
+
+# ================================================================== CSV injection
+
+# Text a spreadsheet would run (OWASP's CSV-injection list), one per leading character.
+FORMULAS = ['=HYPERLINK("http://evil.example/a")&A1', "+cmd|' /C calc'!A0",
+            "-2+3+cmd|' /C calc'!A0", "@SUM(A1:A9)", "\t=1+1", "\r=1+1"]
+
+
+@pytest.mark.slow
+def test_no_csv_cell_of_any_command_starts_like_a_formula(built, tmp_path):
+    """Hostile text in every text column the CSV files of export, select, submit and
+    the ratings export take (prompts, names, paths, titles, keywords, an annotator's
+    name), on a copy of the warehouse: no cell of any CSV written starts with `=`, `+`,
+    `-`, `@`, tab or CR, except plain numbers; each hostile value is there, as text."""
+    warehouse = copy_warehouse(built.warehouse, tmp_path / "wh" / built.warehouse.name)
+    con = duckdb.connect(str(warehouse))
+    hostile = "list_extract(?, (image_id % 6)::int + 1)"
+    for table, columns in {"nessesary_files": ["img_name"], "ann": ["img_name", "prompt_raw"],
+                           "full_set": ["prompt"], "big_set": ["img_name", "prompt_raw"],
+                           "pool": ["prompt"]}.items():
+        sets = ", ".join(f"{c} = {hostile}" for c in columns)
+        con.execute(f"update {table} set {sets}", [FORMULAS] * len(columns))
+    # Three images the gate passes, with hostile titles and keywords.
+    con.execute(f"""
+        update submission_decisions set verdict = 'submit', title = {hostile},
+               keywords = [{hostile}, 'cat']
+        where image_id in (select image_id from submission_decisions d
+                           join files.images f using (image_id)
+                           where f.status = 'ok' order by image_id limit 3)""",
+                [FORMULAS, FORMULAS])
+    con.execute("insert into annotations.annotators values (900, '=evil()', false, now())")
+    con.execute("""insert into annotations.ratings values
+        (1, (select min(image_id) from pool), 3, null, 900, '=evil()', now(), '@queue', 's')""")
+    con.close()
+    outs = {name: tmp_path / name for name in ("export", "select", "submit")}
+    assert run_cli(warehouse, built.config, "export", "--out", str(outs["export"])) == 0
+    assert run_cli(warehouse, built.config, *SELECT, "--out", str(outs["select"])) == 0
+    assert run_cli(warehouse, built.config, "submit", "--out", str(outs["submit"])) == 0
+    ratings = tmp_path / "ratings" / "ratings.sqlite"
+    assert run_cli(warehouse, built.config, "ratings", "export", "--out", str(ratings)) == 0
+
+    cells: dict[str, list[str]] = {}
+    for path in sorted(tmp_path.rglob("*.csv")):
+        with path.open(newline="", encoding="utf-8") as fh:
+            cells[str(path.relative_to(tmp_path))] = [c for row in csv.reader(fh) for c in row]
+    for name in ("export/ann.csv", "export/full_set.csv", "export/big_set.csv",
+                 "export/nessesary_files.csv", "select/selected.csv",
+                 "submit/adobe_stock.csv", "ratings/ratings.csv"):
+        assert name in cells, sorted(cells)
+    number = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+    for name, found in cells.items():
+        bad = [c for c in found if c.startswith(("=", "+", "-", "@", "\t", "\r"))
+               and not number.fullmatch(c)]
+        assert not bad, (name, bad[:5])
+    everything = [c for found in cells.values() for c in found]
+    for formula in FORMULAS[:4]:
+        assert "'" + formula in everything, formula
+    assert "'=evil()" in cells["ratings/ratings.csv"]
+    assert "'@queue" in cells["ratings/ratings.csv"]
 
 
 # ================================================================== the recorded base

@@ -286,7 +286,10 @@ def test_submit_writes_an_upload_pack_within_every_limit(gate, tmp_path):
         assert releases == ""
     assert len({row[0] for row in body}) == len(body)
     sphere = next(row for row in body if row[0].endswith("-6.jpg"))
-    assert '"glass"' in sphere[1]  # a quote inside a field stays one field
+    # The prompt's quotes leave the title (a marketplace refuses special characters);
+    # the keywords, commas and all, stay one field.
+    assert sphere[1] == "Abstract glass sphere"
+    assert sphere[2].split(", ")[:3] == ["abstract", "glass", "sphere"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["policy"] == "adobe_stock" and manifest["version"] == 1
     assert {r["id"] for r in manifest["rules"]} >= {"min_megapixels", "near_duplicate"}

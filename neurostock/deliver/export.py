@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 
+from neurostock.core.csvsafe import safe_select
 from neurostock.core.errors import NeurostockError
 from neurostock.core.outputs import Outputs
 from neurostock.core.warehouse import connect, resolve_warehouse, sql_string
@@ -79,7 +80,8 @@ def _write_pandas_indexed_csv(con: duckdb.DuckDBPyConnection, query: str,
     columns = [d[0] for d in con.execute(f"select * from ({query}) limit 0").description]
     body = target.with_name(target.name + ".body")
     try:
-        con.execute(f"copy ({query}) to {sql_string(body)} (format csv, header false)")
+        con.execute(f"copy ({safe_select(con, query)}) to {sql_string(body)} "
+                    "(format csv, header false)")
         with target.open("wb") as out, body.open("rb") as rows:
             out.write(("," + ",".join(columns[1:]) + "\n").encode("utf-8"))
             shutil.copyfileobj(rows, out)
@@ -117,7 +119,8 @@ def export(
             if name in _PANDAS_INDEXED:
                 _write_pandas_indexed_csv(con, query, tmp)
             else:
-                con.execute(f"copy ({query}) to {sql_string(tmp)} (format csv, header true)")
+                con.execute(f"copy ({safe_select(con, query)}) to {sql_string(tmp)} "
+                            "(format csv, header true)")
             outputs.place(name, tmp)
             written[name] = con.execute(f"select count(*) from ({query})").fetchone()[0]
             say(f"wrote {out / name} ({written[name]:,} rows)")

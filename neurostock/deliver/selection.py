@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from neurostock.core.csvsafe import safe_rows
 from neurostock.core.errors import NeurostockError
 from neurostock.core.outputs import Outputs
 from neurostock.core.warehouse import connect, resolve_warehouse
@@ -275,6 +276,6 @@ def _write_selection(outputs: Outputs, rows: list[tuple], link: bool,
         writer = csv.writer(fh)
         writer.writerow(["image_id", "score", "rating", "prompt", "img_path", "file_status",
                          "file"])
-        writer.writerows(listed)
+        writer.writerows(safe_rows(listed))
     outputs.place(LIST_FILE, partial)
     return written, without

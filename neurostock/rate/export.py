@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from neurostock.core.csvsafe import safe_rows
 from neurostock.core.errors import NeurostockError
 
 MARKER = "neurostock_export"
@@ -89,7 +90,7 @@ def export_ratings(con: duckdb.DuckDBPyConnection, out: str | os.PathLike) -> Ex
     with open(partial_csv, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
-        writer.writerows(rows)
+        writer.writerows(safe_rows(rows))
     os.replace(partial, target)
     os.replace(partial_csv, csv_path)
     return ExportResult(target, csv_path, len(rows), len(annotators))

@@ -37,6 +37,7 @@ from pathlib import Path
 from PIL import Image, ImageCms
 
 from neurostock.core.config import ImagesConfig
+from neurostock.core.csvsafe import safe_rows
 from neurostock.core.errors import NeurostockError
 from neurostock.core.imaging import JPEG_QUALITY, to_rgb
 from neurostock.core.outputs import Outputs
@@ -131,7 +132,7 @@ def csv_chunks(rows: list[list[str]], header: list[str], max_rows: int,
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(header)
-        writer.writerows(lines)
+        writer.writerows(safe_rows(lines))
         return buffer.getvalue().encode("utf-8")
 
     chunks: list[bytes] = []
@@ -290,6 +291,11 @@ def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileR
             return None
 
     def add(row: dict, source: Path, via: str, data: bytes | None = None) -> bool:
+        if not (row["title"] or "").strip():
+            notes.append({"image_id": row["image_id"],
+                          "note": "not packed: no title (nothing of the prompt is left "
+                                  "for one once names, filler and symbols are cut)"})
+            return False
         name = short_name(row["title"], row["image_id"], max_chars)
         try:
             payload, width, height = jpeg_bytes(source if data is None else data)
@@ -388,5 +394,5 @@ def _csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows(safe_rows(rows))
     return buffer.getvalue().encode("utf-8")

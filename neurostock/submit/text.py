@@ -7,9 +7,14 @@ Rules (docs/submission.md says why):
 - Filler (the seed submission_filler_terms: "trending on artstation", "8k", ...) and
   every prohibited or referenced name are cut out of the prompt first.
 - Title: the first of the comma-separated phrases that remain (a prompt names its
-  subject first), cut at a word boundary to the title limit; so never a comma.
-- Keywords: the content words of what remains, lower-cased, English plurals made singular
-  by a suffix rule (no lemmatiser ships offline here), stop words and filler dropped,
+  subject first), cut at a word boundary to the title limit; letters, digits, spaces,
+  and apostrophes or hyphens inside words only (no comma, quote, `=`, `@`, bracket or
+  other special character: a marketplace refuses them, a spreadsheet may run them).
+  It may come out empty (a prompt of symbols only): `submit` then packs no such image.
+- Generator parameters (`--ar 16:9`, `--v 5.2`, `--style raw`), prompt weights
+  (`(word:1.3)`: the word stays) and `::` are cut first, with filler and names.
+- Keywords: the content words (letters of any script) of what remains, lower-cased,
+  English plurals made singular by a suffix rule, stop words and filler dropped,
   de-duplicated, in the order they first appear (a prompt names its subject first).
 - Category: the first keyword with an entry in the seed submission_category_words, else
   the default category.
@@ -31,10 +36,17 @@ some any each every all both few more most other such only own same can will jus
 now also like style styled very much many made make makes using use one two three four
 five six seven eight nine ten x
 """.split())
-_WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
+# A word: letters of any script (café, jalapeño), with apostrophes or hyphens inside.
+_WORD = re.compile(r"[^\W\d_](?:[\w'-]*[^\W\d_])?")
+# Generator parameters (`--ar 16:9`, `--v 5.2`, `--style raw`, `--seed 42`, `--tile`),
+# prompt weights (`(word:1.3)` keeps the word) and `::` separators.
+_PARAMETER = re.compile(r"(?:^|\s)--?[a-z][\w-]*(?:\s+(?![-\s])[^\s,;|]+)?", re.IGNORECASE)
+_WEIGHT = re.compile(r"\(([^():]*):\s*-?[\d.]+\)")
 _BY_NAME = re.compile(r"\bby\s+((?:[A-Z][\w'.-]*)(?:\s+(?:[A-Z][\w'.-]*|van|von|de|da|di|la|le))*)")
 _STYLE_OF = re.compile(r"\bin\s+the\s+style\s+of\b\s*([^,.;|]*)", re.IGNORECASE)
 _PHRASE_SPLIT = re.compile(r"[,;|]+|\s+-\s+|\.\s")
+# What a title keeps: word characters (any script), spaces, apostrophes and hyphens.
+_TITLE_JUNK = re.compile(r"[^\w\s'-]|_")
 
 
 @dataclass(frozen=True)
@@ -94,7 +106,9 @@ class PromptDescriber:
         return list(dict.fromkeys(found))
 
     def _strip(self, prompt: str) -> str:
-        text = _STYLE_OF.sub(" ", prompt)
+        text = _PARAMETER.sub(" ", prompt)
+        text = _WEIGHT.sub(r"\1", text).replace("::", " ")
+        text = _STYLE_OF.sub(" ", text)
         text = _BY_NAME.sub(" ", text)
         for pattern in (self._prohibited, self._filler):
             if pattern is not None:
@@ -126,7 +140,10 @@ class PromptDescriber:
         for phrase in phrases:
             if sum(w.lower() not in _STOP for w in words) >= 3:
                 break
-            for word in phrase.replace(",", " ").split():
+            for word in _TITLE_JUNK.sub(" ", phrase).split():
+                word = word.strip("'-")
+                if not word:
+                    continue
                 if len(" ".join([*words, word])) > self.max_title_chars:
                     break
                 words.append(word)
