@@ -253,7 +253,7 @@ def _cmd_submit(args: argparse.Namespace) -> None:
     overrides = submission.overrides if policy == submission.policy else {}
     s = build_pack(args.warehouse, args.out, policy, overrides=overrides, limit=args.limit,
                    upscaled=args.upscaled, force=args.force, progress=_say,
-                   images=config.images)
+                   images=config.images, resubmit=_ids(args.resubmit, "--resubmit"))
     verdicts = ", ".join(f"{c['image_set']} {c['verdict']} {c['n']:,}"
                          for c in s.counts["verdicts"]) or "no images judged"
     back = f" ({s.n_upscaled_in:,} upscaled and checked again)" if s.n_upscaled_in else ""
@@ -261,9 +261,39 @@ def _cmd_submit(args: argparse.Namespace) -> None:
                "checked: manifest.json notes)") if s.n_refused else ""
     kept = (f", {s.n_kept:,} kept (changed since the last pack, or not its own)"
             if s.n_kept else "")
-    print(f"{policy}: {verdicts}. Pack: {s.n_images:,} images{back} in {s.n_csv_files} CSV "
-          f"file(s), {s.n_to_upscale:,} to upscale; {s.n_written:,} files written, "
-          f"{s.n_unchanged:,} unchanged{kept}, in {s.out_dir}{refused}")
+    ledger = ""
+    if s.n_sent_before or s.n_motif_full:
+        ledger = (f"; left out by the ledger: {s.n_sent_before:,} sent in earlier packs, "
+                  f"{s.n_motif_full:,} whose motif has its versions already")
+    print(f"{policy}: {verdicts}. Pack {s.pack_id}: {s.n_images:,} images{back} in "
+          f"{s.n_csv_files} CSV file(s), {s.n_to_upscale:,} to upscale; {s.n_written:,} "
+          f"files written, {s.n_unchanged:,} unchanged{kept}, in {s.out_dir}{refused}{ledger}")
+
+
+def _ids(text: str | None, flag: str) -> set[int] | None:
+    """`1,2,3` as a set of image ids; one-line error for anything else."""
+    if text is None:
+        return None
+    try:
+        return {int(part) for part in text.split(",") if part.strip()}
+    except ValueError:
+        raise NeurostockError(f"{flag} takes image ids separated by commas (such as "
+                              f"12,40), not {text!r}") from None
+
+
+def _cmd_submissions_export(args: argparse.Namespace) -> None:
+    from neurostock.submit.ledger import export_ledger
+
+    n = export_ledger(args.warehouse, args.out)
+    print(f"{n:,} ledger rows written to {args.out}")
+
+
+def _cmd_submissions_withdraw(args: argparse.Namespace) -> None:
+    from neurostock.submit.ledger import withdraw
+
+    n = withdraw(args.warehouse, args.pack_id)
+    print(f"pack {args.pack_id} withdrawn: its {n:,} images may be packed again "
+          "(the ledger keeps both rows)")
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
@@ -507,7 +537,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="upscaled files of DIR/to_upscale/, by name: checked again, let in")
     p.add_argument("--force", action="store_true",
                    help="replace a previous pack in DIR (other files stay)")
+    p.add_argument("--resubmit", metavar="IDS",
+                   help="image ids of earlier packs to pack again (comma-separated)")
     p.set_defaults(func=_cmd_submit)
+
+    submissions = sub.add_parser("submissions", help="the submission ledger: what every "
+                                                     "pack sent")
+    submissions_sub = submissions.add_subparsers(dest="submissions_command", required=True,
+                                                 metavar="SUBCOMMAND")
+    p = submissions_sub.add_parser("export", help="the whole ledger as a CSV file")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.set_defaults(func=_cmd_submissions_export)
+    p = submissions_sub.add_parser("withdraw", help="take back a pack never uploaded (a "
+                                                    "withdrawal row; nothing is deleted)")
+    p.add_argument("pack_id", metavar="PACK_ID")
+    p.set_defaults(func=_cmd_submissions_withdraw)
 
     p = sub.add_parser("report", help="write the static HTML report of the warehouse")
     p.add_argument("--out", required=True, metavar="DIR")
@@ -571,7 +615,8 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands that change the warehouse: each holds its writer lock for its whole run
 # (neurostock.core.lock), so a second writer is refused instead of interleaving.
 WRITERS = frozenset({"ingest", "build", "train", "images sync", "embeddings import",
-                     "scores import", "dbt", "rate", "ratings curve"})
+                     "scores import", "dbt", "rate", "ratings curve", "submit",
+                     "submissions withdraw"})
 
 
 def _command_name(args: argparse.Namespace) -> str:

@@ -104,3 +104,16 @@ def test_keywords_keep_letters_of_any_script(describer):
     text = describer.describe(None, "café jalapeño on a table, naïve art")
     assert text.keywords == ["café", "jalapeño", "table", "naïve", "art"]
     assert text.title == "Café jalapeño on a table"
+
+
+def test_the_seeds_filler_keeps_ai_declarations_and_render_jargon_out():
+    from pathlib import Path
+
+    seeds = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds"
+    with (seeds / "submission_filler_terms.csv").open(newline="", encoding="utf-8") as fh:
+        filler = [row["term"] for row in csv.DictReader(fh)]
+    describer = PromptDescriber([], filler, {})
+    prompt = "a cat on a sofa, AI generated, generative ai, 3d render, octane render, 8k"
+    text = describer.describe(prompt, prompt)
+    assert text.title == "A cat on a sofa"
+    assert text.keywords == ["cat", "sofa"]

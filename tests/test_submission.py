@@ -10,6 +10,7 @@ import io
 import json
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageDraw, ImageFont
@@ -18,7 +19,7 @@ from neurostock.core.errors import NeurostockError
 from neurostock.submit.pack import csv_chunks, jpeg_bytes, short_name
 from neurostock.submit.policy import load_policy
 from neurostock.submit.text import PromptDescriber, singular
-from tests.conftest import query
+from tests.conftest import copy_warehouse, query, sha256_of
 from tests.conftest import run_cli as _cli
 from tests.source_builder import make_source
 
@@ -141,6 +142,14 @@ def gate(tmp_path_factory):
     assert _cli(warehouse, config, "ingest", str(source)) == 0
     assert _cli(warehouse, config, "build") == 0
     return warehouse, config, root
+
+
+@pytest.fixture
+def packs(gate, tmp_path):
+    """A copy of the gate's warehouse for a test that packs: `submit` records what it
+    packs in the copy's ledger (annotations.submissions)."""
+    warehouse, config, root = gate
+    return copy_warehouse(warehouse, tmp_path / "wh" / warehouse.name), config, root
 
 
 def decisions(warehouse: Path) -> dict[int, dict]:
@@ -267,8 +276,8 @@ def test_agreement_with_ratings_covers_each_rating(gate):
 # --- the pack --------------------------------------------------------------------------
 
 
-def test_submit_writes_an_upload_pack_within_every_limit(gate, tmp_path):
-    warehouse, config, _ = gate
+def test_submit_writes_an_upload_pack_within_every_limit(packs, tmp_path):
+    warehouse, config, _ = packs
     out = tmp_path / "pack"
     assert _cli(warehouse, config, "submit", "--out", str(out)) == 0
     with (out / "adobe_stock.csv").open(newline="", encoding="utf-8") as fh:
@@ -291,7 +300,7 @@ def test_submit_writes_an_upload_pack_within_every_limit(gate, tmp_path):
     assert sphere[1] == "Abstract glass sphere"
     assert sphere[2].split(", ")[:3] == ["abstract", "glass", "sphere"]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["policy"] == "adobe_stock" and manifest["version"] == 1
+    assert manifest["policy"] == "adobe_stock" and manifest["version"] == 2
     assert {r["id"] for r in manifest["rules"]} >= {"min_megapixels", "near_duplicate"}
     assert all(r["source"].startswith("https://") for r in manifest["rules"])
     assert sum(c["n"] for c in manifest["counts"]["verdicts"]) == len(IMAGES)
@@ -304,8 +313,8 @@ def test_submit_writes_an_upload_pack_within_every_limit(gate, tmp_path):
     assert (out / "to_upscale" / upscale[0]["name"]).is_file()
 
 
-def test_the_transparent_png_comes_out_an_srgb_jpeg_without_exif(gate, tmp_path):
-    warehouse, config, _ = gate
+def test_the_transparent_png_comes_out_an_srgb_jpeg_without_exif(packs, tmp_path):
+    warehouse, config, _ = packs
     out = tmp_path / "pack"
     assert _cli(warehouse, config, "submit", "--out", str(out)) == 0
     (path,) = (out / "images").glob("*-6.jpg")
@@ -318,18 +327,20 @@ def test_the_transparent_png_comes_out_an_srgb_jpeg_without_exif(gate, tmp_path)
     assert min(corner) >= 245  # transparency on white, not the black under it
 
 
-def test_a_second_run_writes_nothing_and_a_full_dir_is_refused(gate, tmp_path, capsys):
-    warehouse, config, _ = gate
+def test_a_second_run_writes_nothing_and_a_full_dir_is_refused(packs, tmp_path, capsys):
+    warehouse, config, _ = packs
     out = tmp_path / "pack"
     assert _cli(warehouse, config, "submit", "--out", str(out)) == 0
-    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    # Every file but the manifest, which names each pack's own id.
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*")
+              if p.is_file() and p.name != "manifest.json"}
     (out / "mine.txt").write_text("not the pack's")
     capsys.readouterr()
     assert _cli(warehouse, config, "submit", "--out", str(out)) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not empty" in err and "--force" in err
     assert _cli(warehouse, config, "submit", "--out", str(out), "--force") == 0
-    assert "0 files written" in capsys.readouterr().out
+    assert "1 files written" in capsys.readouterr().out  # the manifest
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert (out / "mine.txt").read_text() == "not the pack's"
     # --limit 1: only the best image; the others' earlier files go, nothing else does.
@@ -338,8 +349,8 @@ def test_a_second_run_writes_nothing_and_a_full_dir_is_refused(gate, tmp_path, c
     assert (out / "mine.txt").is_file()
 
 
-def test_upscaled_files_come_back_checked_again(gate, tmp_path):
-    warehouse, config, _ = gate
+def test_upscaled_files_come_back_checked_again(packs, tmp_path):
+    warehouse, config, _ = packs
     out = tmp_path / "pack"
     assert _cli(warehouse, config, "submit", "--out", str(out)) == 0
     (row,) = csv.DictReader((out / "upscale.csv").open(encoding="utf-8"))
@@ -359,6 +370,103 @@ def test_upscaled_files_come_back_checked_again(gate, tmp_path):
                 "--upscaled", str(upscaled)) == 0
     names = [r["Filename"] for r in csv.DictReader((out / "adobe_stock.csv").open())]
     assert not any(name.endswith("-4.jpg") for name in names)
+
+
+# --- the submission ledger -----------------------------------------------------------
+
+
+def _ledger(warehouse: Path) -> list[tuple]:
+    return query(warehouse, "select pack_id, event, image_id, file_name, file_sha256, title, "
+                            "motif from annotations.submissions order by recorded_at, image_id")
+
+
+def _packed(out: Path) -> set[int]:
+    names = [r["Filename"] for r in csv.DictReader((out / "adobe_stock.csv").open())]
+    return {int(name.removesuffix(".jpg").rsplit("-", 1)[1]) for name in names}
+
+
+def test_the_ledger_keeps_a_second_pack_from_sending_an_image_again(packs, tmp_path, capsys):
+    warehouse, config, _ = packs
+    first = tmp_path / "first"
+    assert _cli(warehouse, config, "submit", "--out", str(first)) == 0
+    sent = _packed(first)
+    assert len(sent) == 3
+    pack_id = json.loads((first / "manifest.json").read_text())["pack_id"]
+    rows = _ledger(warehouse)
+    # One `packed` row per image, with the sha256 of the very file written.
+    assert {(r[0], r[1]) for r in rows} == {(pack_id, "packed")}
+    assert {r[2] for r in rows} == sent
+    for _, _, _, name, digest, title, motif in rows:
+        assert sha256_of(first / "images" / name) == digest and title and motif
+    # A second pack, into a new folder: nothing new, and it says why.
+    capsys.readouterr()
+    second = tmp_path / "second"
+    assert _cli(warehouse, config, "submit", "--out", str(second)) == 0
+    out = capsys.readouterr().out
+    assert "0 images" in out and "3 sent in earlier packs" in out, out
+    notes = json.loads((second / "manifest.json").read_text())["pack"]["notes"]
+    assert sum(f"sent in pack {pack_id}" in n["note"] for n in notes) == 3
+    assert len(_ledger(warehouse)) == 3  # an empty pack records nothing
+    # --resubmit names what goes again; an id in no pack is one line.
+    again = min(sent)
+    assert _cli(warehouse, config, "submit", "--out", str(tmp_path / "third"),
+                "--resubmit", str(again)) == 0
+    assert _packed(tmp_path / "third") == {again}
+    capsys.readouterr()
+    assert _cli(warehouse, config, "submit", "--out", str(tmp_path / "x"),
+                "--resubmit", "999999") == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "999999" in err and "in no pack" in err
+    # Withdrawn (never uploaded): a row is added, none removed; its other images go again.
+    assert _cli(warehouse, config, "submissions", "withdraw", pack_id) == 0
+    assert _cli(warehouse, config, "submit", "--out", str(tmp_path / "fourth")) == 0
+    assert _packed(tmp_path / "fourth") == sent - {again}
+    events = [(r[0], r[1]) for r in _ledger(warehouse)]
+    assert events.count((pack_id, "packed")) == 3 and events.count((pack_id, "withdrawn")) == 1
+    capsys.readouterr()
+    assert _cli(warehouse, config, "submissions", "withdraw", pack_id) == 1
+    assert "withdrawn already" in capsys.readouterr().err
+    # The ledger as CSV: every row, a new file only.
+    ledger_csv = tmp_path / "ledger.csv"
+    assert _cli(warehouse, config, "submissions", "export", "--out", str(ledger_csv)) == 0
+    exported = list(csv.DictReader(ledger_csv.open(encoding="utf-8")))
+    assert len(exported) == len(_ledger(warehouse)) == 3 + 1 + 1 + 2
+    assert {r["event"] for r in exported} == {"packed", "withdrawn"}
+    assert _cli(warehouse, config, "submissions", "export", "--out", str(ledger_csv)) == 1
+
+
+def test_a_motif_gets_at_most_its_versions_over_all_packs(packs, tmp_path, capsys):
+    warehouse, config, root = packs
+    # The three images the gate passes, made one prompt run (one prompt group).
+    con = duckdb.connect(str(warehouse))
+    con.execute("update pool set prompt_group = 'one motif' where image_id in "
+                "(select image_id from submission_decisions where verdict = 'submit')")
+    con.close()
+    two = tmp_path / "two.yml"
+    two.write_text(config.read_text().replace(
+        "quality_min_percentile: 0}", "quality_min_percentile: 0, max_versions_per_motif: 2}"))
+    assert _cli(warehouse, two, "submit", "--out", str(tmp_path / "a", ), "--limit", "1") == 0
+    assert len(_packed(tmp_path / "a")) == 1
+    # One sent before: one more may go now, the third waits for nothing (budget spent).
+    capsys.readouterr()
+    assert _cli(warehouse, two, "submit", "--out", str(tmp_path / "b")) == 0
+    assert len(_packed(tmp_path / "b")) == 1
+    assert "1 whose motif has its versions already" in capsys.readouterr().out
+    notes = json.loads((tmp_path / "b" / "manifest.json").read_text())["pack"]["notes"]
+    assert any("2 versions of its motif" in n["note"] for n in notes), notes
+    assert {r[6] for r in _ledger(warehouse)} == {"one motif"}
+
+
+def test_submit_force_replaces_its_own_pack_and_withdraws_it(packs, tmp_path):
+    warehouse, config, _ = packs
+    out = tmp_path / "pack"
+    assert _cli(warehouse, config, "submit", "--out", str(out)) == 0
+    old = json.loads((out / "manifest.json").read_text())["pack_id"]
+    assert _cli(warehouse, config, "submit", "--out", str(out), "--force") == 0
+    new = json.loads((out / "manifest.json").read_text())["pack_id"]
+    assert new != old and len(_packed(out)) == 3
+    events = {(r[0], r[1]) for r in _ledger(warehouse)}
+    assert events == {(old, "packed"), (old, "withdrawn"), (new, "packed")}
 
 
 def test_an_unknown_override_is_one_line_at_build(gate, tmp_path, capsys):
@@ -472,7 +580,7 @@ def test_the_report_has_a_submission_page(gate, tmp_path):
     assert _cli(warehouse, config, "report", "--out", str(out), "--no-docs") == 0
     page = (out / "submission.html").read_text(encoding="utf-8")
     assert 'href="submission.html"' in (out / "index.html").read_text(encoding="utf-8")
-    assert "adobe_stock, policy version 1" in page
+    assert "adobe_stock, policy version 2" in page
     for rule in ("text_in_image", "min_megapixels", "prohibited_names", "near_duplicate"):
         assert f'id="reason-{rule}-fail"' in page, rule
     assert "needs x3.91 upscaling" in page

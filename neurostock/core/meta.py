@@ -234,6 +234,35 @@ def ensure_ratings_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RATINGS_DDL)
 
 
+# The submission ledger (neurostock/submit/ledger.py): append-only, one row per image a
+# pack holds (event 'packed', written once the pack's files are) and one per pack taken
+# back before upload (event 'withdrawn', image_id null). Nothing updates or deletes it.
+SUBMISSIONS_DDL = """
+create schema if not exists annotations;
+create table if not exists annotations.submissions (
+    pack_id varchar not null,
+    event varchar not null check (event in ('packed', 'withdrawn')),
+    recorded_at timestamptz not null,
+    policy varchar not null,
+    policy_version integer,
+    image_id bigint,
+    file_name varchar,
+    file_sha256 varchar,
+    title varchar,
+    keywords varchar[],
+    category_id integer,
+    motif varchar,
+    out_dir varchar,
+    check ((event = 'packed') = (image_id is not null))
+);
+"""
+
+
+def ensure_submissions_table(con: duckdb.DuckDBPyConnection) -> None:
+    """`annotations.submissions`: what every pack sent (neurostock/submit/ledger.py)."""
+    con.execute(SUBMISSIONS_DDL)
+
+
 def ensure_load_invalid_text_table(con: duckdb.DuckDBPyConnection) -> None:
     """`meta.load_invalid_text`: the source rows whose text was not valid UTF-8 (ingest)."""
     con.execute(LOAD_INVALID_TEXT_DDL)
@@ -243,5 +272,6 @@ def ensure_step_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Every table above."""
     for ensure in (ensure_images_table, ensure_embedding_models_table, ensure_runs_table,
                    ensure_scorers_table, ensure_heads_table, ensure_learned_models_table,
-                   ensure_ratings_table, ensure_load_invalid_text_table):
+                   ensure_ratings_table, ensure_submissions_table,
+                   ensure_load_invalid_text_table):
         ensure(con)

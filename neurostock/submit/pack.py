@@ -8,8 +8,14 @@ DIR/<policy>.csv         the upload CSV (split into <policy>_2.csv, ... past the
 DIR/declarations.csv     per file: "Created using generative AI tools" and whether
                          "People and Property are fictional" must be ticked
 DIR/to_upscale/, upscale.csv   images whose only problem is resolution, and the factor
-DIR/manifest.json        policy and rules, counts per verdict and reason, the files written
-                         with their sha256 (the record of neurostock.core.outputs)
+DIR/manifest.json        policy and rules, counts per verdict and reason, the pack id, the
+                         files written with their sha256 (the record of
+                         neurostock.core.outputs)
+Once every file is written, the pack's images go into the submission ledger
+(`annotations.submissions`, neurostock/submit/ledger.py): an image of an earlier pack
+(not withdrawn) is not packed again unless `resubmit` names it, and a motif gets at most
+the policy's `max_versions_per_motif` images over all packs. `submit` holds the
+warehouse's writer lock from its first read to the ledger's last row.
 A file whose bytes would not change is not written again. A later run replaces or
 removes only the files this record lists that are still what it wrote, inside DIR
 (neurostock.core.outputs: anything else is told in one line and left alone).
@@ -24,14 +30,16 @@ one progress line.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import math
 import re
 import struct
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageCms
@@ -43,6 +51,7 @@ from neurostock.core.imaging import JPEG_QUALITY, to_rgb
 from neurostock.core.outputs import Outputs
 from neurostock.core.warehouse import connect, resolve_warehouse
 from neurostock.images.recorded import FileRefused, FileRules, read_recorded
+from neurostock.submit.ledger import MotifBudget, Sent, new_pack_id, record_pack
 from neurostock.submit.policy import Policy, load_policy
 
 MANIFEST = "manifest.json"
@@ -83,6 +92,11 @@ class PackSummary:
     n_refused: int = 0
     # Files in DIR changed since the last pack wrote them (or not its own): kept.
     n_kept: int = 0
+    pack_id: str = ""
+    # Images with verdict submit left out by the ledger: sent in an earlier pack, or
+    # their motif's versions used up.
+    n_sent_before: int = 0
+    n_motif_full: int = 0
 
 
 def short_name(title: str, image_id: int, max_chars: int, suffix: str = ".jpg") -> str:
@@ -201,9 +215,11 @@ def _decisions(con, policy: Policy) -> list[dict]:
         select d.image_id, d.image_set, d.rating, d.verdict, d.reasons, d.quality_score,
                d.title, d.keywords, d.category_id, d.has_fictional_people,
                d.needs_upscaling_only, d.upscale_factor, d.resolved_path, d.width, d.height,
-               d.policy_version, coalesce(r.is_sellable, false) as is_sellable, {recorded}
+               d.policy_version, coalesce(r.is_sellable, false) as is_sellable,
+               d.near_duplicate_group_id, p.prompt_group as motif, {recorded}
         from submission_decisions d {joined}
         left join image_ratings r using (image_id)
+        left join pool p using (image_id)
         where d.policy = ?
         order by d.quality_score desc nulls last, d.image_id
         """, [policy.name])
@@ -233,10 +249,12 @@ def build_pack(warehouse: str | Path | None, out_dir: str | Path, policy_name: s
                overrides: dict | None = None, limit: int | None = None,
                upscaled: str | Path | None = None, force: bool = False,
                progress: Callable[[str], None] | None = None,
-               images: ImagesConfig | None = None) -> PackSummary:
-    """Write the pack of `policy_name` into `out_dir` (see the module docstring); source
-    files are read under the rules of `images` (the config's `images:`; None: its
-    defaults)."""
+               images: ImagesConfig | None = None,
+               resubmit: set[int] | None = None) -> PackSummary:
+    """Write the pack of `policy_name` into `out_dir` (see the module docstring), then
+    record it in the ledger; source files are read under the rules of `images` (the
+    config's `images:`; None: its defaults). `resubmit`: image ids of earlier packs to
+    pack again. The caller holds the writer lock (the CLI does)."""
     say = progress or (lambda _m: None)
     policy = load_policy(policy_name, overrides)
     upscaled_dir = Path(upscaled) if upscaled else None
@@ -248,15 +266,73 @@ def build_pack(warehouse: str | Path | None, out_dir: str | Path, policy_name: s
     with connect(target, read_only=True) as con:
         rows = _decisions(con, policy)
         rules = FileRules.from_config(con, images)
+        replacing = _pack_in(Path(out_dir)) if force else None
+        sent = Sent.read(con, replacing)
+    if sent.replaced:
+        say(f"submit: replaces pack {sent.replaced} in {out_dir}: withdrawn in the ledger "
+            "once the new pack is written (its images may be packed again)")
+    unknown = sorted((resubmit or set()) - set(sent.images))
+    if unknown:
+        raise NeurostockError(f"--resubmit: image(s) {', '.join(map(str, unknown[:10]))} are "
+                              "in no pack of the ledger (withdrawn packs do not count)")
+    ledger = _Ledger(new_pack_id(), sent, resubmit or set(), MotifBudget(
+        sent, {r["image_id"]: r["near_duplicate_group_id"] for r in rows},
+        int(policy.params.get("max_versions_per_motif", 3))))
     out = Path(out_dir)
     with Outputs(out, command="submit", record=MANIFEST, warehouse=target, force=force,
                  replaces="submission pack", say=say) as outputs:
-        return _write_pack(outputs, policy, rows, rules, target, limit, upscaled_dir, say)
+        summary = _write_pack(outputs, policy, rows, rules, target, limit, upscaled_dir, say,
+                              ledger)
+    # Only now, with every file and the manifest written: the pack enters the ledger (and
+    # the pack it replaced in DIR leaves it: replacing says it was not uploaded).
+    record_pack(target, ledger.pack_id, policy.name, policy.version, ledger.packed,
+                outputs.root, replaced=sent.replaced)
+    return summary
+
+
+def _pack_in(out: Path) -> str | None:
+    """The pack id DIR's manifest names (None: no manifest, or not one of ours)."""
+    try:
+        value = json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("pack_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+@dataclass
+class _Ledger:
+    """What the ledger says for this pack, and what it packs."""
+
+    pack_id: str
+    sent: Sent
+    resubmit: set[int]
+    budget: MotifBudget
+    packed: list[dict] = field(default_factory=list)
+    n_sent_before: int = 0
+    n_motif_full: int = 0
+
+    def admits(self, row: dict, notes: list[dict]) -> bool:
+        """Whether `row` may go into this pack (noted when not)."""
+        image_id = row["image_id"]
+        if image_id in self.sent.images and image_id not in self.resubmit:
+            self.n_sent_before += 1
+            notes.append({"image_id": image_id, "note": "not packed: sent in pack "
+                          f"{self.sent.images[image_id][0]} (--resubmit to send it again)"})
+            return False
+        versions = self.budget.versions(image_id, row["motif"])
+        if len(versions) >= self.budget.max_versions:
+            self.n_motif_full += 1
+            notes.append({"image_id": image_id, "note": (
+                f"not packed: {len(versions)} versions of its motif sent or packed already "
+                f"(at most {self.budget.max_versions}: images "
+                f"{', '.join(map(str, sorted(versions)[:5]))})")})
+            return False
+        return True
 
 
 def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileRules,
                 target: Path, limit: int | None, upscaled_dir: Path | None,
-                say: Callable[[str], None]) -> PackSummary:
+                say: Callable[[str], None], ledger: _Ledger) -> PackSummary:
     limits = policy.csv
     params = policy.params
     writer = _Writer(outputs)
@@ -296,6 +372,8 @@ def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileR
                           "note": "not packed: no title (nothing of the prompt is left "
                                   "for one once names, filler and symbols are cut)"})
             return False
+        if not ledger.admits(row, notes):
+            return False
         name = short_name(row["title"], row["image_id"], max_chars)
         try:
             payload, width, height = jpeg_bytes(source if data is None else data)
@@ -317,6 +395,11 @@ def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileR
                          str(row["category_id"] or ""), ""])
         fictional = {True: "yes", False: "no"}.get(row["has_fictional_people"], "unknown")
         declarations.append([name, str(row["image_id"]), "yes", fictional])
+        ledger.budget.take(row["image_id"], row["motif"])
+        ledger.packed.append({
+            "image_id": row["image_id"], "file_name": name,
+            "file_sha256": hashlib.sha256(payload).hexdigest(), "title": title.strip(),
+            "keywords": keywords, "category_id": row["category_id"], "motif": row["motif"]})
         return True
 
     for i, row in enumerate(chosen, start=1):
@@ -333,6 +416,8 @@ def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileR
 
     upscale_lines = []
     for row in to_upscale:
+        if row["image_id"] in ledger.sent.images and row["image_id"] not in ledger.resubmit:
+            continue  # sent already: no upscaling wanted
         # The stem of the JPEG it will become, so the upscaler's file comes back by name.
         stem = short_name(row["title"], row["image_id"], max_chars).removesuffix(".jpg")
         returned = _upscaled_file(upscaled_dir, stem) if upscaled_dir else None
@@ -373,10 +458,13 @@ def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileR
         **policy.describe(),
         "warehouse": str(target),
         "counts": counts,
+        "pack_id": ledger.pack_id,
         "pack": {"images": len(csv_rows), "from_upscaled": n_upscaled_in,
                  "to_upscale": len(upscale_lines), "csv_files": len(chunks),
                  "left_out_rated_below_good": sum(
                      1 for r in rows if r["verdict"] == "submit" and not wanted(r)),
+                 "sent_in_earlier_packs": ledger.n_sent_before,
+                 "motif_versions_used_up": ledger.n_motif_full,
                  "limit": limit, "notes": notes},
         "files": sorted([*writer.files, MANIFEST]),
     }
@@ -387,7 +475,8 @@ def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileR
                        n_upscaled_in=n_upscaled_in, n_to_upscale=len(upscale_lines),
                        n_csv_files=len(chunks), n_written=outputs.written,
                        n_unchanged=outputs.unchanged, counts=counts, n_refused=len(refused),
-                       n_kept=len(outputs.kept))
+                       n_kept=len(outputs.kept), pack_id=ledger.pack_id,
+                       n_sent_before=ledger.n_sent_before, n_motif_full=ledger.n_motif_full)
 
 
 def _csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:

@@ -1,0 +1,86 @@
+"""Upload metadata on the team's 10,000 real prompts (../shared/data/seed-research/
+big_set.csv): title lengths, keywords per image, and how many prompts each rule of
+neurostock/submit/text.py touches. Run from the repository root:
+
+    .venv/bin/python benchmarks/metadata_figures.py [--json OUT]
+
+Each rule is counted on the prompts where it changes something: generator parameters
+(`--ar 16:9`) cut, prompt weights (`(word:1.3)`) unwrapped, symbols left out of the
+title, keywords of letters outside a-z kept whole, titles empty (the image is not
+packed). To compare with an earlier version, run this file from that checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from neurostock.submit import text as rules  # noqa: E402
+from neurostock.submit.text import PromptDescriber  # noqa: E402
+from tests.prompt_reference import team_clean_prompt  # noqa: E402
+
+SOURCE = ROOT.parent / "shared" / "data" / "seed-research" / "big_set.csv"
+SEEDS = ROOT / "dbt_project" / "seeds"
+
+
+def _column(name: str, column: str) -> list[str]:
+    with (SEEDS / f"{name}.csv").open(newline="", encoding="utf-8") as fh:
+        return [row[column] for row in csv.DictReader(fh)]
+
+
+def _touched(pattern_name: str, prompts: list[str]) -> int | None:
+    pattern = getattr(rules, pattern_name, None)
+    return None if pattern is None else sum(bool(pattern.search(p)) for p in prompts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
+    args = parser.parse_args()
+    if not SOURCE.is_file():
+        sys.exit(f"metadata_figures: {SOURCE} is absent (../shared/data)")
+    with SOURCE.open(newline="", encoding="utf-8") as fh:
+        raw = [row["img_generation_promt"] for row in csv.DictReader(fh)]
+    words = dict(zip(_column("submission_category_words", "word"),
+                     map(int, _column("submission_category_words", "category_id")),
+                     strict=True))
+    describer = PromptDescriber(_column("submission_prohibited_names", "term"),
+                                _column("submission_filler_terms", "term"), words)
+    cleaned = [team_clean_prompt(r) or "" for r in raw]
+    texts = [describer.describe(r, c) for r, c in zip(raw, cleaned, strict=True)]
+    titles = np.array([len(t.title) for t in texts])
+    keywords = np.array([len(t.keywords) for t in texts])
+    symbols = set("=+@,\"()[]{}!|&:/;*#%^~<>\\")
+    figures = {
+        "prompts": len(texts),
+        "title_chars": {"p10": float(np.percentile(titles, 10)),
+                        "median": float(np.median(titles)),
+                        "p90": float(np.percentile(titles, 90)), "max": int(titles.max())},
+        "titles_empty": int((titles == 0).sum()),
+        "titles_with_symbols": sum(any(ch in symbols for ch in t.title) for t in texts),
+        "titles_naming_ai": sum("generat" in t.title.lower() or " ai " in f" {t.title.lower()} "
+                                for t in texts),
+        "keywords_per_image": {"p10": float(np.percentile(keywords, 10)),
+                               "median": float(np.median(keywords)),
+                               "p90": float(np.percentile(keywords, 90))},
+        "images_with_15_keywords_or_more": int((keywords >= 15).sum()),
+        "keywords_outside_a_to_z": sum(any(not k.isascii() for k in t.keywords)
+                                       for t in texts),
+        "prompts_with_generator_parameters": _touched("_PARAMETER", cleaned),
+        "prompts_with_weights": _touched("_WEIGHT", cleaned),
+    }
+    print(json.dumps(figures, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()
