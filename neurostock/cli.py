@@ -268,6 +268,34 @@ def _cmd_submit(args: argparse.Namespace) -> None:
     print(f"{policy}: {verdicts}. Pack {s.pack_id}: {s.n_images:,} images{back} in "
           f"{s.n_csv_files} CSV file(s), {s.n_to_upscale:,} to upscale; {s.n_written:,} "
           f"files written, {s.n_unchanged:,} unchanged{kept}, in {s.out_dir}{refused}{ledger}")
+    if s.decision is not None:
+        print(_decision_line(s.decision))
+        if s.decision["shift_warning"]:
+            _say(f"WARNING: {s.decision['scorer_id']}: {s.decision['shift_warning']}")
+
+
+def _decision_line(d: dict) -> str:
+    """The sell decision the gate applied and what it expects of the pack, in one line."""
+    if not d["is_reached"]:
+        return f"sell decision: {d['reason']}; every image held (docs/submission.md)"
+    side = ">=" if d["direction"] == "higher" else "<="
+    low, high = d["oos_precision_ci_low"], d["oos_precision_ci_high"]
+    ci = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
+    random = " (RANDOM WEIGHTS: not a model)" if d["is_random_init"] else ""
+    point = (f"{d['oos_precision']:.3f}" if d["oos_precision"] is not None else
+             f"{d['oos_precision_low']:.3f} to {d['oos_precision_high']:.3f} (bounds)")
+    text = (f"sell decision: {d['scorer_id']}{random} {side} {d['threshold']:.4g}, precision "
+            f"{point}{ci} out of sample on {d['measured_on']:,} rated images "
+            f"(coverage {d['coverage']:.0%}, target {d['target_precision']})")
+    pack = d.get("pack")
+    if pack and pack["unrated_images"]:
+        low_n, high_n = pack["expected_sellable_ci95"]
+        spread = (f" [{low_n:.0f}, {high_n:.0f}]" if low_n is not None and high_n is not None
+                  else "")
+        text += (f"; this pack: {pack['unrated_images']:,} unrated + "
+                 f"{pack['rated_sellable_images']:,} rated-sellable images, about "
+                 f"{pack['expected_sellable']:.0f}{spread} expected sellable")
+    return text
 
 
 def _ids(text: str | None, flag: str) -> set[int] | None:
@@ -294,6 +322,23 @@ def _cmd_submissions_withdraw(args: argparse.Namespace) -> None:
     n = withdraw(args.warehouse, args.pack_id)
     print(f"pack {args.pack_id} withdrawn: its {n:,} images may be packed again "
           "(the ledger keeps both rows)")
+
+
+def _cmd_submissions_import(args: argparse.Namespace) -> None:
+    from neurostock.submit.outcomes import import_outcomes, parse_map
+
+    s = import_outcomes(args.warehouse, args.file, parse_map(args.map))
+    columns = ", ".join(f"{field}={column!r}" for field, column in s.columns.items())
+    print(f"{args.file}: {s.rows:,} rows ({columns}): {s.added:,} outcomes added, "
+          f"{s.already:,} imported before, {s.n_quarantined:,} quarantined "
+          f"(import {s.import_id})")
+    reasons = {"unknown_file": "file names in no pack of the ledger",
+               "duplicate": "second rows for one file and date",
+               "unparsable": "rows with a status, number or date that does not parse"}
+    for kind, n in sorted(s.quarantined.items()):
+        print(f"  quarantined: {n:,} {reasons[kind]} (annotations.outcomes_quarantine)")
+    if s.added:
+        print("  run `neurostock build` to update submission_outcomes and the report")
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
@@ -552,6 +597,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "withdrawal row; nothing is deleted)")
     p.add_argument("pack_id", metavar="PACK_ID")
     p.set_defaults(func=_cmd_submissions_withdraw)
+    p = submissions_sub.add_parser(
+        "import", help="the marketplace's status or sales list (CSV), matched to the "
+                       "ledger by file name (docs/submission.md has the template)")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--map", action="append", metavar="COLUMN=FIELD",
+                   help="the list's column for a field (file_name, status, "
+                        "rejection_reason, downloads, earnings, date); repeatable")
+    p.set_defaults(func=_cmd_submissions_import)
 
     p = sub.add_parser("report", help="write the static HTML report of the warehouse")
     p.add_argument("--out", required=True, metavar="DIR")
@@ -616,7 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
 # (neurostock.core.lock), so a second writer is refused instead of interleaving.
 WRITERS = frozenset({"ingest", "build", "train", "images sync", "embeddings import",
                      "scores import", "dbt", "rate", "ratings curve", "submit",
-                     "submissions withdraw"})
+                     "submissions withdraw", "submissions import"})
 
 
 def _command_name(args: argparse.Namespace) -> str:

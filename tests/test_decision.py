@@ -392,6 +392,61 @@ def test_select_writes_the_cross_fitted_precision_and_its_context(decided, capsy
     assert "PSI" in err and manifest["coverage"] == 1.0
 
 
+def test_the_marketplace_gate_applies_the_threshold_select_picks(decided, capsys):
+    # The default policy's quality rule is the sell decision. No learned_decision here, so
+    # `auto` takes the valid, non-random score keeping the most images at the target out
+    # of sample; its threshold, direction and figures are `select --precision`'s, and the
+    # pool images passing the rule are exactly those select lists.
+    warehouse, root, config = decided
+    names = [r[0] for r in query(warehouse, "select column_name from "
+                                            "(describe submission_decision_rule)")]
+    rows = query(warehouse, "select * from submission_decision_rule")
+    assert len(rows) == 1
+    rule = dict(zip(names, rows[0], strict=True))
+    assert rule["quality_rule"] == "decision" and rule["is_reached"], rule
+    assert rule["chosen_by"].startswith("auto: no valid learned_decision")
+    best = query(warehouse, f"""
+        select c.scorer_id from rpt_decision_curves c join signal_summary s using (scorer_id)
+        where s.is_valid and not s.is_random_init and c.rule = 'precision'
+          and c.threshold is not null and c.oos_precision_low >= {TARGET}
+          and c.oos_n_kept >= {MIN_N}
+        order by c.oos_keep_rate_low desc limit 1""")
+    assert rule["scorer_id"] == best[0][0] == "sharp"
+    out = root / "gate_select"
+    assert _cli(warehouse, config, "select", "--score", rule["scorer_id"], "--precision",
+                str(TARGET), "--out", str(out)) == 0
+    manifest = json.loads((out / "selection.json").read_text())
+    assert (manifest["threshold"], manifest["direction"]) == (rule["threshold"],
+                                                               rule["direction"])
+    assert manifest["expected_precision"] == rule["oos_precision"]
+    assert manifest["expected_precision_ci"] == [rule["oos_precision_ci_low"],
+                                                 rule["oos_precision_ci_high"]]
+    assert manifest["measured_on"] == rule["measured_on"]
+    listed = {int(r[0]) for r in (line.split(",") for line in
+                                  (out / "selected.csv").read_text().splitlines()[1:])}
+    passed = {r[0] for r in query(warehouse, "select image_id from submission_checks "
+                                             "where rule_id = 'quality' and status = 'pass' "
+                                             "and image_id in (select image_id from "
+                                             "submission_images where image_set = 'pool')")}
+    assert listed and passed == listed
+    failed = query(warehouse, "select detail from submission_checks where rule_id = 'quality' "
+                              "and status = 'fail' limit 1")
+    assert "misses the sell threshold" in failed[0][0]
+    # The pack's manifest carries the decision (this warehouse has no image files: the
+    # pack is empty, its expectation says so). A copy: submit writes the ledger.
+    copy = copy_warehouse(warehouse, root / "gate_copy" / warehouse.name)
+    capsys.readouterr()
+    assert _cli(copy, config, "submit", "--out", str(root / "gate_pack")) == 0
+    printed = capsys.readouterr().out
+    assert f"sell decision: sharp >= {rule['threshold']:.4g}" in printed, printed
+    decision = json.loads((root / "gate_pack" / "manifest.json").read_text())["decision"]
+    for key in ("scorer_id", "threshold", "oos_precision", "oos_precision_ci_low",
+                "oos_precision_ci_high", "measured_on", "coverage", "shift_warning"):
+        assert decision[key] == rule[key], key
+    assert decision["pack"] == {"unrated_images": 0, "rated_sellable_images": 0,
+                                "expected_sellable": 0.0, "expected_sellable_ci95": [0.0, 0.0]}
+
+
 def test_the_report_has_the_decision_page(decided):
     from neurostock.reports.site import build_report
 
@@ -408,6 +463,13 @@ def test_the_report_has_the_decision_page(decided):
     assert 'href="decision.html"' in (out / "index.html").read_text(encoding="utf-8")
     scores = (out / "scores.html").read_text(encoding="utf-8")
     assert "q &lt; 0.05" in scores and "In sample" in scores
+    # The Submission page leads with the decision its quality rule applies.
+    gate = (out / "submission.html").read_text(encoding="utf-8")
+    rule = query(warehouse, "select scorer_id, oos_precision, oos_precision_ci_low, "
+                            "oos_precision_ci_high from submission_decision_rule")[0]
+    assert f"<strong>{rule[0]}</strong>" in gate
+    assert f"<strong>{rule[1]:,.3f}</strong>" in gate
+    assert f"[{rule[2]:,.3f}, {rule[3]:,.3f}]" in gate
 
 
 

@@ -124,7 +124,8 @@ scorers: [technical, phash, nsfw, text_in_image]
 images: {{dest: {dest}}}
 submission:
   policy: adobe_stock
-  overrides: {{quality_score: technical_sharpness, quality_min_percentile: 0}}
+  overrides: {{quality_rule: percentile, quality_score: technical_sharpness,
+              quality_min_percentile: 0}}
 """
 
 
@@ -167,6 +168,41 @@ def detail(row: dict, rule_id: str) -> str:
 
 
 # --- the verdicts ----------------------------------------------------------------------
+
+
+def test_the_default_quality_rule_holds_everything_when_no_threshold_reaches_the_target(
+        packs, tmp_path, capsys):
+    # The policy's own quality rule is the sell decision; two rated images reach no
+    # precision out of sample, so every image waits with that reason: none is passed on
+    # a ranking score, none is rejected for quality.
+    warehouse, config, root = packs
+    default = tmp_path / "default.yml"
+    default.write_text(f"scorers: [technical, phash, nsfw, text_in_image]\n"
+                       f"images: {{dest: {root / 'all_data'}}}\n")
+    assert _cli(warehouse, default, "build", "--skip-images",
+                "-s", "submission_decision_rule+") == 0
+    rule = query(warehouse, "select quality_rule, is_reached, threshold, reason "
+                            "from submission_decision_rule")
+    assert len(rule) == 1 and rule[0][:3] == ("decision", False, None), rule
+    assert rule[0][3].startswith("no decision:"), rule
+    rows = decisions(warehouse)
+    assert {r["verdict"] for r in rows.values()} <= {"hold", "reject"}
+    for row in rows.values():
+        quality = [r for r in row["reasons"] if r["rule_id"] == "quality"]
+        assert [(r["status"], r["detail"]) for r in quality] == [("unknown", rule[0][3])], row
+    capsys.readouterr()
+    assert _cli(warehouse, default, "submit", "--out", str(tmp_path / "pack")) == 0
+    out = capsys.readouterr().out
+    assert "sell decision: no decision:" in out and "every image held" in out, out
+    manifest = json.loads((tmp_path / "pack" / "manifest.json").read_text())
+    assert manifest["decision"]["is_reached"] is False
+    assert manifest["decision"]["pack"] is None
+    assert _packed(tmp_path / "pack") == set()
+    assert _cli(warehouse, default, "report", "--out", str(tmp_path / "report"),
+                "--no-docs") == 0
+    page = (tmp_path / "report" / "submission.html").read_text(encoding="utf-8")
+    assert "<strong>Every image is held:</strong> no decision:" in page
+
 
 
 def test_every_gate_image_gets_one_verdict_with_its_reasons(gate):
@@ -580,7 +616,8 @@ def test_the_report_has_a_submission_page(gate, tmp_path):
     assert _cli(warehouse, config, "report", "--out", str(out), "--no-docs") == 0
     page = (out / "submission.html").read_text(encoding="utf-8")
     assert 'href="submission.html"' in (out / "index.html").read_text(encoding="utf-8")
-    assert "adobe_stock, policy version 2" in page
+    assert "adobe_stock, policy version 3" in page
+    assert "percentile override" in page
     for rule in ("text_in_image", "min_megapixels", "prohibited_names", "near_duplicate"):
         assert f'id="reason-{rule}-fail"' in page, rule
     assert "needs x3.91 upscaling" in page
@@ -589,6 +626,105 @@ def test_the_report_has_a_submission_page(gate, tmp_path):
                             "where image_id in (1, 2) and verdict = 'submit'")[0][0]
     assert f"<strong>image {kept} (kept)</strong>" in page
     assert f"similar to {kept}" in page
+
+
+def test_the_markets_answer_comes_back_counted_and_never_twice(packs, tmp_path, capsys):
+    warehouse, config, _ = packs
+    assert _cli(warehouse, config, "submit", "--out", str(tmp_path / "pack")) == 0
+    names = sorted(r["Filename"] for r in csv.DictReader(
+        (tmp_path / "pack" / "adobe_stock.csv").open(encoding="utf-8")))
+    assert len(names) >= 2, names
+    first, second = names[:2]
+    # A portal's own column names (mapped), a European decimal comma, and five rows the
+    # import cannot use: an unknown file, a second row for one file and date, a status
+    # and a count that do not parse, a date that is no date.
+    listing = tmp_path / "status.csv"
+    listing.write_text(
+        "Original filename;Content status;Reason;Downloads;Earnings;Date\n"
+        f"{first};Approved;;2;1,25;2026-11-02\n"
+        f"{second};Rejected;Similar content;0;0;2026-11-02\n"
+        "nobody-1.jpg;Approved;;0;0;2026-11-02\n"
+        f"{first};Approved;;2;1,25;2026-11-02\n"
+        f"{second};Maybe;;0;0;2026-11-03\n"
+        f"{second};Rejected;;two;0;2026-11-04\n"
+        f"{second};Rejected;;0;0;yesterday\n", encoding="utf-8")
+    capsys.readouterr()
+    args = ("submissions", "import", str(listing), "--map", "Original filename=file_name",
+            "--map", "Content status=status")
+    assert _cli(warehouse, config, *args) == 0
+    out = capsys.readouterr().out
+    assert "7 rows" in out and "2 outcomes added, 0 imported before, 5 quarantined" in out
+    assert "1 file names in no pack" in out and "1 second rows" in out
+    assert "3 rows with a status, number or date" in out
+    quarantine = query(warehouse, "select line_no, problem from "
+                                  "annotations.outcomes_quarantine order by line_no")
+    assert quarantine == [(4, "unknown_file"), (5, "duplicate"), (6, "unparsable"),
+                          (7, "unparsable"), (8, "unparsable")]
+    assert _cli(warehouse, config, *args) == 0
+    assert "0 outcomes added, 2 imported before, 5 quarantined" in capsys.readouterr().out
+    assert len(query(warehouse, "select 1 from annotations.outcomes")) == 2
+    assert len(query(warehouse, "select 1 from annotations.outcomes_quarantine")) == 5
+    # The mart and its breakdowns.
+    assert _cli(warehouse, config, "build", "--skip-images", "-s",
+                "stg_annotations__outcomes+", "stg_annotations__submissions+") == 0
+    rows = dict((r[0], r[1:]) for r in query(
+        warehouse, "select file_name, status, is_accepted, is_sold, downloads, earnings, "
+                   "rejection_reason from submission_outcomes"))
+    assert rows[first] == ("accepted", True, True, 2, 1.25, None)
+    assert rows[second] == ("rejected", False, None, 0, 0.0, "Similar content")
+    assert all(r[0] is None for n, r in rows.items() if n not in (first, second))
+    overall = query(warehouse, "select n_sent, n_answered, n_accepted, acceptance_rate, "
+                               "acceptance_ci_low, acceptance_ci_high, earnings "
+                               "from rpt_submission_outcomes where breakdown = 'all'")[0]
+    assert overall[:4] == (len(names), 2, 1, 0.5)
+    # Wilson's interval for 1 of 2.
+    assert overall[4] == pytest.approx(0.0945, abs=1e-3)
+    assert overall[5] == pytest.approx(0.9055, abs=1e-3)
+    assert overall[6] == 1.25
+    reasons = query(warehouse, "select value, n_sent from rpt_submission_outcomes "
+                               "where breakdown = 'rejection_reason'")
+    assert reasons == [("Similar content", 1)]
+    assert _cli(warehouse, config, "report", "--out", str(tmp_path / "report"),
+                "--no-docs") == 0
+    page = (tmp_path / "report" / "submission.html").read_text(encoding="utf-8")
+    assert 'id="submission-outcomes"' in page and "Similar content" in page
+
+
+def test_an_outcomes_list_without_a_file_name_column_says_so(packs, tmp_path, capsys):
+    warehouse, config, _ = packs
+    listing = tmp_path / "sales.csv"
+    listing.write_text("Asset,Sales\n1,2\n", encoding="utf-8")
+    capsys.readouterr()
+    assert _cli(warehouse, config, "submissions", "import", str(listing)) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no file name column (header: Asset, Sales)" in err[0]
+    assert "use --map COLUMN=file_name" in err[0]
+
+
+def test_a_packs_expected_sellable_images_carry_the_decisions_interval():
+    from neurostock.submit.pack import expected_in_pack
+
+    decision = {"is_reached": True, "oos_precision": 0.8, "oos_precision_low": 0.8,
+                "oos_precision_ci_low": 0.7, "oos_precision_ci_high": 0.9}
+    assert expected_in_pack(decision, n_pool=50, n_rated=3) == {
+        "unrated_images": 50, "rated_sellable_images": 3, "expected_sellable": 43.0,
+        "expected_sellable_ci95": [38.0, 48.0]}
+    # Bounds only (a score covering part of the rated images): the cautious low bound.
+    bounds = {**decision, "oos_precision": None, "oos_precision_low": 0.6}
+    assert expected_in_pack(bounds, 10, 0)["expected_sellable"] == 6.0
+    assert expected_in_pack({**decision, "is_reached": False}, 10, 0) is None
+    assert expected_in_pack(None, 10, 0) is None
+
+
+def test_the_quality_rule_and_target_precision_are_checked(tmp_path):
+    assert load_policy("adobe_stock").params["quality_rule"] == "decision"
+    with pytest.raises(NeurostockError, match="quality_rule: must be one of decision, "
+                                              "percentile, got 'median'"):
+        load_policy("adobe_stock", {"quality_rule": "median"})
+    with pytest.raises(NeurostockError, match="target_precision: must be between 0 and 1"):
+        load_policy("adobe_stock", {"target_precision": 1.5})
+    assert load_policy("adobe_stock", {"target_precision": 0.6}).params["target_precision"] \
+        == 0.6
 
 
 def test_the_submission_section_of_neurostock_yml_is_typed(tmp_path):

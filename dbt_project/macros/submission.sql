@@ -136,14 +136,13 @@ left join {{ ref('submission_prompt_texts') }} as texts
     'value': "len(artist_references)",
 }) -}}
 {%- elif rule == 'quality' -%}
+{#- The sell decision, or the percentile override (submission_images decides which and
+    says what it saw in quality_detail). -#}
 {{- return({
-    'status': "case when quality_percentile is null then 'unknown' when quality_percentile >= "
-              ~ p('quality_min_percentile') ~ " then 'pass' else 'fail' end",
-    'detail': "case when quality_percentile is null then 'no valid ' || coalesce("
-              ~ p('quality_score') ~ ", 'quality') || ' score' else " ~ p('quality_score')
-              ~ " || ' at percentile ' || round(quality_percentile, 3) || ' (at least ' || "
-              ~ p('quality_min_percentile') ~ " || ')' end",
-    'value': "quality_percentile",
+    'status': "case when quality_passes is null then 'unknown' when quality_passes "
+              ~ "then 'pass' else 'fail' end",
+    'detail': "quality_detail",
+    'value': "quality_score",
 }) -}}
 {%- else -%}
 {{ exceptions.raise_compiler_error("submission_rule: no check for rule " ~ rule) }}

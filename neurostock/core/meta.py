@@ -263,6 +263,42 @@ def ensure_submissions_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(SUBMISSIONS_DDL)
 
 
+OUTCOMES_DDL = """
+create schema if not exists annotations;
+create table if not exists annotations.outcomes (
+    import_id varchar not null,
+    imported_at timestamptz not null,
+    source_file varchar not null,
+    source_sha256 varchar not null,
+    line_no integer not null,
+    image_id bigint not null,
+    pack_id varchar not null,
+    file_name varchar not null,
+    status varchar check (status in ('accepted', 'rejected', 'pending')),
+    rejection_reason varchar,
+    downloads bigint check (downloads >= 0),
+    earnings decimal(18, 4) check (earnings >= 0),
+    outcome_date date
+);
+create table if not exists annotations.outcomes_quarantine (
+    import_id varchar not null,
+    imported_at timestamptz not null,
+    source_file varchar not null,
+    source_sha256 varchar not null,
+    line_no integer not null,
+    problem varchar not null check (problem in ('unknown_file', 'duplicate', 'unparsable')),
+    detail varchar not null,
+    raw_row varchar not null
+);
+"""
+
+
+def ensure_outcomes_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """`annotations.outcomes` and its quarantine: the market's answer
+    (neurostock/submit/outcomes.py)."""
+    con.execute(OUTCOMES_DDL)
+
+
 def ensure_load_invalid_text_table(con: duckdb.DuckDBPyConnection) -> None:
     """`meta.load_invalid_text`: the source rows whose text was not valid UTF-8 (ingest)."""
     con.execute(LOAD_INVALID_TEXT_DDL)
@@ -273,5 +309,5 @@ def ensure_step_tables(con: duckdb.DuckDBPyConnection) -> None:
     for ensure in (ensure_images_table, ensure_embedding_models_table, ensure_runs_table,
                    ensure_scorers_table, ensure_heads_table, ensure_learned_models_table,
                    ensure_ratings_table, ensure_submissions_table,
-                   ensure_load_invalid_text_table):
+                   ensure_outcomes_tables, ensure_load_invalid_text_table):
         ensure(con)

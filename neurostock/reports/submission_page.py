@@ -1,5 +1,6 @@
 """The report's Submission page: what it reads (submission_decisions,
-rpt_submission_reasons, rpt_submission_agreement): verdict counts, the reasons ranked by
+rpt_submission_reasons, rpt_submission_agreement, submission_decision_rule): the sell
+decision the quality rule applies, verdict counts, the reasons ranked by
 how many images they stop, examples per reason, the gate beside the ratings, and the
 near-duplicate groups with the image kept."""
 
@@ -33,7 +34,7 @@ def load_submission(con: duckdb.DuckDBPyConnection) -> dict:
                 select d.image_id, d.image_set, d.title, d.verdict, r.rule_id, r.status,
                        r.detail,
                        row_number() over (partition by r.rule_id, r.status
-                                          order by d.quality_score desc nulls last,
+                                          order by d.quality_rank desc nulls last,
                                                    d.image_id) as n
                 from submission_decisions as d, unnest(d.reasons) as t(r)
             )
@@ -48,11 +49,21 @@ def load_submission(con: duckdb.DuckDBPyConnection) -> dict:
                 select distinct near_duplicate_group_id from submission_decisions
                 where near_duplicate_group_id is not null
                 order by 1 limit {GROUPS_SHOWN})
-            order by group_id, verdict = 'submit' desc, quality_score desc nulls last"""):
+            order by group_id, verdict = 'submit' desc, quality_rank desc nulls last"""):
         groups[row["group_id"]].append(row)
+    decision = (query_rows(con, "select * from submission_decision_rule")
+                if "submission_decision_rule" in present else [])
     return {
         "has_submission": True,
         "submission_policy": policy,
+        "submission_decision": decision[0] if decision else None,
+        "submission_outcomes": query_rows(con, """
+            select * from rpt_submission_outcomes
+            order by case breakdown when 'all' then 0 when 'gate_verdict' then 1
+                     when 'decision_decile' then 2 when 'rejection_reason' then 3
+                     when 'experiment_model' then 4 else 5 end,
+                     breakdown, try_cast(value as integer), n_sent desc, value"""
+                                          ) if "rpt_submission_outcomes" in present else [],
         "submission_verdicts": query_rows(con, """
             select image_set, verdict, count(*) as n,
                    count(*) / sum(count(*)) over (partition by image_set) as share

@@ -9,8 +9,11 @@ DIR/declarations.csv     per file: "Created using generative AI tools" and wheth
                          "People and Property are fictional" must be ticked
 DIR/to_upscale/, upscale.csv   images whose only problem is resolution, and the factor
 DIR/manifest.json        policy and rules, counts per verdict and reason, the pack id, the
-                         files written with their sha256 (the record of
-                         neurostock.core.outputs)
+                         sell decision the quality rule applied (score, threshold,
+                         out-of-sample precision with its 95% interval, rated images
+                         measured on, coverage, shift warning) and how many of the pack's
+                         images it expects to be sellable; the files written with their
+                         sha256 (the record of neurostock.core.outputs)
 Once every file is written, the pack's images go into the submission ledger
 (`annotations.submissions`, neurostock/submit/ledger.py): an image of an earlier pack
 (not withdrawn) is not packed again unless `resubmit` names it, and a motif gets at most
@@ -97,6 +100,9 @@ class PackSummary:
     # their motif's versions used up.
     n_sent_before: int = 0
     n_motif_full: int = 0
+    # The sell decision of the quality rule and what it expects of this pack
+    # (manifest.json's `decision`); None: the percentile override, or no policy built.
+    decision: dict | None = None
 
 
 def short_name(title: str, image_id: int, max_chars: int, suffix: str = ".jpg") -> str:
@@ -221,10 +227,55 @@ def _decisions(con, policy: Policy) -> list[dict]:
         left join image_ratings r using (image_id)
         left join pool p using (image_id)
         where d.policy = ?
-        order by d.quality_score desc nulls last, d.image_id
+        order by d.quality_rank desc nulls last, d.image_id
         """, [policy.name])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+DECISION_FIELDS = ("scorer_id", "chosen_by", "is_random_init", "target_precision", "min_kept",
+                   "is_reached", "direction", "threshold", "operating_point", "oos_precision",
+                   "oos_precision_low", "oos_precision_high", "oos_precision_ci_low",
+                   "oos_precision_ci_high", "oos_keep_rate", "measured_on", "coverage",
+                   "shift_warning", "reliability", "reason")
+
+
+def _decision_rule(con, policy: Policy) -> dict | None:
+    """The sell decision the gate applied (submission_decision_rule), or None when the
+    quality rule is the percentile override."""
+    if policy.params.get("quality_rule", "decision") != "decision":
+        return None
+    exists = con.execute("select count(*) from duckdb_tables() where schema_name = 'main' "
+                         "and table_name = 'submission_decision_rule'").fetchone()[0]
+    if not exists:
+        raise NeurostockError("table submission_decision_rule is missing: run `neurostock build`")
+    cursor = con.execute(f"select {', '.join(DECISION_FIELDS)} from submission_decision_rule "
+                         "where policy = ?", [policy.name])
+    row = cursor.fetchone()
+    if row is None:
+        raise NeurostockError(f"submission_decision_rule has no row for policy {policy.name}: "
+                              "run `neurostock build`")
+    return dict(zip(DECISION_FIELDS, row, strict=True))
+
+
+def expected_in_pack(decision: dict | None, n_pool: int, n_rated: int) -> dict | None:
+    """What the decision expects of a pack of `n_pool` unrated images (and `n_rated` rated
+    ones, sellable by the team's own rating): sellable images, with the 95% interval of
+    the out-of-sample precision carried over (the pool's shift warning applies)."""
+    if decision is None or not decision["is_reached"]:
+        return None
+    # Bounds only (the score leaves rated images unscored): the low bound, the cautious one.
+    point = decision["oos_precision"]
+    if point is None:
+        point = decision["oos_precision_low"]
+    low, high = decision["oos_precision_ci_low"], decision["oos_precision_ci_high"]
+
+    def times(value: float | None) -> float | None:
+        return None if value is None else round(n_rated + n_pool * value, 1)
+
+    return {"unrated_images": n_pool, "rated_sellable_images": n_rated,
+            "expected_sellable": times(point),
+            "expected_sellable_ci95": [times(low), times(high)]}
 
 
 def _counts(rows: list[dict]) -> dict:
@@ -265,6 +316,7 @@ def build_pack(warehouse: str | Path | None, out_dir: str | Path, policy_name: s
     target = resolve_warehouse(warehouse)
     with connect(target, read_only=True) as con:
         rows = _decisions(con, policy)
+        decision = _decision_rule(con, policy)
         rules = FileRules.from_config(con, images)
         replacing = _pack_in(Path(out_dir)) if force else None
         sent = Sent.read(con, replacing)
@@ -282,7 +334,7 @@ def build_pack(warehouse: str | Path | None, out_dir: str | Path, policy_name: s
     with Outputs(out, command="submit", record=MANIFEST, warehouse=target, force=force,
                  replaces="submission pack", say=say) as outputs:
         summary = _write_pack(outputs, policy, rows, rules, target, limit, upscaled_dir, say,
-                              ledger)
+                              ledger, decision)
     # Only now, with every file and the manifest written: the pack enters the ledger (and
     # the pack it replaced in DIR leaves it: replacing says it was not uploaded).
     record_pack(target, ledger.pack_id, policy.name, policy.version, ledger.packed,
@@ -332,7 +384,8 @@ class _Ledger:
 
 def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileRules,
                 target: Path, limit: int | None, upscaled_dir: Path | None,
-                say: Callable[[str], None], ledger: _Ledger) -> PackSummary:
+                say: Callable[[str], None], ledger: _Ledger,
+                decision: dict | None = None) -> PackSummary:
     limits = policy.csv
     params = policy.params
     writer = _Writer(outputs)
@@ -454,11 +507,16 @@ def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileR
             ["name", "factor", "image_id", "width", "height", "min_width", "min_height"],
             upscale_lines))
     counts = _counts(rows)
+    sets = {r["image_id"]: r["image_set"] for r in chosen}
+    n_pool = sum(1 for r in ledger.packed if sets.get(r["image_id"]) == "pool")
+    decision_record = None if decision is None else {
+        **decision, "pack": expected_in_pack(decision, n_pool, len(ledger.packed) - n_pool)}
     manifest = {
         **policy.describe(),
         "warehouse": str(target),
         "counts": counts,
         "pack_id": ledger.pack_id,
+        "decision": decision_record,
         "pack": {"images": len(csv_rows), "from_upscaled": n_upscaled_in,
                  "to_upscale": len(upscale_lines), "csv_files": len(chunks),
                  "left_out_rated_below_good": sum(
@@ -476,7 +534,8 @@ def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileR
                        n_csv_files=len(chunks), n_written=outputs.written,
                        n_unchanged=outputs.unchanged, counts=counts, n_refused=len(refused),
                        n_kept=len(outputs.kept), pack_id=ledger.pack_id,
-                       n_sent_before=ledger.n_sent_before, n_motif_full=ledger.n_motif_full)
+                       n_sent_before=ledger.n_sent_before, n_motif_full=ledger.n_motif_full,
+                       decision=decision_record)
 
 
 def _csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:

@@ -14,6 +14,8 @@ from neurostock.core.errors import NeurostockError
 
 POLICY_DIR = Path(__file__).parent / "policies"
 ACTIONS = ("hold", "reject", "label")
+# The quality rule: the sell decision (default) or the percentile override.
+QUALITY_RULES = ("decision", "percentile")
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,15 @@ def _override(policy: Policy, overrides: dict, path: Path) -> Policy:
             raise NeurostockError(f"submission.overrides.{key}: must be {kind}, got {value!r}")
         if not isinstance(value, str) and value < 0:
             raise NeurostockError(f"submission.overrides.{key}: must be at least 0, got {value}")
+    choices = {"quality_rule": QUALITY_RULES}
+    for key, allowed in choices.items():
+        if key in overrides and overrides[key] not in allowed:
+            raise NeurostockError(f"submission.overrides.{key}: must be one of "
+                                  f"{', '.join(allowed)}, got {overrides[key]!r}")
+    target = overrides.get("target_precision")
+    if target is not None and not 0 < target < 1:
+        raise NeurostockError("submission.overrides.target_precision: must be between 0 and 1 "
+                              f"(a precision), got {target}")
     for rule in policy.rules:
         params = {k: overrides.get(k, v) for k, v in rule.params.items()}
         if isinstance(params.get("near_duplicate_budget"), float):

@@ -3,13 +3,17 @@
 -- held_out = var decision_folds is the in-sample row: trained and measured on every
 -- fold; its threshold is the one `neurostock select` applies. Operating points: the
 -- highest-keep-rate threshold reaching each target precision (var
--- decision_target_precisions + var target_precision) on at least var
--- agreement_min_n kept training images (none: that fold keeps nothing), and the
--- best balanced-accuracy threshold. The direction is chosen on the training folds
+-- decision_target_precisions + var target_precision + the policy's target_precision)
+-- on at least var agreement_min_n kept training images (none: that fold keeps
+-- nothing), and the best balanced-accuracy threshold. The direction is chosen on the training folds
 -- too (AUC of sellable >= 0.5: higher is better). Only scored rows choose; the
 -- held-out counts include the unscored rows so coverage bounds can be drawn.
 {%- set folds = var('decision_folds') | int %}
-{%- set targets = (var('decision_target_precisions') + [var('target_precision')])
+{#- The marketplace gate's target too (submission_decision_rule), when a policy is passed. #}
+{%- set policy = var('ns_submission', none) %}
+{%- set gate_target = [policy['params']['target_precision']]
+    if policy is not none and 'target_precision' in policy['params'] else [] %}
+{%- set targets = (var('decision_target_precisions') + [var('target_precision')] + gate_target)
     | map('float') | unique | sort %}
 with
 

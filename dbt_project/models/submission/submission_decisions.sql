@@ -68,18 +68,19 @@ judged as (
 ),
 
 ranked as (
-    -- The budget goes to the best eligible images of a group by the quality score.
+    -- The budget goes to the best eligible images of a group by the decision score
+    -- (quality_rank: higher is better whichever way the score points).
     select
         images.image_id,
         groups.group_id,
         groups.group_size,
         row_number() over (
             partition by groups.group_id
-            order by images.quality_score desc nulls last, images.image_id
+            order by images.quality_rank desc nulls last, images.image_id
         ) as rank_in_group,
         first(images.image_id) over (
             partition by groups.group_id
-            order by images.quality_score desc nulls last, images.image_id
+            order by images.quality_rank desc nulls last, images.image_id
         ) as best_in_group,
     from judged as images
     inner join groups using (image_id)
@@ -110,6 +111,7 @@ final as (
         ) as reasons,
         images.quality_score,
         images.quality_percentile,
+        images.quality_rank,
         groups.group_id as near_duplicate_group_id,
         groups.group_size as near_duplicate_group_size,
         case when ranked.rank_in_group > {{ submission_param('near_duplicate_budget') }}

@@ -41,10 +41,58 @@ components as (
     where scorer_id in ('text_in_image', 'nsfw')
 ),
 
+{%- set policy = var('ns_submission', none) %}
+{%- set by_percentile = policy is not none and policy['params'].get('quality_rule') == 'percentile' %}
+{%- set p = submission_param %}
+decision as (
+    select * from {{ ref('submission_decision_rule') }}
+),
+
 quality as (
-    select image_id, score as quality_score, percentile as quality_percentile
+    {%- if by_percentile %}
+    -- The percentile override: the named score's percentile among the images it scores.
+    select
+        image_id,
+        score as quality_score,
+        percentile as quality_percentile,
+        percentile as quality_rank,
+        percentile >= {{ p('quality_min_percentile') }} as quality_passes,
+        {{ p('quality_score') }} || ' at percentile ' || round(percentile, 3)
+            || ' (at least ' || {{ p('quality_min_percentile') }} || ')' as quality_detail,
     from {{ ref('score_percentiles') }}
-    where scorer_id = {{ submission_param('quality_score') }}
+    where scorer_id = {{ p('quality_score') }}
+    {%- else %}
+    -- The sell decision (submission_decision_rule): the image's score on the kept side
+    -- of the threshold chosen out of sample. No threshold reaching the target: unknown
+    -- for every image (held, with the reason), never passed.
+    select
+        signals.image_id,
+        signals.score as quality_score,
+        percentiles.percentile as quality_percentile,
+        case decision.direction when 'lower' then -signals.score else signals.score end
+            as quality_rank,
+        case
+            when not decision.is_reached then null
+            when decision.direction = 'higher' then signals.score >= decision.threshold
+            else signals.score <= decision.threshold
+        end as quality_passes,
+        case
+            when not decision.is_reached then decision.reason
+            else decision.scorer_id || ' ' || round(signals.score, 4)
+                -- quality_passes: the column above (DuckDB's lateral alias).
+                || case when quality_passes then ' keeps' else ' misses' end
+                || ' the sell threshold ' || round(decision.threshold, 4) || ' ('
+                || decision.direction || ' is better; precision '
+                || coalesce(round(decision.oos_precision, 3)::varchar,
+                            'at least ' || round(decision.oos_precision_low, 3))
+                || ' out of sample, target '
+                || decision.target_precision || ')'
+        end as quality_detail,
+    from {{ ref('image_signals') }} as signals
+    inner join decision using (scorer_id)
+    left join {{ ref('score_percentiles') }} as percentiles
+        on percentiles.image_id = signals.image_id and percentiles.scorer_id = signals.scorer_id
+    {%- endif %}
 ),
 
 final as (
@@ -70,6 +118,19 @@ final as (
             as face_confidence,
         quality.quality_score,
         quality.quality_percentile,
+        quality.quality_rank,
+        quality.quality_passes,
+        case
+            when quality.quality_detail is not null then quality.quality_detail
+            {%- if by_percentile %}
+            else 'no valid ' || coalesce({{ p('quality_score') }}, 'quality') || ' score'
+            {%- else %}
+            when (select count(*) from decision where not is_reached) > 0
+                then (select any_value(reason) from decision)
+            else 'no ' || coalesce((select any_value(scorer_id) from decision), 'decision')
+                || ' score'
+            {%- endif %}
+        end as quality_detail,
     from members
     left join files using (image_id)
     left join components as text
