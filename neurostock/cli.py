@@ -44,7 +44,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     configured = {m.name: m for m in config.learned}
     adhoc = bool(args.embedder or args.kind or args.no_scores or args.model
-                 or args.shuffle_labels or args.block)
+                 or args.shuffle_labels or args.block or args.target)
     if args.name in configured and not adhoc:
         models = [configured[args.name]]
     elif args.name:
@@ -53,7 +53,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
             kinds=tuple(args.kind or LEARNED_KINDS), use_scores=not args.no_scores,
             model=args.model or "ridge", folds=args.folds, seed=args.seed,
             shuffle_labels=args.shuffle_labels,
-            blocks=tuple(args.block) if args.block else None)]
+            blocks=tuple(args.block) if args.block else None,
+            target=args.target or "rating")]
     else:
         models = list(config.learned)
         if not models:
@@ -570,6 +571,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--shuffle-labels", action="store_true",
                    help="leakage control: train on shuffled ratings (should learn nothing)")
+    p.add_argument("--target", choices=["rating", "accepted", "sold"],
+                   help="what to learn: the ratings (default), or the market's answer to "
+                        "the images sent (submission_outcomes: accepted vs rejected, sold "
+                        "vs accepted and unsold)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("submit", help="the marketplace upload pack: images with verdict "

@@ -447,6 +447,44 @@ def test_the_marketplace_gate_applies_the_threshold_select_picks(decided, capsys
                                 "expected_sellable": 0.0, "expected_sellable_ci95": [0.0, 0.0]}
 
 
+def test_a_model_learns_the_markets_answer_from_an_imported_list(decided, tmp_path, capsys):
+    # 80 pool images "sent" (the ledger's own writer), an acceptance list planted on the
+    # `sharp` score and imported through `submissions import`, then `train --target
+    # accepted`: its out-of-fold AUC sees the planted signal, and it scores the pool.
+    from neurostock.submit.ledger import record_pack
+
+    warehouse, root, config = decided
+    copy = copy_warehouse(warehouse, tmp_path / "market" / warehouse.name)
+    sent = query(copy, "select s.image_id, s.score, p.prompt_group from image_signals s "
+                       "join pool p using (image_id) where s.scorer_id = 'sharp' "
+                       "and p.source_rating is null order by s.image_id limit 80")
+    record_pack(copy, "20261101T000000Z-abcdef", "adobe_stock", 3, [
+        {"image_id": i, "file_name": f"image-{i}.jpg", "file_sha256": "0" * 64,
+         "title": "t", "keywords": ["k"], "category_id": None, "motif": group}
+        for i, _, group in sent], tmp_path)
+    cut = float(np.median([score for _, score, _ in sent]))
+    listing = tmp_path / "status.csv"
+    listing.write_text("Filename,Status,Date\n" + "".join(
+        f"image-{i}.jpg,{'accepted' if score > cut else 'rejected'},2026-11-20\n"
+        for i, score, _ in sent), encoding="utf-8")
+    assert _cli(copy, config, "submissions", "import", str(listing)) == 0
+    assert "80 outcomes added" in capsys.readouterr().out
+    assert _cli(copy, config, "build", "--skip-images", "-s", "stg_annotations__outcomes+",
+                "stg_annotations__submissions+") == 0
+    assert _cli(copy, config, "train", "--name", "market", "--target", "accepted",
+                "--folds", "4") == 0
+    metrics = json.loads(query(copy, "select metrics from meta.learned_models "
+                                     "where scorer_id = 'learned_market'")[0][0])
+    assert metrics["target"] == "accepted" and metrics["auc_oof"] > 0.8, metrics
+    n_scored = query(copy, "select count(*) from image_signals "
+                           "where scorer_id = 'learned_market'")[0][0]
+    assert n_scored > 80
+    # Too few answers: skipped with the reason, nothing written.
+    assert _cli(copy, config, "train", "--name", "sales", "--target", "sold") == 0
+    assert ("learned_sales not trained: of 40 answered images 0 are sold; each side needs "
+            "at least 5") in capsys.readouterr().err
+
+
 def test_the_report_has_the_decision_page(decided):
     from neurostock.reports.site import build_report
 

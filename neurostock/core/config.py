@@ -222,6 +222,10 @@ class LearnedConfig:
     shuffle_labels: bool = False
     # Only with model decision; unset: all of LEARNED_BLOCKS.
     blocks: tuple[Literal["prompt_words", "prefix", "experiment", "month"], ...] | None = None
+    # What it learns: the ratings (full_set's 0-3; the decision model: every rated
+    # image), or the market's answer to the images sent (submission_outcomes): accepted
+    # (1) or rejected (0), sold (1) or accepted and unsold (0).
+    target: Literal["rating", "accepted", "sold"] = "rating"
 
     @property
     def scorer_id(self) -> str:
@@ -238,6 +242,13 @@ class LearnedConfig:
     def _blocks_need_decision(self):
         if self.blocks is not None and self.model != "decision":
             raise ValueError(f"blocks are features of model decision, not of {self.model}")
+        return self
+
+    @model_validator(mode="after")
+    def _outcome_targets_are_not_the_decision(self):
+        if self.target != "rating" and self.model == "decision":
+            raise ValueError(f"target {self.target} is learned by model ridge or ordinal; "
+                             "model decision learns the ratings")
         return self
 
     @model_validator(mode="after")

@@ -1,7 +1,8 @@
 """A quality model learned from the team's own ratings: `neurostock train`.
 
 Features (learn/features.py): the chosen embedders' image and/or prompt embeddings of
-every image, plus every valid score. Target: full_set's rating 0-3. Models
+every image, plus every valid score. Target: full_set's rating 0-3, or (`target:
+accepted|sold`) the market's answer to the images sent (submission_outcomes). Models
 (scikit-learn, learn/estimators.py): `ridge` (ridge regression) and `ordinal`
 (cumulative logistic regressions, Frank & Hall: one P(rating > k) per k, the score is
 their sum, the expected rating). Evaluation (learn/search.py): grouped K-fold
@@ -81,10 +82,13 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
     # source scale 1-5; the others from full_set's rating 0-3.
     if is_decision:
         ids, ratings, groups, sellable, unusable = decision_population(con)
+    elif cfg.target != "rating":
+        ids, ratings, groups = outcome_population(con, cfg.target)
+        sellable = unusable = None
     else:
         ids, ratings, groups = full_set_population(con)
         sellable = unusable = None
-    too_few = _too_few(cfg, len(ids), len(np.unique(groups)))
+    too_few = _too_few(cfg, len(ids), len(np.unique(groups)), ratings)
     if too_few:
         return TrainResult(scorer_id=cfg.scorer_id, status="skipped", n_train=len(ids),
                            n_scored_other=0, n_features=0, spearman_oof=None,
@@ -146,7 +150,9 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
         _save(path, final, features, cfg)
         status = "trained"
     else:
-        progress(f"{cfg.scorer_id}: {cfg.model} on {len(ids):,} rated images x "
+        population = ("rated images" if cfg.target == "rating" else
+                      f"images the market answered (target {cfg.target})")
+        progress(f"{cfg.scorer_id}: {cfg.model} on {len(ids):,} {population} x "
                  f"{features.matrix.shape[1]:,} features, {cfg.folds}-fold grouped by prompt "
                  f"({len(np.unique(groups)):,} groups)")
         predictions, fold_of, chosen = cross_validate(features.matrix, y, groups, cfg.model,
@@ -156,6 +162,12 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
                                             features.names, cfg.seed)
         metrics = {"spearman_oof": spearman(y, predictions), "folds": chosen,
                    "final_params": final_params}
+        if cfg.target != "rating" and len(np.unique(y)) == 2:
+            from sklearn.metrics import roc_auc_score
+
+            # A yes/no target: how well the out-of-fold score separates the two.
+            metrics["auc_oof"] = float(roc_auc_score(y, predictions))
+            metrics["target"] = cfg.target
         _save(path, final, features, cfg)
         status = "trained"
     if other_features is None:
@@ -198,13 +210,23 @@ def _columns(features: Features, names: list[str]) -> Features:
                     blocks=features.blocks)
 
 
-def _too_few(cfg: LearnedConfig, n_rated: int, n_groups: int) -> str:
+def _too_few(cfg: LearnedConfig, n_rated: int, n_groups: int,
+             labels: np.ndarray | None = None) -> str:
     """Why `cfg` cannot be trained on these ratings yet ("" when it can)."""
     needed = MIN_RATINGS_PER_FOLD * cfg.folds
     if n_rated < needed:
-        where = "the decision population" if cfg.model == "decision" else "full_set"
-        return (f"{cfg.scorer_id} not trained: {where} has {n_rated:,} rated images; it "
+        where = {"accepted": "submission_outcomes (accepted or rejected)",
+                 "sold": "submission_outcomes (accepted)"}.get(
+            cfg.target, "the decision population" if cfg.model == "decision" else "full_set")
+        noun = "images" if cfg.target != "rating" else "rated images"
+        return (f"{cfg.scorer_id} not trained: {where} has {n_rated:,} {noun}; it "
                 f"will be trained from {needed} ({MIN_RATINGS_PER_FOLD} x {cfg.folds} folds)")
+    if cfg.target != "rating" and labels is not None:
+        n_yes = int(labels.sum())
+        if min(n_yes, len(labels) - n_yes) < cfg.folds:
+            return (f"{cfg.scorer_id} not trained: of {len(labels):,} answered images "
+                    f"{n_yes:,} are {cfg.target}; each side needs at least {cfg.folds} "
+                    f"({cfg.folds} folds)")
     if n_groups < cfg.folds:
         return (f"{cfg.scorer_id} not trained: the {n_rated:,} rated images have {n_groups} "
                 f"distinct prompts; {cfg.folds}-fold grouped cross-validation needs "
@@ -302,6 +324,25 @@ def full_set_population(con: duckdb.DuckDBPyConnection
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     ratings = np.array([r[1] for r in rows], dtype=np.float64)
     return ids, ratings, _groups(rows, "full_set")
+
+
+def outcome_population(con: duckdb.DuckDBPyConnection, target: str
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The images the market answered (submission_outcomes): ids, the target as 0/1
+    (accepted: accepted 1, rejected 0; sold: sold 1, accepted and unsold 0) and prompt
+    groups (pool.prompt_group), by image id."""
+    column = {"accepted": "is_accepted", "sold": "is_sold"}[target]
+    _require(con, "submission_outcomes", (column,))
+    _require(con, "pool", ("prompt_group",))
+    rows = con.execute(f"""
+        select o.image_id, o.{column}::integer as y, p.prompt_group
+        from submission_outcomes o
+        left join pool p using (image_id)
+        where o.{column} is not null
+        order by o.image_id""").fetchall()
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    labels = np.array([r[1] for r in rows], dtype=np.float64)
+    return ids, labels, _groups(rows, "submission_outcomes")
 
 
 class DecisionPopulation(NamedTuple):
