@@ -41,6 +41,29 @@ def _touched(pattern_name: str, prompts: list[str]) -> int | None:
     return None if pattern is None else sum(bool(pattern.search(p)) for p in prompts)
 
 
+def _lemmatised(texts) -> dict:
+    """How many keywords the lemmatiser writes differently from the earlier suffix rule
+    (a plural's s, ies, es cut), and examples."""
+    def suffix_rule(word: str) -> str:
+        if len(word) <= 3:
+            return word
+        if word.endswith("ies") and len(word) > 4:
+            return word[:-3] + "y"
+        if word.endswith(("sses", "shes", "ches", "xes", "zes")):
+            return word[:-2]
+        if word.endswith("s") and not word.endswith(("ss", "us", "is", "ous", "news", "ics")):
+            return word[:-1]
+        return word
+
+    changed = {}
+    for t in texts:
+        for k in t.keywords:
+            if suffix_rule(k) != k:
+                changed[k] = suffix_rule(k)
+    return {"keywords_the_suffix_rule_would_cut_further": len(changed),
+            "examples": sorted(changed.items())[:15]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
@@ -76,6 +99,11 @@ def main() -> None:
                                        for t in texts),
         "prompts_with_generator_parameters": _touched("_PARAMETER", cleaned),
         "prompts_with_weights": _touched("_WEIGHT", cleaned),
+        "prompts_stopped_as_news_events": sum(bool(getattr(t, "news_event_terms", ()))
+                                              for t in texts),
+        "news_event_examples": [" / ".join(t.news_event_terms) for t in texts
+                                if getattr(t, "news_event_terms", ())][:12],
+        "keywords_changed_by_the_lemmatiser": _lemmatised(texts),
     }
     print(json.dumps(figures, indent=1))
     if args.json:

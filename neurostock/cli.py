@@ -289,7 +289,7 @@ def _decision_line(d: dict) -> str:
             f"{point}{ci} out of sample on {d['measured_on']:,} rated images "
             f"(coverage {d['coverage']:.0%}, target {d['target_precision']})")
     pack = d.get("pack")
-    if pack and pack["unrated_images"]:
+    if pack and (pack["unrated_images"] or pack["rated_sellable_images"]):
         low_n, high_n = pack["expected_sellable_ci95"]
         spread = (f" [{low_n:.0f}, {high_n:.0f}]" if low_n is not None and high_n is not None
                   else "")

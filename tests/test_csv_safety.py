@@ -117,3 +117,29 @@ def test_the_seeds_filler_keeps_ai_declarations_and_render_jargon_out():
     text = describer.describe(prompt, prompt)
     assert text.title == "A cat on a sofa"
     assert text.keywords == ["cat", "sofa"]
+
+
+def test_plurals_become_singular_by_the_lemmatiser_not_a_suffix_rule():
+    from neurostock.submit.text import singular
+
+    assert [singular(w) for w in ("cities", "mice", "children", "wolves", "series",
+                                  "glasses", "news", "boxes", "painted", "running")] == \
+        ["city", "mouse", "child", "wolf", "series", "glass", "news", "box", "painted",
+         "running"]
+
+
+@pytest.mark.parametrize(("prompt", "terms"), [
+    ("protest in Paris 2020, photorealistic", ("protest", "Paris", "2020")),
+    ("a war in Ukraine, soldiers in the snow", ("war", "Ukraine")),
+    ("Turkey earthquake 2023, rescue workers", ("earthquake", "Turkey", "2023")),
+    ("election night in New York, crowds", ("election", "New York")),
+    # Not news: no real place, no event, a disaster without a year, a bird.
+    ("a war of colours, abstract", ()),
+    ("earthquake in Tokyo, anime style", ()),
+    ("flood of light in a cathedral", ()),
+    ("roast turkey on a table, 2024 thanksgiving dinner", ()),
+    ("a cat on a sofa in Paris, 2021", ()),
+])
+def test_a_prompt_implying_a_real_news_event_is_named_with_its_words(describer, prompt,
+                                                                      terms):
+    assert describer.describe(prompt, prompt).news_event_terms == terms

@@ -126,8 +126,9 @@ def near_duplicates_of(warehouse: Path, config: Path, hashes: dict[int, str],
     return pairs, groups
 
 
-def test_near_duplicate_sql_counts_differing_bits_and_chains_groups(scored, tmp_path):
-    """The warehouse's SQL (not Python) finds the pairs and groups of score__phash."""
+def test_near_duplicate_pairs_count_differing_bits_and_chain_groups(scored, tmp_path):
+    """The warehouse's models find the pairs (dbt Python model, multi-index hashing)
+    and the groups (SQL) of score__phash, at a wide and at the default distance."""
     warehouse, config, _ = scored
     copy = copy_warehouse(warehouse, tmp_path / "hashes" / warehouse.name)
     hashes = {**CHAIN, **near_copy_hashes()}
@@ -148,6 +149,40 @@ def test_near_duplicate_sql_counts_differing_bits_and_chains_groups(scored, tmp_
     for seed in range(6):
         original = 100 + seed * 10
         assert [groups[original + k] for k in range(3)] == [original] * 3
+
+
+def test_a_rebuild_searches_only_new_hashes_and_catches_flipped_copies(scored, tmp_path,
+                                                                       capfd):
+    warehouse, config, _ = scored
+    copy = copy_warehouse(warehouse, tmp_path / "flips" / warehouse.name)
+    hashes = near_copy_hashes()
+    near_duplicates_of(copy, config, hashes, 6)
+    # A flipped copy of 100 arrives as image 9000: its hash is near 100's mirror only.
+    original = scene(100, size=384)
+    flipped = jpeg_copy(original.transpose(Image.Transpose.FLIP_LEFT_RIGHT), 80)
+    mirror_of_original = phash(original.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    con = duckdb.connect(str(copy))
+    con.execute("update score__phash set score_text = ? where image_id = 100",
+                [f"{hashes[100]} {mirror_of_original}"])
+    con.execute("insert into score__phash (image_id, score_text) values (9000, ?)",
+                [phash(flipped)])
+    con.close()
+    capfd.readouterr()
+    # The dbt run's own progress line (a child process: file descriptor 2).
+    assert _cli(copy, config, "build", "--skip-images", "-s", "near_duplicate_pairs+") == 0
+    err = capfd.readouterr().err
+    assert "2 new or changed images searched" in err, err
+    pairs = {(a, b): (d, m) for a, b, d, m in query(
+        copy, "select image_id_a, image_id_b, hamming_distance, mirrored "
+              "from near_duplicate_pairs")}
+    assert hamming(phash(flipped), hashes[100]) > 6
+    assert pairs[(100, 9000)] == (hamming(phash(flipped), mirror_of_original), True)
+    # The pairs of the unchanged images are still there, as a whole search finds them.
+    expected = {(a, b) for a, b in combinations(sorted(hashes), 2)
+                if hamming(hashes[a], hashes[b]) <= 6}
+    assert expected <= set(pairs)
+    groups = dict(query(copy, "select image_id, group_id from near_duplicate_groups"))
+    assert groups[9000] == groups[100] == 100
 
 
 def test_aesthetic_heads_apply_only_to_their_clip_model(scored):

@@ -223,7 +223,7 @@ def test_the_per_rule_checks_and_the_decisions_say_the_same(gate):
     warehouse, *_ = gate
     checks = query(warehouse, "select image_id, rule_id, status, on_fail, detail "
                               "from submission_checks")
-    assert len(checks) == 9 * len(IMAGES)
+    assert len(checks) == 10 * len(IMAGES)
     assert {c[2] for c in checks} <= {"pass", "fail", "unknown"}
     problems = {(i, r, s, a, d) for i, r, s, a, d in checks
                 if s != "pass" and not (r == "people_present" and s == "fail")}
@@ -616,7 +616,7 @@ def test_the_report_has_a_submission_page(gate, tmp_path):
     assert _cli(warehouse, config, "report", "--out", str(out), "--no-docs") == 0
     page = (out / "submission.html").read_text(encoding="utf-8")
     assert 'href="submission.html"' in (out / "index.html").read_text(encoding="utf-8")
-    assert "adobe_stock, policy version 3" in page
+    assert "adobe_stock, policy version 4" in page
     assert "percentile override" in page
     for rule in ("text_in_image", "min_megapixels", "prohibited_names", "near_duplicate"):
         assert f'id="reason-{rule}-fail"' in page, rule

@@ -79,10 +79,16 @@ def hamming(a: str, b: str) -> int:
 
 
 def phash(image: Image.Image) -> str:
-    """The pHash hex of one image that must hash."""
+    """The pHash hex of one image that must hash (the image's, not its mirror's)."""
+    return phash_pair(image)[0]
+
+
+def phash_pair(image: Image.Image) -> tuple[str, str]:
+    """(the image's pHash hex, its mirror's)."""
     (result,) = PerceptualHash().score_images([image])
     assert result.error is None, result.error
-    return result.text
+    direct, mirror = result.text.split(" ")
+    return direct, mirror
 
 
 # --- TechnicalQuality ---------------------------------------------------------------------
@@ -201,11 +207,20 @@ def test_undecodable_image_gives_an_error_and_the_batch_goes_on():
 # --- PerceptualHash -----------------------------------------------------------------------
 
 
-def test_phash_is_sixteen_hex_digits_and_no_score():
+def test_phash_is_sixteen_hex_digits_and_its_mirrors_and_no_score():
     (result,) = PerceptualHash().score_images([scene(9)])
     assert result.score is None and result.components == {} and result.error is None
-    assert re.fullmatch(r"[0-9a-f]{16}", result.text)
-    assert result.text == str(imagehash.phash(scene(9)))
+    assert re.fullmatch(r"[0-9a-f]{16} [0-9a-f]{16}", result.text)
+    mirrored = scene(9).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    assert result.text == f"{imagehash.phash(scene(9))} {imagehash.phash(mirrored)}"
+
+
+def test_a_flipped_copy_is_far_directly_and_near_through_the_mirror_hash():
+    original = scene(14, size=512)
+    flipped = jpeg_copy(original.transpose(Image.Transpose.FLIP_LEFT_RIGHT), quality=80)
+    direct, mirror = phash_pair(original)
+    assert hamming(direct, phash(flipped)) > 6
+    assert hamming(mirror, phash(flipped)) <= 6
 
 
 def test_identical_images_have_distance_zero():

@@ -38,8 +38,9 @@ null
 {% macro submission_rules() %}
 {#- The gate's rules, by id (the near-duplicate budget aside: submission_decisions
     applies it). Each has its check in submission_rule() below. -#}
-{{- return(['artist_reference', 'max_file_mb', 'max_megapixels', 'min_megapixels', 'nsfw',
-            'people_present', 'prohibited_names', 'quality', 'text_in_image']) -}}
+{{- return(['artist_reference', 'max_file_mb', 'max_megapixels', 'min_megapixels',
+            'news_event', 'nsfw', 'people_present', 'prohibited_names', 'quality',
+            'text_in_image']) -}}
 {% endmacro %}
 
 {% macro submission_evidence() %}
@@ -134,6 +135,15 @@ left join {{ ref('submission_prompt_texts') }} as texts
               ~ " when len(coalesce(artist_references, [])) = 0 then 'none'"
               ~ " else array_to_string(artist_references, '; ') end",
     'value': "len(artist_references)",
+}) -}}
+{%- elif rule == 'news_event' -%}
+{{- return({
+    'status': "case when prompt_raw is null and prompt is null then 'unknown'"
+              ~ " when len(coalesce(news_event_terms, [])) = 0 then 'pass' else 'fail' end",
+    'detail': "case when prompt_raw is null and prompt is null then 'no prompt'"
+              ~ " when len(coalesce(news_event_terms, [])) = 0 then 'none'"
+              ~ " else 'a real news event: ' || array_to_string(news_event_terms, ', ') end",
+    'value': "len(news_event_terms)",
 }) -}}
 {%- elif rule == 'quality' -%}
 {#- The sell decision, or the percentile override (submission_images decides which and

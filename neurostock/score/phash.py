@@ -8,16 +8,19 @@ N. Krawetz, "Looks Like It", hackerfactor.com 2011), and each of the 8x8 lowest
 frequencies becomes one bit: 1 when above their median. Two images whose hashes differ
 in few bits (a small Hamming distance) look alike.
 
-The hash is stored as text, 16 hex digits as imagehash prints it (``str(ImageHash)``),
-in ``score__phash.score_text``. The near-duplicate pairs and groups are SQL, in the
-warehouse: dbt models ``near_duplicate_pairs`` (Hamming distance as
-``bit_count(xor(a, b))`` of the hashes read as UBIGINT) and ``near_duplicate_groups``.
+The hash of the mirror image (flipped left to right) is computed too: Adobe Stock counts
+a flipped copy as a copy, and a flip changes most of a pHash's bits. Both are stored as
+text in ``score__phash.score_text``: 16 hex digits as imagehash prints them
+(``str(ImageHash)``), the image's then the mirror's, separated by one space (hashes
+stored by an earlier version have the first only). The near-duplicate pairs are found
+by multi-index hashing (neurostock/analysis/hamming.py, dbt model
+``near_duplicate_pairs``), the groups in SQL (``near_duplicate_groups``).
 """
 
 from __future__ import annotations
 
 import imagehash
-from PIL import Image
+from PIL import Image, ImageOps
 
 from neurostock.score.technical import ImageScore
 
@@ -30,8 +33,14 @@ def phash_hex(image: Image.Image) -> str:
     return str(imagehash.phash(image, hash_size=8))
 
 
+def phash_with_mirror(image: Image.Image) -> str:
+    """`<hash> <mirror's hash>`: the image's pHash and its left-right mirror's."""
+    return f"{phash_hex(image)} {phash_hex(ImageOps.mirror(image))}"
+
+
 class PerceptualHash:
-    """pHash of each image: ``text`` is 16 hex digits, ``score`` None, no components.
+    """pHash of each image and of its mirror: ``text`` is two times 16 hex digits,
+    ``score`` None, no components.
 
     An empty (0-pixel) or failing image gets ``text`` None and ``error``; no exception is
     raised for it. Tiny and uniform images do hash: a uniform image to 8000000000000000
@@ -39,7 +48,7 @@ class PerceptualHash:
     """
 
     scorer_id = "phash"
-    version = f"imagehash {imagehash.__version__} phash 8x8"
+    version = f"imagehash {imagehash.__version__} phash 8x8, and of the mirror image"
 
     def score_images(self, images: list[Image.Image]) -> list[ImageScore]:
         """One ImageScore per image, in order."""
@@ -49,6 +58,6 @@ class PerceptualHash:
     def _hash_one(image: Image.Image) -> ImageScore:
         """Hash one image, turning a failure into an error ImageScore."""
         try:
-            return ImageScore(None, {}, text=phash_hex(image))
+            return ImageScore(None, {}, text=phash_with_mirror(image))
         except Exception as exc:  # one bad image must not stop a batch
             return ImageScore(None, {}, error=f"{type(exc).__name__}: {exc}")

