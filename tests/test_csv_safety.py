@@ -143,3 +143,14 @@ def test_plurals_become_singular_by_the_lemmatiser_not_a_suffix_rule():
 def test_a_prompt_implying_a_real_news_event_is_named_with_its_words(describer, prompt,
                                                                       terms):
     assert describer.describe(prompt, prompt).news_event_terms == terms
+
+
+@pytest.mark.parametrize(("prompt", "content"), [
+    ("a cat on a sofa, photorealistic, 35mm, bokeh", "photo"),
+    ("6_portrait_photo_of_a_woman_in_a_garden", "photo"),
+    ("watercolor fox in the snow", "illustration"),
+    ("realistic oil painting of a harbour", "illustration"),
+    ("a castle on a hill", "illustration"),
+])
+def test_a_photorealistic_prompt_is_uploaded_as_a_photo(describer, prompt, content):
+    assert describer.describe(prompt, prompt).content_type == content

@@ -508,6 +508,15 @@ def test_the_report_has_the_decision_page(decided):
     assert f"<strong>{rule[0]}</strong>" in gate
     assert f"<strong>{rule[1]:,.3f}</strong>" in gate
     assert f"[{rule[2]:,.3f}, {rule[3]:,.3f}]" in gate
+    # The index opens with what to do now: the pool images the decision recommends,
+    # with the expected precision, and what the marketplace's rules stop of them.
+    index = (out / "index.html").read_text(encoding="utf-8")
+    recommended = query(warehouse, "select count(*) from submission_decisions "
+                                   "where image_set = 'pool' and "
+                                   "not list_contains(reason_ids, 'quality')")[0][0]
+    assert 'id="what-to-do-now"' in index
+    assert f"recommends <strong>{recommended:,}</strong>" in index
+    assert f"<strong>{rule[1]:,.3f}</strong>" in index
 
 
 

@@ -202,6 +202,8 @@ def test_the_default_quality_rule_holds_everything_when_no_threshold_reaches_the
                 "--no-docs") == 0
     page = (tmp_path / "report" / "submission.html").read_text(encoding="utf-8")
     assert "<strong>Every image is held:</strong> no decision:" in page
+    index = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert "<strong>Upload nothing yet.</strong> no decision:" in index
 
 
 
@@ -336,12 +338,14 @@ def test_submit_writes_an_upload_pack_within_every_limit(packs, tmp_path):
     assert sphere[1] == "Abstract glass sphere"
     assert sphere[2].split(", ")[:3] == ["abstract", "glass", "sphere"]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["policy"] == "adobe_stock" and manifest["version"] == 2
+    assert manifest["policy"] == "adobe_stock" and manifest["version"] == 4
     assert {r["id"] for r in manifest["rules"]} >= {"min_megapixels", "near_duplicate"}
     assert all(r["source"].startswith("https://") for r in manifest["rules"])
     assert sum(c["n"] for c in manifest["counts"]["verdicts"]) == len(IMAGES)
     declarations = list(csv.DictReader((out / "declarations.csv").open(encoding="utf-8")))
     assert {d["created_using_generative_ai"] for d in declarations} == {"yes"}
+    # No prompt here asks for a photograph: every file goes up as an illustration.
+    assert {d["content_type"] for d in declarations} == {"illustration"}
     # The image whose only problem is resolution waits for the upscaler.
     upscale = list(csv.DictReader((out / "upscale.csv").open(encoding="utf-8")))
     assert [u["image_id"] for u in upscale] == ["4"]
@@ -361,6 +365,33 @@ def test_the_transparent_png_comes_out_an_srgb_jpeg_without_exif(packs, tmp_path
         assert "sRGB" in ImageCms.getProfileDescription(profile)
         corner = image.getpixel((5, 5))
     assert min(corner) >= 245  # transparency on white, not the black under it
+
+
+def test_every_packed_jpeg_carries_its_title_keywords_and_ai_source_in_xmp(packs, tmp_path):
+    # Read back by a real reader: Debian's exiftool (scripts/setup_browser.sh installs it).
+    import shutil
+    import subprocess
+
+    exiftool = shutil.which("exiftool")
+    if exiftool is None:
+        pytest.skip("exiftool is not installed (scripts/setup_browser.sh installs it)")
+    warehouse, config, _ = packs
+    out = tmp_path / "pack"
+    assert _cli(warehouse, config, "submit", "--out", str(out)) == 0
+    rows = {r["Filename"]: r for r in csv.DictReader(
+        (out / "adobe_stock.csv").open(encoding="utf-8"))}
+    assert rows
+    read = json.loads(subprocess.run(
+        [exiftool, "-j", "-G1", "-XMP:all", *sorted(str(out / "images" / n) for n in rows)],
+        check=True, capture_output=True, text=True).stdout)
+    for meta in read:
+        row = rows[Path(meta["SourceFile"]).name]
+        assert meta["XMP-dc:Title"] == row["Title"]
+        subject = meta["XMP-dc:Subject"]
+        assert (subject if isinstance(subject, list) else [subject]) == \
+            row["Keywords"].split(", ")
+        assert meta["XMP-iptcExt:DigitalSourceType"] == (
+            "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia")
 
 
 def test_a_second_run_writes_nothing_and_a_full_dir_is_refused(packs, tmp_path, capsys):

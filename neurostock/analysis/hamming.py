@@ -52,12 +52,7 @@ def popcount64(values: np.ndarray) -> np.ndarray:
     return np.bitwise_count(values.astype(np.uint64, copy=False))
 
 
-def substrings(n_index: int, max_distance: int) -> list[tuple[int, int]]:
-    """The (low bit, width) of each substring for an index of `n_index` hashes: about
-    log2(n) bits each, and at most max_distance + 1 substrings (more could not lower
-    any substring's radius below 0)."""
-    width = max(8, min(32, round(np.log2(max(n_index, 2)))))
-    m = max(1, min(round(BITS / width), max_distance + 1))
+def _split(m: int) -> list[tuple[int, int]]:
     base, extra = divmod(BITS, m)
     parts, low = [], 0
     for i in range(m):
@@ -65,6 +60,19 @@ def substrings(n_index: int, max_distance: int) -> list[tuple[int, int]]:
         parts.append((low, size))
         low += size
     return parts
+
+
+def substrings(n_index: int, max_distance: int) -> list[tuple[int, int]]:
+    """The (low bit, width) of each substring for an index of `n_index` hashes: the
+    number m (at most max_distance + 1) that makes the least work per query, counted
+    as probes plus the candidates they are expected to find among uniform hashes:
+    sum over substrings of probes x (1 + n / 2^width)."""
+    def cost(m: int) -> float:
+        radius = max_distance // m
+        return sum(n_probes(w, radius) * (1 + n_index / 2.0 ** w) for _, w in _split(m))
+
+    best = min(range(1, min(max_distance + 1, BITS) + 1), key=cost)
+    return _split(best)
 
 
 def probe_masks(width: int, radius: int) -> np.ndarray:

@@ -53,10 +53,27 @@ def load_submission(con: duckdb.DuckDBPyConnection) -> dict:
         groups[row["group_id"]].append(row)
     decision = (query_rows(con, "select * from submission_decision_rule")
                 if "submission_decision_rule" in present else [])
+    # What to do now (the report's index opens with it): pool images the decision
+    # recommends, and how many of those the marketplace's other rules stop, and why.
+    now = query_rows(con, """
+        select count(*) as n_pool,
+               count(*) filter (where not list_contains(reason_ids, 'quality'))
+                   as n_recommended,
+               count(*) filter (where verdict = 'submit') as n_submit,
+               count(*) filter (where not list_contains(reason_ids, 'quality')
+                                and verdict != 'submit') as n_blocked
+        from submission_decisions where image_set = 'pool'""")[0]
+    now["blocked_by"] = query_rows(con, """
+        select r.rule_id, count(distinct d.image_id) as n
+        from submission_decisions as d, unnest(d.reasons) as t(r)
+        where d.image_set = 'pool' and not list_contains(d.reason_ids, 'quality')
+          and d.verdict != 'submit'
+        group by r.rule_id order by n desc, r.rule_id limit 5""")
     return {
         "has_submission": True,
         "submission_policy": policy,
         "submission_decision": decision[0] if decision else None,
+        "submission_now": now,
         "submission_outcomes": query_rows(con, """
             select * from rpt_submission_outcomes
             order by case breakdown when 'all' then 0 when 'gate_verdict' then 1

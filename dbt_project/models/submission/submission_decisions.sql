@@ -127,6 +127,7 @@ final as (
         images.keyword_note,
         images.category_id,
         categories.category_name,
+        images.content_type,
         images.prompt,
         images.file_status,
         images.resolved_path,

@@ -28,9 +28,11 @@ def model(dbt, session):
                      "keyword_note": text.keyword_note, "category_id": text.category_id,
                      "prohibited_terms": text.prohibited_terms,
                      "artist_references": text.artist_references,
-                     "news_event_terms": list(text.news_event_terms)})
+                     "news_event_terms": list(text.news_event_terms),
+                     "content_type": text.content_type})
     columns = ["prompt_raw", "prompt", "title", "keywords", "n_keywords", "keyword_note",
-               "category_id", "prohibited_terms", "artist_references", "news_event_terms"]
+               "category_id", "prohibited_terms", "artist_references", "news_event_terms",
+               "content_type"]
     frame = pd.DataFrame(rows, columns=columns)
     return session.from_df(frame).project(
         "prompt_raw::varchar as prompt_raw, prompt::varchar as prompt, "
@@ -38,4 +40,5 @@ def model(dbt, session):
         "n_keywords::integer as n_keywords, keyword_note::varchar as keyword_note, "
         "category_id::integer as category_id, prohibited_terms::varchar[] as prohibited_terms, "
         "artist_references::varchar[] as artist_references, "
-        "news_event_terms::varchar[] as news_event_terms")
+        "news_event_terms::varchar[] as news_event_terms, "
+        "content_type::varchar as content_type")
