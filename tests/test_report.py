@@ -372,6 +372,35 @@ def _open_loaded(driver) -> dict:
     return {**state, "errors": errors}
 
 
+def test_no_page_is_wider_than_a_1366_px_window(reported, browser):
+    """Every top-level page, one image page and one cluster page, at 1366 px: the page
+    never scrolls sideways (a wide table scrolls inside itself)."""
+    _, _, out, _ = reported
+    pages = sorted(out.glob("*.html")) + [next(out.glob("images/*.html")),
+                                          next(out.glob("clusters/*.html"))]
+    browser.set_window_size(1366, 900)
+    try:
+        for page in pages:
+            browser.get(page.resolve().as_uri())
+            width = browser.execute_script(
+                "return [document.documentElement.scrollWidth, "
+                "document.documentElement.clientWidth]")
+            assert width[0] <= width[1], (page.name, width)
+    finally:
+        browser.set_window_size(1400, 1800)
+    assert {"index.html", "submission.html", "decision.html"} <= {p.name for p in pages}
+
+
+def test_the_decision_page_leads_with_the_top_scores_curves(reported):
+    _, _, out, _ = reported
+    page = (out / "decision.html").read_text(encoding="utf-8")
+    lead = page.index('id="decision-lead"')
+    assert lead < page.index('id="decision"')
+    src = re.search(r'id="decision-lead"><img src="(plots/decision_overview-[0-9a-f]+\.svg)"',
+                    page).group(1)
+    assert (out / src).stat().st_size > 5_000
+
+
 def test_the_hostile_prompt_shows_as_text_in_chromium(reported, browser):
     from selenium.common.exceptions import NoAlertPresentException
 

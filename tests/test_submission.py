@@ -652,6 +652,9 @@ def test_the_report_has_a_submission_page(gate, tmp_path):
     for rule in ("text_in_image", "min_megapixels", "prohibited_names", "near_duplicate"):
         assert f'id="reason-{rule}-fail"' in page, rule
     assert "needs x3.91 upscaling" in page
+    # Each example reason shows its picture (the thumbnail links to the image's page).
+    examples = page[page.index("Examples per reason"):]
+    assert '<ul class="examples">' in examples and '<a class="thumb"' in examples
     # The group of the barn pair shows the image kept and the one held beside it.
     kept = query(warehouse, "select image_id from submission_decisions "
                             "where image_id in (1, 2) and verdict = 'submit'")[0][0]

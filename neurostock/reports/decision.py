@@ -43,11 +43,20 @@ def load_decision(con: duckdb.DuckDBPyConnection) -> dict:
 
 
 def draw_decision(figures: plots.Figures, data: dict) -> None:
-    """data['decision_figures']: scorer_id -> the figure's file name."""
+    """data['decision_figures']: scorer_id -> the figure's file name; data
+    ['decision_lead_figure']: the top scores on one plot (absent: none to show)."""
     data["decision_figures"] = {}
+    data["decision_lead"] = []
     if not data.get("has_decision"):
         return
     base = {d["scorer_id"]: d for d in data["decisions"]}
+    lead = top_scores(data["decisions"], data["decision_curves"])
+    data["decision_lead"] = lead
+    if lead:
+        curves = {s: data["decision_curves"][s] for s in lead}
+        data["decision_lead_figure"] = figures.draw(
+            "decision_overview", [lead, curves],
+            lambda: decision_overview(lead, curves))
     for scorer_id, rows in data["decision_curves"].items():
         if scorer_id not in base:
             continue
@@ -56,6 +65,48 @@ def draw_decision(figures: plots.Figures, data: dict) -> None:
             "decision", [scorer_id, target, rows],
             lambda scorer_id=scorer_id, rows=rows, target=target:
             decision_curve(scorer_id, rows, target))
+
+
+# Scores the Decision page's lead figure overlays.
+TOP_SCORES = 4
+_COLOURS = ("#2c7bb6", "#d7191c", "#1a9641", "#7b3294")
+
+
+def top_scores(decisions: Sequence[dict], curves: dict) -> list[str]:
+    """The scores the lead figure shows: valid ones with a full out-of-sample curve
+    (every rated image scored: a point, not bounds), best out-of-sample precision at
+    the target first (the table's order), random weights left out."""
+    return [d["scorer_id"] for d in decisions
+            if not d.get("is_random_init") and d["scorer_id"] in curves
+            and any(r["oos_n_kept"] and r["oos_precision"] is not None
+                    for r in curves[d["scorer_id"]])][:TOP_SCORES]
+
+
+def decision_overview(scorers: Sequence[str], curves: dict):
+    """Out-of-sample precision of sellable against the share of rated images kept, for
+    the top scores on one plot, each with its 95% bootstrap band, and the base rate."""
+    figure, axes = plots._figure(6.4, 3.6)
+    for scorer_id, colour in zip(scorers, _COLOURS, strict=False):
+        points = sorted((r for r in curves[scorer_id]
+                         if r["oos_n_kept"] and r["oos_precision"] is not None),
+                        key=lambda r: r["oos_keep_rate"])
+        keep = [r["oos_keep_rate"] for r in points]
+        axes.plot(keep, [r["oos_precision"] for r in points], color=colour, marker="o",
+                  markersize=3, label=scorer_id)
+        low = [r["oos_precision_ci_low"] for r in points]
+        high = [r["oos_precision_ci_high"] for r in points]
+        if all(v is not None for v in low + high):
+            axes.fill_between(keep, low, high, color=colour, alpha=0.12)
+    if scorers:
+        axes.axhline(curves[scorers[0]][0]["base_rate"], color="#777777", linestyle=":",
+                     linewidth=1, label="base rate")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("share of rated images kept (out of sample)")
+    axes.set_ylabel("precision of sellable")
+    axes.set_title("out of sample, 95% bands", fontsize=9)
+    axes.legend(frameon=False, fontsize=7)
+    return figure
 
 
 def decision_curve(scorer_id: str, rows: Sequence[dict], target: float):
