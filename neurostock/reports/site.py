@@ -33,7 +33,7 @@ from neurostock.reports.data import check_tables, load
 from neurostock.reports.dbt_docs import copy_dbt_docs
 from neurostock.reports.decision import draw_decision, load_decision
 from neurostock.reports.ratings_page import draw_ratings, load_ratings
-from neurostock.reports.submission_page import load_submission
+from neurostock.reports.submission_page import example_thumbnails, load_submission
 from neurostock.reports.thumbnails import ThumbnailJob, make_thumbnails, relative_path
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -151,6 +151,7 @@ def _write_site(outputs: Outputs, target: Path, data: dict, docs, workers: int,
     _draw(figures, data)
     draw_decision(figures, data)
     data["queue_thumbs"] = draw_ratings(figures, data["ratings"], outputs, workers)
+    data["example_thumbs"] = example_thumbnails(data, outputs, workers)
     progress(f"figures: {figures.drawn} drawn, {len(figures.used) - figures.drawn} unchanged")
 
     env = _environment()

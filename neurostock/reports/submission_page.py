@@ -13,6 +13,8 @@ import duckdb
 from neurostock.reports.data import query_rows
 
 TABLES = ("submission_decisions", "rpt_submission_reasons", "rpt_submission_agreement")
+# The example images' thumbnails go under submission/ (thumbs/ holds the image pages').
+EXAMPLE_THUMBS = "submission"
 EXAMPLES = 4
 GROUPS_SHOWN = 30
 
@@ -29,6 +31,12 @@ def load_submission(con: duckdb.DuckDBPyConnection) -> dict:
     if not policy["n"]:
         return {"has_submission": False}
     examples = defaultdict(list)
+    has_files = con.execute("select count(*) from duckdb_tables() where schema_name = "
+                            "'files' and table_name = 'images'").fetchone()[0]
+    file_columns = ("f.sha256 as file_sha256, f.resolved_path, f.status as file_status"
+                    if has_files else "null as file_sha256, null as resolved_path, "
+                                      "null as file_status")
+    file_join = "left join files.images as f using (image_id)" if has_files else ""
     for row in query_rows(con, f"""
             with reasons as (
                 select d.image_id, d.image_set, d.title, d.verdict, r.rule_id, r.status,
@@ -38,7 +46,9 @@ def load_submission(con: duckdb.DuckDBPyConnection) -> dict:
                                                    d.image_id) as n
                 from submission_decisions as d, unnest(d.reasons) as t(r)
             )
-            select * from reasons where n <= {EXAMPLES} order by rule_id, status, n"""):
+            select reasons.*, {file_columns}
+            from reasons {file_join}
+            where n <= {EXAMPLES} order by rule_id, status, n"""):
         examples[f"{row['rule_id']}/{row['status']}"].append(row)
     groups = defaultdict(list)
     for row in query_rows(con, f"""
@@ -95,3 +105,18 @@ def load_submission(con: duckdb.DuckDBPyConnection) -> dict:
             "select count(distinct near_duplicate_group_id) from submission_decisions"
         ).fetchone()[0],
     }
+
+
+def example_thumbnails(data: dict, outputs, workers: int) -> dict[int, str]:
+    """Thumbnails of the Submission page's example images (their files as `images sync`
+    checked them): image id -> sha256 of the file, for those made."""
+    from neurostock.reports.thumbnails import ThumbnailJob, make_thumbnails
+
+    rows = [r for rows in data.get("submission_examples", {}).values() for r in rows
+            if r.get("file_status") == "ok" and r.get("file_sha256") and r.get("resolved_path")]
+    if not rows:
+        return {}
+    failed = make_thumbnails((ThumbnailJob(r["file_sha256"], r["resolved_path"]) for r in rows),
+                             outputs.root / EXAMPLE_THUMBS, workers=workers,
+                             outputs=outputs)["failed"]
+    return {r["image_id"]: r["file_sha256"] for r in rows if r["file_sha256"] not in failed}
