@@ -738,6 +738,55 @@ def test_an_outcomes_list_without_a_file_name_column_says_so(packs, tmp_path, ca
     assert "use --map COLUMN=file_name" in err[0]
 
 
+def test_submit_killed_halfway_leaves_the_ledger_and_the_folder_consistent(packs, tmp_path):
+    # A real `neurostock submit` in a process of its own, SIGKILLed as soon as its first
+    # JPEG is in the folder (the gate's images are 4 MP: writing them takes a while).
+    # Whenever it dies: a pack is in the ledger exactly when its manifest names it and
+    # every file the manifest lists is there with the sha256 the ledger holds.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    warehouse, config, _ = packs
+    out = tmp_path / "killed"
+    env = {**os.environ, "NEUROSTOCK_CONFIG": str(config)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "neurostock.cli", "--warehouse", str(warehouse), "--config",
+         str(config), "submit", "--out", str(out)], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if out.is_dir() and any((out / "images").glob("*.jpg*")):
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    process.wait(timeout=60)
+    rows = _ledger(warehouse)
+    manifest = out / "manifest.json"
+    if manifest.exists():  # it finished before the kill: a whole, recorded pack
+        record = json.loads(manifest.read_text())
+        assert {r[0] for r in rows} == {record["pack_id"]}
+        for _, _, _, name, sha, *_ in rows:
+            assert sha256_of(out / "images" / name) == sha
+    else:  # killed while writing: nothing recorded, nothing claimed as sent
+        print(f"killed while writing: {sorted(p.name for p in out.rglob('*'))}")
+        assert rows == [], rows
+        assert process.returncode == -signal.SIGKILL
+    # Either way the next pack, into a new folder, is consistent with the ledger.
+    again = tmp_path / "again"
+    assert _cli(warehouse, config, "submit", "--out", str(again)) == 0
+    later = [r for r in _ledger(warehouse) if r[0] != (rows[0][0] if rows else None)]
+    assert {r[3] for r in later} == set(_packed_names(again))
+    for _, _, _, name, sha, *_ in later:
+        assert sha256_of(again / "images" / name) == sha
+
+
+def _packed_names(out: Path) -> list[str]:
+    return [r["Filename"] for r in csv.DictReader((out / "adobe_stock.csv").open())]
+
+
 def test_a_packs_expected_sellable_images_carry_the_decisions_interval():
     from neurostock.submit.pack import expected_in_pack
 
