@@ -738,6 +738,27 @@ def test_an_outcomes_list_without_a_file_name_column_says_so(packs, tmp_path, ca
     assert "use --map COLUMN=file_name" in err[0]
 
 
+def test_an_empty_pack_forced_into_an_earlier_packs_folder_withdraws_it(packs, tmp_path,
+                                                                        capsys):
+    # The demo's case: `submit --force` into the folder of a pack, when nothing passes
+    # now: no image packed, the earlier pack withdrawn (replaced), no traceback.
+    warehouse, config, root = packs
+    out = tmp_path / "pack"
+    assert _cli(warehouse, config, "submit", "--out", str(out)) == 0
+    (first_pack,) = {r[0] for r in _ledger(warehouse)}
+    strict = tmp_path / "strict.yml"
+    strict.write_text(config.read_text().replace(
+        "quality_min_percentile: 0}", "quality_min_percentile: 0, min_megapixels: 1000}"))
+    assert _cli(warehouse, strict, "build", "--skip-images", "-s",
+                "submission_decision_rule+") == 0
+    capsys.readouterr()
+    assert _cli(warehouse, strict, "submit", "--out", str(out), "--force") == 0
+    assert "0 images" in capsys.readouterr().out
+    # The first pack's rows, and one withdrawal of it: no row for the empty pack.
+    assert {(r[0], r[1]) for r in _ledger(warehouse)} == {(first_pack, "packed"),
+                                                         (first_pack, "withdrawn")}
+
+
 def test_submit_killed_halfway_leaves_the_ledger_and_the_folder_consistent(packs, tmp_path):
     # A real `neurostock submit` in a process of its own, SIGKILLed as soon as its first
     # JPEG is in the folder (the gate's images are 4 MP: writing them takes a while).

@@ -117,12 +117,13 @@ def record_pack(warehouse: Path, pack_id: str, policy: str, policy_version: int 
             con.execute("insert into annotations.submissions (pack_id, event, recorded_at, "
                         "policy, out_dir) values (?, 'withdrawn', ?, ?, ?)",
                         [replaced, now, policy, str(out_dir)])
-        con.executemany(
-            "insert into annotations.submissions values "
-            "(?, 'packed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(pack_id, now, policy, policy_version, p["image_id"], p["file_name"],
-              p["file_sha256"], p["title"], p["keywords"], p["category_id"], p["motif"],
-              str(out_dir)) for p in packed])
+        if packed:  # a pack of nothing may still replace (withdraw) the one in its folder
+            con.executemany(
+                "insert into annotations.submissions values "
+                "(?, 'packed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(pack_id, now, policy, policy_version, p["image_id"], p["file_name"],
+                  p["file_sha256"], p["title"], p["keywords"], p["category_id"], p["motif"],
+                  str(out_dir)) for p in packed])
         con.execute("commit")
 
 
