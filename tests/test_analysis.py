@@ -282,48 +282,6 @@ def test_zero_shot_is_a_softmax_over_the_whole_keyword_list(analysed):
     assert n_groups == 6
 
 
-def test_upload_keywords_are_the_prompts_then_the_closest_of_the_keyword_list(analysed):
-    # The gate's keywords: the prompt's own content words first, then the keyword
-    # list's keywords closest to the prompt by MiniLM cosine (real weights; the tiny
-    # random CLIP suggests nothing), recomputed here with numpy, up to 25 in all.
-    warehouse, *_ = analysed
-    keywords = _frame(warehouse, "select keyword, embedding from keyword_embeddings "
-                                 "where embedder_id = 'minilm' order by keyword")
-    vocabulary = np.array(keywords["embedding"].tolist(), dtype=np.float64)
-    vocabulary /= np.linalg.norm(vocabulary, axis=1, keepdims=True)
-    rows = query(warehouse, """
-        select k.prompt_raw, t.keywords, k.keywords, k.n_suggested_keywords, k.suggested_by,
-               (select e.embedding from prompt_embeddings e join submission_images i
-                    using (image_id)
-                where e.embedder_id = 'minilm' and i.prompt_raw = k.prompt_raw
-                limit 1) as embedding
-        from submission_keywords k join submission_prompt_texts t using (prompt_raw)
-        where k.prompt_raw is not null order by k.prompt_raw limit 40""")
-    assert rows
-    for prompt_raw, own, upload, n_suggested, by, embedding in rows:
-        assert by == "minilm", prompt_raw
-        assert upload[:len(own)] == own[:25]
-        prompt = np.array(embedding, dtype=np.float64)
-        similarity = dict(zip(keywords["keyword"], vocabulary @ (prompt / np.linalg.norm(prompt)),
-                              strict=True))
-        suggested = query(warehouse, "select keyword, similarity from "
-                                     "submission_keyword_suggestions where prompt_raw = ? "
-                                     "order by suggestion_rank", [prompt_raw])
-        assert len(suggested) == 25
-        # The cosine, and the 25 closest (float32 vectors: ties within 1e-5 either way).
-        for keyword, value in suggested:
-            assert abs(value - similarity[keyword]) < 1e-5
-        left_out = max(v for k, v in similarity.items() if k not in dict(suggested))
-        assert min(v for _, v in suggested) >= left_out - 1e-5
-        expected = [k for k, _ in suggested if k not in own][:max(25 - len(own), 0)]
-        assert upload[len(own):] == expected, prompt_raw
-        assert n_suggested == len(expected)
-    # The gate's decisions carry them.
-    carried = query(warehouse, "select count(*) from submission_decisions d "
-                               "join submission_keywords k on k.keywords = d.keywords")[0][0]
-    assert carried > 0
-
-
 def test_image_prompt_similarity_is_the_cosine_of_both_vectors(analysed):
     warehouse, *_ = analysed
     ids, images = _vectors(warehouse, "image_embeddings", "tiny", "full_set")

@@ -46,15 +46,11 @@ null
 {% macro submission_evidence() %}
 {#- The select that gives each gate image its evidence: submission_images with what
     submission_prompt_texts found in its prompt (prohibited names, artist references) and
-    made of it (the upload's title, category), and its keywords (submission_keywords:
-    the prompt's, then suggestions from the keyword list). -#}
-select images.*, texts.* exclude (prompt_raw, prompt, keywords, n_keywords, keyword_note),
-       upload.keywords, upload.n_keywords, upload.keyword_note, upload.n_suggested_keywords
+    made of it (the upload's title, keywords, category). -#}
+select images.*, texts.* exclude (prompt_raw, prompt)
 from {{ ref('submission_images') }} as images
 left join {{ ref('submission_prompt_texts') }} as texts
     on texts.prompt_raw is not distinct from images.prompt_raw
-left join {{ ref('submission_keywords') }} as upload
-    on upload.prompt_raw is not distinct from images.prompt_raw
 {%- endmacro %}
 
 {% macro submission_rule(rule) %}
