@@ -31,12 +31,13 @@ os.environ.setdefault("DBT_LOG_LEVEL_FILE", "none")
 # scripts/test.sh): long ones first leaves short ones to even out the end, instead of
 # one worker running a long module alone while the other has finished.
 LONGEST_FIRST = (
-    "test_embeddings", "test_learned", "test_scores_build", "test_rate", "test_analysis",
-    "test_concurrency", "test_hostile_processes", "test_real_learned", "test_real_decision",
-    "test_real_agreement", "test_pool", "test_report", "test_team_files", "test_hostile",
-    "test_ray_engine", "test_submission", "test_dbt_project", "test_warehouse_build",
-    "test_pool_consumers", "test_decision", "test_packaging", "test_score_image_list",
-    "test_hostile_ingest", "test_hostile_paths", "test_prompt_cleaning",
+    "test_embeddings", "test_learned", "test_scores_build", "test_real_learned",
+    "test_submission", "test_rate", "test_hostile_processes", "test_concurrency",
+    "test_analysis", "test_report", "test_pool", "test_real_agreement", "test_team_files",
+    "test_ray_engine", "test_real_decision", "test_hostile", "test_warehouse_build",
+    "test_decision", "test_pool_consumers", "test_dbt_project", "test_near_duplicates",
+    "test_score_image_list", "test_packaging", "test_hostile_ingest", "test_hostile_paths",
+    "test_prompt_cleaning", "test_forkserver",
 )
 
 # dbt's resource types a build leaves out outside the modules marked `data_tests`
