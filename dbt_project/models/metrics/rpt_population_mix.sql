@@ -8,9 +8,7 @@ images as (
 
     select
         image_id,
-        coalesce(nullif(regexp_extract(img_name, '^([0-9]+)_', 1), '') || '_', '(none)')
-            as name_prefix,
-        coalesce(experiment_model_id::varchar, 'unknown') as experiment_model,
+        {{ image_batch_columns() }}
     from {{ ref('int_images_checked') }}
     where is_valid
 
