@@ -49,6 +49,23 @@ def _has_ledger(con: duckdb.DuckDBPyConnection) -> bool:
                             "'annotations' and table_name = 'submissions'").fetchone()[0])
 
 
+def live_packed(con: duckdb.DuckDBPyConnection, by: str) -> list[tuple]:
+    """(key, image id, pack id, motif) of the newest `packed` row per `by` (`image_id` or
+    `file_name`) among the packs not withdrawn: what the ledger says was sent. Empty
+    without a ledger."""
+    if by not in ("image_id", "file_name"):
+        raise ValueError(f"live_packed: by image_id or file_name, not {by!r}")
+    if not _has_ledger(con):
+        return []
+    return con.execute(f"""
+        select {by}, image_id, pack_id, motif from annotations.submissions
+        where event = 'packed'
+          and pack_id not in (select pack_id from annotations.submissions
+                              where event = 'withdrawn')
+        qualify row_number() over (partition by {by} order by recorded_at desc) = 1
+    """).fetchall()
+
+
 @dataclass
 class Sent:
     """The images of packs not withdrawn: image -> (pack id, motif); `replaced`: the
@@ -60,15 +77,7 @@ class Sent:
 
     @classmethod
     def read(cls, con: duckdb.DuckDBPyConnection, replacing: str | None = None) -> Sent:
-        if not _has_ledger(con):
-            return cls()
-        rows = con.execute("""
-            select image_id, pack_id, motif from annotations.submissions
-            where event = 'packed'
-              and pack_id not in (select pack_id from annotations.submissions
-                                  where event = 'withdrawn')
-            qualify row_number() over (partition by image_id order by recorded_at desc) = 1
-        """).fetchall()
+        rows = [(r[1], r[2], r[3]) for r in live_packed(con, "image_id")]
         live = {pack for _, pack, _ in rows}
         replaced = replacing if replacing in live else None
         return cls({image_id: (pack, motif) for image_id, pack, motif in rows

@@ -34,6 +34,7 @@ from pathlib import Path
 from neurostock.core.errors import NeurostockError
 from neurostock.core.meta import ensure_outcomes_tables
 from neurostock.core.warehouse import connect, resolve_warehouse
+from neurostock.submit.ledger import live_packed
 
 FIELDS = ("file_name", "status", "rejection_reason", "downloads", "earnings", "date")
 # The template's columns, and the names portals commonly use, for each field (any case,
@@ -259,15 +260,4 @@ def import_outcomes(warehouse: str | Path | None, path: str | Path,
 
 def _packed_names(con) -> dict[str, tuple[int, str]]:
     """File name -> (image id, pack id) of the newest pack not withdrawn that sent it."""
-    exists = con.execute("select count(*) from duckdb_tables() where schema_name = "
-                         "'annotations' and table_name = 'submissions'").fetchone()[0]
-    if not exists:
-        return {}
-    rows = con.execute("""
-        select file_name, image_id, pack_id from annotations.submissions
-        where event = 'packed'
-          and pack_id not in (select pack_id from annotations.submissions
-                              where event = 'withdrawn')
-        qualify row_number() over (partition by file_name order by recorded_at desc) = 1
-    """).fetchall()
-    return {name: (image_id, pack) for name, image_id, pack in rows}
+    return {name: (image_id, pack) for name, image_id, pack, _ in live_packed(con, "file_name")}
