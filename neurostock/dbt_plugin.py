@@ -47,7 +47,8 @@ def _embedding_functions(conn: DuckDBPyConnection):
         path = conn.execute(
             "select path from duckdb_databases() where database_name = current_database()"
         ).fetchone()[0]
-        warehouse = Path(path) if path else Path.cwd() / "memory.duckdb"
+        # dbt opens the warehouse by a path relative to its folder (profiles.yml).
+        warehouse = Path(path).resolve() if path else Path.cwd() / "memory.duckdb"
         _FUNCTIONS = EmbeddingFunctions(config, ResumeCache(resume_cache_file(warehouse)))
         _take_ray_shards(warehouse, config, _FUNCTIONS.cache)
     return _FUNCTIONS

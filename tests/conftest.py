@@ -24,6 +24,9 @@ os.environ.setdefault("NEUROSTOCK_DBT_THREADS", "1")
 # debug level: every statement, ~0.9 CPU-s of a ~10 s dbt run); its output on stdout,
 # which the tests read, is unchanged. A user's dbt runs keep the file log.
 os.environ.setdefault("DBT_LOG_LEVEL_FILE", "none")
+# numpy's OpenBLAS starts no thread pool: the two workers already share the two cores,
+# and the dbt fork server may preload torch (below) only where its import starts none.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # The modules that take longest, longest first (seconds of one run on 2 cores, from
 # `pytest --durations`; an unlisted module counts as short). pytest-xdist hands whole
@@ -57,6 +60,75 @@ def pytest_collection_modifyitems(session, config, items):
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     # A stable sort: a module's tests keep their order.
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
+
+
+# Where a dbt parse made for one warehouse waits for the next warehouse with the same
+# vars (_shared_dbt_work below); the project folder in it is this token.
+_PROJECT_TOKEN = "@neurostock-project@"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _shared_dbt_work(tmp_path_factory):
+    """dbt parses the project in full (~4 s) in every new warehouse: its saved parse
+    (target/partial_parse.msgpack) lives in the warehouse's folder. The suite makes
+    about a hundred warehouses of a few configurations, so a fresh warehouse starts from
+    the parse of an earlier one with the same vars (shared by the workers; its project
+    folder rewritten), and dbt's own partial parsing checks it: the vars, the profile,
+    the dbt version and every file's checksum, reparsing what differs. dbt runs in
+    full either way; only the parse is shared. A user's warehouse parses once, then
+    partially on every later run, which is what a test then sees too.
+
+    And each worker's dbt fork server imports torch and transformers once, before its
+    first fork, instead of every dbt run that embeds importing them again."""
+    import msgpack
+
+    from neurostock.build import dbt_runner
+    from neurostock.core import forkserver
+
+    base = tmp_path_factory.getbasetemp()
+    # Under pytest-xdist each worker's base is a folder of the run's: share the run's.
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "dbt-parse"
+    cache.mkdir(exist_ok=True)
+    original = dbt_runner.run_dbt_child
+
+    def rewrite(payload: bytes, old: str, new: str) -> bytes:
+        manifest = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+        # The project folder is a whole string, in each file's project_root and each
+        # seed's root_path.
+        for file in manifest["files"].values():
+            if file.get("project_root") == old:
+                file["project_root"] = new
+        for node in manifest["nodes"].values():
+            if node.get("root_path") == old:
+                node["root_path"] = new
+        return msgpack.packb(manifest, use_bin_type=True)
+
+    def run_dbt_child(args, *, env, cwd):
+        work = Path(cwd)
+        saved = work / "target" / "partial_parse.msgpack"
+        project = str(work / "project")
+        vars_at = args.index("--vars") + 1 if "--vars" in args else None
+        key = hashlib.sha256("\0".join([
+            args[vars_at] if vars_at else "", env.get(dbt_runner.DBT_PATH_ENV, "")
+        ]).encode()).hexdigest()[:20]
+        shared = cache / f"{key}.msgpack"
+        if not saved.exists() and shared.is_file():
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            saved.write_bytes(rewrite(shared.read_bytes(), _PROJECT_TOKEN, project))
+        returncode = original(args, env=env, cwd=cwd)
+        if returncode == 0 and saved.is_file() and not shared.is_file():
+            partial = shared.with_name(f"{shared.name}.{os.getpid()}")
+            partial.write_bytes(rewrite(saved.read_bytes(), project, _PROJECT_TOKEN))
+            os.replace(partial, shared)
+        return returncode
+
+    dbt_runner.run_dbt_child = run_dbt_child
+    # A worker builds dozens of warehouses: its fork server imports torch and
+    # transformers once, not each dbt run that embeds (neurostock.core.forkserver).
+    forkserver.preload_model_libraries(forkserver.PRELOADABLE)
+    yield
+    forkserver.preload_model_libraries(())
+    dbt_runner.run_dbt_child = original
 
 
 @pytest.fixture(autouse=True, scope="module")

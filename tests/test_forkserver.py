@@ -24,8 +24,11 @@ def test_runs_go_through_one_single_threaded_server(tmp_path, capfd):
     server = forkserver._client.process
     assert forkserver.run_dbt_child(["--version"], env=env, cwd=tmp_path) == 0
     assert forkserver._client.process is server and server.poll() is None
-    # A fork copies only the thread that forks: the server must have no other.
+    # A fork copies only the thread that forks: the server must have no other, also
+    # with the model libraries the suite has it import first (tests/conftest.py).
     assert os.listdir(f"/proc/{server.pid}/task") == [str(server.pid)]
+    assert forkserver._preload_extra == forkserver.PRELOADABLE
+    assert "libtorch" in Path(f"/proc/{server.pid}/maps").read_text()
     out = capfd.readouterr().out
     assert out.count("Core:") == 2, out  # dbt's own output reached this process's stdout
     # dbt's status comes back as it is: 2 for a command dbt does not know.

@@ -37,6 +37,8 @@ GENERATED = Path("models") / "generated"
 # that runs dbt without the `slow` marker fails instead of slowing the tier down.
 NO_DBT_ENV = "NEUROSTOCK_NO_DBT"
 # dbt subcommands that take --vars.
+# The warehouse path profiles.yml gives dbt-duckdb, set by run_dbt.
+DBT_PATH_ENV = "NEUROSTOCK_DBT_PATH"
 _TAKE_VARS = {"build", "run", "test", "compile", "docs", "parse", "ls", "list", "seed",
               "snapshot", "show", "run-operation", "source"}
 
@@ -111,6 +113,8 @@ def run_dbt(args: Sequence[str], warehouse: str | os.PathLike | None = None,
         # profiles.yml reads the warehouse path from the environment, so a user running
         # dbt by hand and this function build the same file.
         WAREHOUSE_ENV: str(target),
+        # What profiles.yml opens: the same file, relative to the folder dbt runs in.
+        DBT_PATH_ENV: os.path.relpath(target, work),
         CONFIG_ENV: str(config or NO_CONFIG),
         "DBT_TARGET_PATH": str(work / "target"),
         "DBT_LOG_PATH": str(work / "logs"),

@@ -48,6 +48,15 @@ from neurostock.core import children
 # scikit-learn (they are imported by each run as before).
 PRELOAD = "dbt.cli.main"
 SWITCH_ENV = "NEUROSTOCK_DBT_FORKSERVER"
+# Model libraries a process may have its server import too (preload_model_libraries):
+# one that runs many builds (a test worker: dozens) then pays torch's and
+# transformers' import (3-5 CPU-seconds) once, not in every dbt run that embeds. A
+# `neurostock build` embeds in one dbt run and would gain nothing, so it does not. Only
+# these, which start no thread when imported with OPENBLAS_NUM_THREADS=1 (numpy's
+# OpenBLAS otherwise starts its pool at import): not sentence_transformers, whose
+# import brings pyarrow's allocator thread.
+PRELOADABLE = ("torch", "open_clip", "transformers.modeling_utils")
+_preload_extra: tuple[str, ...] = ()
 _MESSAGE_MAX = 1 << 20
 # How often the server looks for ended children while some run (seconds).
 _REAP_EVERY_S = 0.02
@@ -59,7 +68,8 @@ class _Client:
     def __init__(self) -> None:
         self.pid = os.getpid()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        code = f"from neurostock.core.forkserver import serve; serve({theirs.fileno()})"
+        code = ("from neurostock.core.forkserver import serve; "
+                f"serve({theirs.fileno()}, {list(_preload_extra)!r})")
         preexec = children._die_with(os.getpid())
         self.process = subprocess.Popen(
             [sys.executable, "-c", code], pass_fds=(theirs.fileno(),), cwd="/",
@@ -138,6 +148,16 @@ _client: _Client | None = None
 _client_lock = threading.Lock()
 
 
+def preload_model_libraries(names: Sequence[str]) -> None:
+    """Have this process's fork server (from its next start) import `names` (of
+    PRELOADABLE) before it forks any dbt run."""
+    global _preload_extra
+    unknown = sorted(set(names) - set(PRELOADABLE))
+    if unknown:
+        raise ValueError(f"not preloadable in the dbt fork server: {', '.join(unknown)}")
+    _preload_extra = tuple(names)
+
+
 def usable() -> bool:
     """Whether dbt runs of this thread go through the fork server."""
     return (children._prctl is not None and os.environ.get(SWITCH_ENV, "1") != "0"
@@ -162,10 +182,15 @@ def run_dbt_child(args: Sequence[str], *, env: Mapping[str, str], cwd: str | os.
 
 # --- the server -----------------------------------------------------------------------
 
-def serve(fd: int) -> None:
+def serve(fd: int, extra: Sequence[str] = ()) -> None:
     """The fork server's loop (its own process, started by _Client)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     __import__(PRELOAD)
+    for name in extra:
+        try:
+            __import__(name)
+        except ImportError:  # left to the run that needs it, which says why
+            pass
     server = socket.socket(fileno=fd)
     server_pid = os.getpid()
     running: dict[int, socket.socket] = {}
