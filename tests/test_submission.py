@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageDraw, ImageFont
+from sklearn.metrics import roc_auc_score
 
 from neurostock.core.errors import NeurostockError
 from neurostock.submit.pack import csv_chunks, jpeg_bytes, short_name
@@ -725,6 +726,54 @@ def test_the_markets_answer_comes_back_counted_and_never_twice(packs, tmp_path, 
                 "--no-docs") == 0
     page = (tmp_path / "report" / "submission.html").read_text(encoding="utf-8")
     assert 'id="submission-outcomes"' in page and "Similar content" in page
+
+
+def test_each_score_is_judged_by_the_markets_answer(packs, tmp_path):
+    warehouse, config, _ = packs
+    assert _cli(warehouse, config, "submit", "--out", str(tmp_path / "pack")) == 0
+    names = sorted(r["Filename"] for r in csv.DictReader(
+        (tmp_path / "pack" / "adobe_stock.csv").open(encoding="utf-8")))
+    assert len(names) == 3, names
+    # The first rejected; of the two accepted, the first sold.
+    lines = [f"{name},{'Rejected' if i == 0 else 'Approved'},{int(i == 1)},2026-11-02"
+             for i, name in enumerate(names)]
+    listing = tmp_path / "status.csv"
+    listing.write_text("file_name,status,downloads,date\n" + "\n".join(lines) + "\n",
+                       encoding="utf-8")
+    assert _cli(warehouse, config, "submissions", "import", str(listing)) == 0
+    assert _cli(warehouse, config, "build", "--skip-images", "-s",
+                "stg_annotations__outcomes+", "stg_annotations__submissions+") == 0
+    got = {(r[0], r[1]): r[2:] for r in query(
+        warehouse, "select scorer_id, label, n, n_positive, auc, auc_ci_low, auc_ci_high, "
+                   "direction from rpt_outcome_agreement")}
+    valid = {r[0] for r in query(warehouse, "select scorer_id from signal_summary "
+                                            "where is_valid")}
+    pairs = query(warehouse, """
+        select s.scorer_id, o.is_accepted, o.is_sold, s.score
+        from submission_outcomes o join image_signals s using (image_id)
+        where o.is_accepted is not null and s.score is not null and isfinite(s.score)""")
+    expected = {}
+    for label, column in (("accepted", 1), ("sold", 2)):
+        for scorer_id in sorted(valid):
+            rows = [(r[column], r[3]) for r in pairs
+                    if r[0] == scorer_id and r[column] is not None]
+            if rows:
+                expected[(scorer_id, label)] = rows
+    assert set(got) == set(expected) and any(k[1] == "sold" for k in got)
+    for key, rows in expected.items():
+        y = [bool(r[0]) for r in rows]
+        n, n_positive, auc, low, high, direction = got[key]
+        assert (n, n_positive) == (len(rows), sum(y)), key
+        assert (n, n_positive) == ((3, 2) if key[1] == "accepted" else (2, 1)), key
+        reference = roc_auc_score(y, [r[1] for r in rows])
+        assert auc == pytest.approx(reference, abs=1e-9), key
+        assert direction == ("higher" if reference >= 0.5 else "lower")
+        # One image of a class: no interval (Hanley & McNeil's needs two of each).
+        assert low is None and high is None, key
+    assert _cli(warehouse, config, "report", "--out", str(tmp_path / "report"),
+                "--no-docs") == 0
+    page = (tmp_path / "report" / "submission.html").read_text(encoding="utf-8")
+    assert 'id="outcome-agreement"' in page
 
 
 def test_an_outcomes_list_without_a_file_name_column_says_so(packs, tmp_path, capsys):

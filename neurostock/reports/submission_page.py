@@ -91,6 +91,10 @@ def load_submission(con: duckdb.DuckDBPyConnection) -> dict:
                      when 'experiment_model' then 4 else 5 end,
                      breakdown, try_cast(value as integer), n_sent desc, value"""
                                           ) if "rpt_submission_outcomes" in present else [],
+        "outcome_agreement": query_rows(con, """
+            select * from rpt_outcome_agreement where auc is not null
+            order by label, abs(auc - 0.5) desc, scorer_id"""
+                                        ) if "rpt_outcome_agreement" in present else [],
         "submission_verdicts": query_rows(con, """
             select image_set, verdict, count(*) as n,
                    count(*) / sum(count(*)) over (partition by image_set) as share
