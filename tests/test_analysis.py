@@ -278,6 +278,31 @@ def test_zero_shot_is_a_softmax_over_the_whole_keyword_list(analysed):
                                "from keyword_group_zero_shot where embedder_id = 'tiny' "
                                "group by image_id")
     assert np.allclose(groups["total"], 1.0, atol=1e-9)
+    # An unrated pool image keeps its zero_shot_pool_top_k (10) most probable keywords,
+    # ranked, with the probabilities of the whole list; its group sums stay whole.
+    unrated, vectors = _vectors(warehouse, "image_embeddings", "tiny",
+                                "(select image_id from pool where source_rating is null)")
+    assert len(unrated) > 10
+    logits = 100 * vectors @ text.T
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    kept = _frame(warehouse, """
+        select image_id, keyword, probability, keyword_rank from keyword_zero_shot
+        where embedder_id = 'tiny' and not is_complete order by image_id, keyword_rank""")
+    assert set(kept["image_id"]) == set(unrated)
+    names = keywords["keyword"].to_numpy()
+    for row, image_id in enumerate(unrated):
+        mine = kept[kept["image_id"] == image_id]
+        top = np.argsort(-expected[row], kind="stable")[:10]
+        assert mine["keyword_rank"].tolist() == list(range(1, 11))
+        assert np.allclose(mine["probability"], expected[row][top], atol=1e-9)
+        assert set(mine["keyword"]) == set(names[top])
+    totals = _frame(warehouse, """
+        select sum(probability) as total from keyword_group_zero_shot
+        where embedder_id = 'tiny' and image_id in (select image_id from pool
+                                                    where source_rating is null)
+        group by image_id""")
+    assert len(totals) == len(unrated) and np.allclose(totals["total"], 1.0, atol=1e-9)
     n_groups = query(warehouse, "select count(distinct keyword_group) from keywords")[0][0]
     assert n_groups == 6
 

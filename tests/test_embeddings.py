@@ -14,7 +14,7 @@ from neurostock.compute.cache import ResumeCache
 from neurostock.core.config import load_config
 from neurostock.core.paths import resume_cache_file
 from neurostock.embed.udfs import EmbeddingFunctions
-from tests.conftest import built_sample, last_runs, query, sha256_of
+from tests.conftest import built_sample, copy_warehouse, last_runs, query, sha256_of
 from tests.conftest import run_cli as _cli
 from tests.tiny_clip import tiny_checkpoint as _tiny_checkpoint
 from tests.tiny_clip import tiny_embedder
@@ -107,13 +107,52 @@ def test_random_weights_are_labelled_downstream(embedded):
     assert labels == {"tiny": False, "tiny_random": True}
 
 
+def _zero_shot_times(warehouse: Path) -> dict:
+    """(model, image, embedder) -> when its zero-shot rows were computed."""
+    return {(model, *r[:2]): r[2] for model in ("keyword_zero_shot", "keyword_group_zero_shot")
+            for r in query(warehouse, f"select image_id, embedder_id, max(computed_at) "
+                                      f"from {model} group by all")}
+
+
 def test_second_build_computes_nothing(embedded):
     warehouse, config, *_ = embedded
+    before = _zero_shot_times(warehouse)
+    assert before
     assert _build(warehouse, config, "--skip-images") == 0
+    # The zero-shot models are incremental: nothing new, nothing recomputed.
+    assert _zero_shot_times(warehouse) == before
     runs = {k: v for k, v in last_runs(warehouse).items() if k[0].startswith("embed_")}
     assert len(runs) == 6  # tiny: 3 kinds, tiny_random: image, minilm: prompt + keyword
     assert {k: v[0] for k, v in runs.items()} == {k: 0 for k in runs}
     assert runs[("embed_image", "tiny")][1] > 100  # all skipped
+
+
+def test_zero_shot_tables_from_before_are_brought_up_to_date(embedded, tmp_path):
+    """A warehouse built before the zero-shot models were incremental (tables without
+    the hashes) builds: its rows are computed again once, then reused."""
+    warehouse, config, *_ = embedded
+    copy = copy_warehouse(warehouse, tmp_path / "old" / warehouse.name)
+    before = query(copy, "select count(*) from keyword_group_zero_shot")[0][0]
+    con = duckdb.connect(str(copy))
+    try:
+        for table, columns in (
+                ("keyword_zero_shot", "image_id, embedder_id, is_random_init, keyword, "
+                                      "keyword_group, logit, probability"),
+                ("keyword_group_zero_shot", "image_id, embedder_id, keyword_group, "
+                                            "is_random_init, probability, n_keywords")):
+            con.execute(f"create table old_{table} as select {columns} from {table}")
+            con.execute(f"drop table {table}")
+            con.execute(f"alter table old_{table} rename to {table}")
+    finally:
+        con.close()
+    assert _build(copy, config, "--skip-images") == 0
+    assert query(copy, "select count(*), count(vector_hash) from keyword_group_zero_shot"
+                 )[0] == (before, before)
+    assert query(copy, "select count(*) from keyword_zero_shot where vector_hash is null "
+                       "or is_complete is null")[0][0] == 0
+    times = _zero_shot_times(copy)
+    assert _build(copy, config, "--skip-images") == 0
+    assert _zero_shot_times(copy) == times
 
 
 def test_changed_file_is_recomputed_alone(embedded):
@@ -123,10 +162,18 @@ def test_changed_file_is_recomputed_alone(embedded):
                    "join emb_image__tiny e using (image_id) order by image_id limit 1")[0]
     Image.new("RGB", (64, 64), (250, 10, 10)).save(path, format="JPEG")
 
+    before = _zero_shot_times(warehouse)
     assert _build(warehouse, config) == 0
 
     runs = last_runs(warehouse)
     assert runs[("embed_image", "tiny")][0] == 1
+    # Its zero-shot rows alone are computed again (the random-weight embedder has no
+    # keyword vectors: no zero-shot rows).
+    after = _zero_shot_times(warehouse)
+    assert set(after) == set(before)
+    changed = {key for key in after if after[key] != before[key]}
+    assert changed == {(m, image_id, "tiny")
+                       for m in ("keyword_zero_shot", "keyword_group_zero_shot")}
     assert runs[("embed_image", "tiny_random")][0] == 1
     new = query(warehouse, "select embedding from emb_image__tiny where image_id = ?",
                 [image_id])[0][0]

@@ -26,3 +26,26 @@ from {{ model }}
 group by {{ group_by | join(', ') }}
 having abs(sum({{ column }}) - 1) > {{ tolerance }} or sum({{ column }}) is null
 {% endtest %}
+
+
+{#- An incomplete (image, embedder) of keyword_zero_shot keeps exactly its top_k most
+    probable keywords (fewer only where the list is shorter), ranked 1..k, and no more
+    probability than 1; a complete one keeps one row per keyword of its embedder. -#}
+{% test zero_shot_top_keywords_kept(model, top_k) %}
+with
+kept as (
+    select image_id, embedder_id, bool_and(is_complete) as is_complete,
+           count(*) as n, max(keyword_rank) as max_rank, sum(probability) as total,
+    from {{ model }}
+    group by image_id, embedder_id
+),
+listed as (
+    select embedder_id, count(*) as n_keywords from {{ ref('keyword_embeddings') }}
+    group by embedder_id
+)
+select kept.*
+from kept inner join listed using (embedder_id)
+where n != case when is_complete then n_keywords else least({{ top_k }}, n_keywords) end
+   or max_rank != n
+   or total > 1 + 1e-9
+{% endtest %}

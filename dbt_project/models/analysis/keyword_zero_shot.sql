@@ -1,36 +1,25 @@
--- One row per (image, embedder, keyword): zero-shot probability of the keyword,
--- a softmax over the whole keyword list of logit_scale x cosine similarity
--- (both sides L2-normalised), as CLIP is trained to be read.
+-- One row per (image, embedder, keyword) kept: zero-shot probability of the keyword,
+-- a softmax over the whole keyword list of logit_scale x cosine similarity (both sides
+-- L2-normalised), as CLIP is trained to be read. Every keyword of a rated image (what
+-- the metrics read; and of every image with var zero_shot_keyword_signals, where each
+-- keyword is a signal); the var zero_shot_pool_top_k most probable keywords of an
+-- unrated pool image (is_complete false): at pool size every keyword of every image
+-- would be ~300 M rows per embedder. keyword_rank: 1 = the image's most probable.
+-- Incremental (macros/zero_shot.sql): only new or changed pairs are computed.
+{{ config(materialized='incremental', unique_key=['image_id', 'embedder_id'],
+          incremental_strategy='delete+insert', on_schema_change='append_new_columns',
+          post_hook=["{{ zero_shot_stale_delete() }}"]) }}
 with
 
-images as (select * from {{ ref('image_embeddings') }}),
+{{ zero_shot_pairs(with_completeness=true) }},
 
-keywords as (select * from {{ ref('keyword_embeddings') }}),
+ranked as (
 
-logits as (
-
-    select
-        images.image_id,
-        images.embedder_id,
-        images.is_random_init,
-        keywords.keyword,
-        -- 'unlisted' as in keyword_embeddings: a NULL group would name no signal.
-        coalesce(keywords.keyword_group, 'unlisted') as keyword_group,
-        {{ var('zero_shot_logit_scale') }}
-            * list_cosine_similarity(images.embedding::double[],
-                                     keywords.embedding::double[]) as logit,
-    from images
-    inner join keywords using (embedder_id)
-
-),
-
-shifted as (
-
-    -- Minus the image's largest logit: exp() cannot overflow.
     select
         *,
-        exp(logit - max(logit) over (partition by image_id, embedder_id)) as weight,
-    from logits
+        row_number() over (partition by image_id, embedder_id
+                           order by probability desc, keyword) as keyword_rank,
+    from probabilities
 
 ),
 
@@ -43,8 +32,14 @@ final as (
         keyword,
         keyword_group,
         logit,
-        weight / sum(weight) over (partition by image_id, embedder_id) as probability,
-    from shifted
+        probability,
+        keyword_rank,
+        is_complete,
+        vector_hash,
+        keyword_list_hash,
+        now() as computed_at,
+    from ranked
+    where is_complete or keyword_rank <= {{ var('zero_shot_pool_top_k') }}
 
 )
 
