@@ -35,10 +35,8 @@ final as (
 
     select
         *,
-        rank() over (partition by scorer_id, subset order by score)
-            + (count(*) over (partition by scorer_id, subset, score) - 1) / 2.0 as score_rank,
-        rank() over (partition by scorer_id, subset order by rating)
-            + (count(*) over (partition by scorer_id, subset, rating) - 1) / 2.0 as rating_rank,
+        {{ average_rank('score', 'scorer_id, subset') }} as score_rank,
+        {{ average_rank('rating', 'scorer_id, subset') }} as rating_rank,
     from paired
 
 )

@@ -22,8 +22,7 @@ ranked as (
     select
         scorer_id,
         is_sellable,
-        rank() over (partition by scorer_id order by score)
-            + (count(*) over (partition by scorer_id, score) - 1) / 2.0 as score_rank,
+        {{ average_rank('score', 'scorer_id') }} as score_rank,
     from {{ ref('int_decision_pairs') }}
     where is_scored
 
@@ -36,10 +35,9 @@ auc as (
         scorer_id,
         count(*) filter (where is_sellable) as n_good,
         count(*) filter (where not is_sellable) as n_bad,
-        (sum(score_rank) filter (where is_sellable)
-            - count(*) filter (where is_sellable) * (count(*) filter (where is_sellable) + 1) / 2.0)
-            / nullif(count(*) filter (where is_sellable)::double
-                     * count(*) filter (where not is_sellable), 0) as auc_sellable_scored,
+        {{ mann_whitney_auc('sum(score_rank) filter (where is_sellable)',
+                            'count(*) filter (where is_sellable)',
+                            'count(*) filter (where not is_sellable)') }} as auc_sellable_scored,
     from ranked
     group by scorer_id
 

@@ -93,9 +93,7 @@ with_auc as (
     select
         overall.*,
         pair_counts.* exclude (scorer_id, subset),
-        case when n_good > 0 and n_bad > 0
-            then (good_rank_sum - n_good * (n_good + 1) / 2.0) / (n_good::double * n_bad)
-        end as auc,
+        {{ mann_whitney_auc('good_rank_sum', 'n_good', 'n_bad') }} as auc,
         case
             when (n * (n - 1) / 2.0 - n_tied_score_pairs) > 0
                 and (n * (n - 1) / 2.0 - (

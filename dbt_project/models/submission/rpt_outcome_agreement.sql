@@ -44,16 +44,11 @@ pairs as (
         outcomes.image_id,
         outcomes.is_positive,
         signals.score,
-        rank() over same_label_by_score
-            + (count(*) over (partition by signals.scorer_id, outcomes.label, signals.score)
-               - 1) / 2.0 as score_rank,
+        {{ average_rank('signals.score', 'signals.scorer_id, outcomes.label') }} as score_rank,
     from outcomes
     inner join {{ ref('image_signals') }} as signals using (image_id)
     semi join valid_signals using (scorer_id)
     where signals.score is not null and isfinite(signals.score)
-    window same_label_by_score as (
-        partition by signals.scorer_id, outcomes.label order by signals.score
-    )
 
 ),
 
@@ -76,10 +71,7 @@ with_auc as (
     select
         counted.*,
         counted.n::double / labelled.n_labelled as coverage,
-        case when n_positive > 0 and n_negative > 0
-            then (positive_rank_sum - n_positive * (n_positive + 1) / 2.0)
-                / (n_positive::double * n_negative)
-        end as auc,
+        {{ mann_whitney_auc('positive_rank_sum', 'n_positive', 'n_negative') }} as auc,
     from counted
     inner join labelled using (label)
 
