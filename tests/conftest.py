@@ -70,8 +70,8 @@ _PROJECT_TOKEN = "@neurostock-project@"
 @pytest.fixture(autouse=True, scope="session")
 def _shared_dbt_work(tmp_path_factory):
     """dbt parses the project in full (~4 s) in every new warehouse: its saved parse
-    (target/partial_parse.msgpack) lives in the warehouse's folder. The suite makes
-    about a hundred warehouses of a few configurations, so a fresh warehouse starts from
+    (target/partial_parse.msgpack) lives in the warehouse's folder. The workers make
+    ~40 new warehouses of 27 sets of dbt vars (7 Dec 2026), so a fresh warehouse starts from
     the parse of an earlier one with the same vars (shared by the workers; its project
     folder rewritten), and dbt's own partial parsing checks it: the vars, the profile,
     the dbt version and every file's checksum, reparsing what differs. dbt runs in

@@ -36,9 +36,9 @@ GENERATED = Path("models") / "generated"
 # Set (to a reason) where no dbt may run: the test suite's fast tier sets it, so a test
 # that runs dbt without the `slow` marker fails instead of slowing the tier down.
 NO_DBT_ENV = "NEUROSTOCK_NO_DBT"
-# dbt subcommands that take --vars.
 # The warehouse path profiles.yml gives dbt-duckdb, set by run_dbt.
 DBT_PATH_ENV = "NEUROSTOCK_DBT_PATH"
+# dbt subcommands that take --vars.
 _TAKE_VARS = {"build", "run", "test", "compile", "docs", "parse", "ls", "list", "seed",
               "snapshot", "show", "run-operation", "source"}
 
