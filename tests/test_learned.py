@@ -349,6 +349,39 @@ def test_judged_by_auc_and_precision_of_sellable_on_the_whole_population(trained
                    pytest.approx(metrics["precision_sellable"]))
 
 
+def test_judged_forward_on_later_generations(trained):
+    """Beside the grouped folds: each period of later generations is judged by a model
+    fitted on every dated rated image generated before it (learn/forward.py), with
+    intervals; the report table carries the same figures."""
+    warehouse, config, root, _ = trained
+    forward = _metrics(warehouse)["forward"]
+    periods, pooled = forward["periods"], forward["pooled"]
+    assert len(periods) >= 2
+    months = dict(query(warehouse, f"""
+        select r.image_id, strftime(i.generated_at, '%Y-%m') from ({RATED_VALID}) r
+        join int_images_checked i using (image_id)"""))
+    for period in periods:
+        assert period["n_train"] == sum(1 for m in months.values()
+                                        if m is not None and m < period["first_month"])
+        assert period["n"] == sum(1 for m in months.values() if m is not None and
+                                  period["first_month"] <= m <= period["last_month"])
+        low, high = period["auc_sellable_ci"]
+        assert low <= period["auc_sellable"] <= high
+    assert [p["first_month"] for p in periods] == sorted(p["first_month"] for p in periods)
+    assert pooled["n"] == sum(p["n"] for p in periods)
+    rows = query(warehouse, "select period, n, auc_sellable, auc_sellable_ci_low, disagrees "
+                            "from rpt_learned_forward where scorer_id = 'learned_decision' "
+                            "order by position")
+    assert [r[0] for r in rows][-1] == "pooled" and len(rows) == len(periods) + 1
+    assert rows[-1][1:4] == (pooled["n"], pytest.approx(pooled["auc_sellable"]),
+                             pytest.approx(pooled["auc_sellable_ci"][0]))
+    out = root / "report-forward"
+    assert _cli(warehouse, config, "report", "--out", str(out), "--no-docs") == 0
+    page = (out / "learned.html").read_text(encoding="utf-8")
+    assert "learned_decision on later generations" in page
+    assert f"[{pooled['auc_sellable_ci'][0]:,.3f}," in page
+
+
 def test_a_planted_prefix_block_is_picked_up(trained):
     """Every `7_` image is unusable: the prefix block's contribution interval lies above
     0 and P(usable) gives it weight in every fold."""

@@ -42,6 +42,7 @@ from neurostock.learn import decision
 from neurostock.learn.context import Context, load_context
 from neurostock.learn.decision_metrics import clean_json, decision_metrics, ordinal_code
 from neurostock.learn.features import Features, load_features
+from neurostock.learn.forward import forward_validate_decision
 from neurostock.learn.learned_scores import SCHEMA, scores_table, write_scores
 from neurostock.learn.search import INNER_FOLDS, cross_validate, fit_search, grid, spearman
 
@@ -140,9 +141,17 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
         predictions, fold_of = cv.score, cv.fold_of
         final, _ = decision.fit_decision(features.matrix, context, features.names, y,
                                          y_unusable, groups, cfg.context_blocks)
+        # Forward in time: trained before each cut-off, judged on what came after
+        # (learn/forward.py), the way the decision is used on new generations.
+        forward = forward_validate_decision(features.matrix, context, features.names, y,
+                                            y_unusable, sellable, groups,
+                                            cfg.context_blocks, cfg.seed, progress)
+        if "skipped" in forward:
+            progress(f"{cfg.scorer_id}: no forward figure: {forward['skipped']}")
         # Judged against the real labels (with shuffled ratings: chance).
         metrics = clean_json({
             **decision_metrics(cv, sellable, ratings, unusable, groups, cfg.seed),
+            "forward": forward,
             "spearman_oof": spearman(ordinal_code(ratings, unusable), cv.score),
             "folds": cv.folds,
             "final_params": {"usable": final.usable.params, "rating": final.rating.params},

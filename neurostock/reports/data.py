@@ -100,6 +100,12 @@ def load(con: duckdb.DuckDBPyConnection) -> dict:
         for row in query_rows(con, "select * from rpt_learned_blocks"):
             learned_blocks[row["scorer_id"]].append(row)
     data["learned_blocks"] = learned_blocks
+    learned_forward: dict = defaultdict(list)
+    if "rpt_learned_forward" in built:
+        for row in query_rows(con, "select * from rpt_learned_forward "
+                                   "order by scorer_id, position"):
+            learned_forward[row["scorer_id"]].append(row)
+    data["learned_forward"] = learned_forward
     data["suggestions"] = query_rows(con, """
         select * from rpt_threshold_suggestions order by scorer_id""")
     boxes = defaultdict(list)

@@ -1,0 +1,162 @@
+"""The decision judged forward in time, the way it is used: trained on what was generated
+before a cut-off, measured on what was generated after it.
+
+Grouped K-fold (learn/decision.py) mixes months: a model fitted on some of March and
+June judges the rest of March and June. A pack is chosen from *new* generations, of
+months (and often experiment models) the model has never seen, so a score that leans on
+the month or on this season's prompts can look good across random folds and fail on
+next month's batch. Forward-chaining measures that:
+
+- The dated rated images (int_images_checked.generated_at; the undated ones are left
+  out of forward figures: they could be from any time) are ordered by generation month.
+  The first FIRST_SHARE of them (whole months) is the first training set; the months
+  after it are cut into up to CUTS periods of about equal size (whole months again).
+- For each period: the decision model is searched and fitted (the same inner grouped
+  search, learn/decision.fit_decision) on every dated image generated before the
+  period, and scores the period's images. Nothing of the period or after it is seen.
+- Per period and pooled over the periods: AUC of sellable and precision of sellable
+  among the top KEEP_SHARE of the period's images, with grouped bootstrap 95%
+  intervals (prompt groups resampled, as the grouped figures).
+
+Fewer than two dated months, or too few images before the first period (MIN_TRAIN), or a
+period without both classes: no forward figure, and the reason says why.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurostock.core.intervals import percentile_interval
+from neurostock.learn.context import Context
+from neurostock.learn.decision import fit_decision
+from neurostock.learn.decision_metrics import (
+    BOOTSTRAP_REPLICATES,
+    auc,
+    bootstrap_weights,
+    weighted_auc,
+    weighted_precision,
+)
+
+FIRST_SHARE = 0.4
+CUTS = 3
+KEEP_SHARE = 0.25
+# Fewer dated images than this before the first period: nothing to learn forward from.
+MIN_TRAIN = 40
+
+
+@dataclass(frozen=True)
+class Period:
+    """One forward step: train on rows `train`, judge rows `test` (indices)."""
+
+    first_month: str
+    last_month: str
+    train: np.ndarray
+    test: np.ndarray
+
+
+def forward_periods(month: np.ndarray, cuts: int = CUTS,
+                    first_share: float = FIRST_SHARE) -> tuple[list[Period], str | None]:
+    """The forward steps over the rows' generation months ('YYYY-MM', None unknown), or
+    no steps and the reason. Periods are whole months, contiguous, in order; each
+    trains on every dated row before its first month."""
+    dated = np.array([m is not None for m in month], dtype=bool)
+    if not dated.any():
+        return [], "no rated image has a generation date"
+    values = np.array([m if m is not None else "" for m in month], dtype=object)
+    months, counts = np.unique(values[dated].astype(str), return_counts=True)
+    if len(months) < 2:
+        return [], f"all dated rated images are of one month ({months[0]})"
+    share = np.cumsum(counts) / counts.sum()
+    # The first training set: whole months up to first_share, at least one month, and
+    # at least one month left to test.
+    first = int(min(max(1, np.searchsorted(share, first_share, side="right")),
+                    len(months) - 1))
+    rest = months[first:]
+    rest_counts = counts[first:]
+    cuts = min(cuts, len(rest))
+    # Whole months into `cuts` periods of about equal size.
+    bounds = np.searchsorted(np.cumsum(rest_counts) / rest_counts.sum(),
+                             np.arange(1, cuts) / cuts, side="left") + 1
+    chunks = [c for c in np.split(np.arange(len(rest)), np.unique(np.clip(bounds, 1,
+                                                                          len(rest) - 1)))
+              if len(c)] if cuts > 1 else [np.arange(len(rest))]
+    periods = []
+    text = values.astype(str)
+    for chunk in chunks:
+        first_month, last_month = str(rest[chunk[0]]), str(rest[chunk[-1]])
+        train = np.flatnonzero(dated & (text < first_month))
+        test = np.flatnonzero(dated & (text >= first_month) & (text <= last_month))
+        periods.append(Period(first_month, last_month, train, test))
+    if len(periods[0].train) < MIN_TRAIN:
+        return [], (f"{len(periods[0].train)} dated rated images before {periods[0].first_month}"
+                    f": fewer than {MIN_TRAIN} to learn from")
+    return periods, None
+
+
+def _figures(sellable: np.ndarray, score: np.ndarray, groups: np.ndarray,
+             seed: int, replicates: int) -> dict:
+    """AUC of sellable and precision among the top KEEP_SHARE, with grouped intervals."""
+    draws_auc, draws_precision = [], []
+    for weights in bootstrap_weights(groups, replicates, seed):
+        draws_auc.append(weighted_auc(sellable, score, weights))
+        draws_precision.append(weighted_precision(sellable, score, weights, KEEP_SHARE))
+    ones = np.ones((1, len(score)))
+    return {
+        "n": int(len(score)), "n_sellable": int(sellable.sum()),
+        "sellable_rate": float(sellable.mean()),
+        "auc_sellable": auc(sellable, score),
+        "auc_sellable_ci": list(percentile_interval(np.concatenate(draws_auc))),
+        "keep_share": KEEP_SHARE,
+        "precision_sellable": float(weighted_precision(sellable, score, ones, KEEP_SHARE)[0]),
+        "precision_sellable_ci": list(percentile_interval(np.concatenate(draws_precision))),
+    }
+
+
+def forward_validate_decision(matrix: np.ndarray, context: Context, names: list[str],
+                              source_rating: np.ndarray, unusable: np.ndarray,
+                              sellable: np.ndarray, groups: np.ndarray,
+                              blocks: tuple[str, ...], seed: int, progress=None,
+                              replicates: int = BOOTSTRAP_REPLICATES) -> dict:
+    """The forward figures (module doc) as a JSON-ready dict: `periods` (each with its
+    months, n_train and figures) and `pooled`, or `skipped` with the reason."""
+    periods, reason = forward_periods(context.month)
+    if reason:
+        return {"skipped": reason}
+    sellable = np.asarray(sellable, dtype=bool)
+    unusable = np.asarray(unusable, dtype=bool)
+    scores, rows, out = [], [], []
+    for k, period in enumerate(periods):
+        started = time.monotonic()
+        train, test = period.train, period.test
+        if len(np.unique(sellable[test])) < 2 or len(np.unique(groups[train])) < 3:
+            out.append({"first_month": period.first_month, "last_month": period.last_month,
+                        "n_train": int(len(train)), "n": int(len(test)),
+                        "skipped": "one class only in the period, or under 3 prompts before it"})
+            continue
+        model, _ = fit_decision(matrix[train], context.take(train), names,
+                                source_rating[train], unusable[train], groups[train], blocks)
+        score = model.predict(matrix[test], context.take(test))
+        figures = _figures(sellable[test], score, groups[test], seed + k, replicates)
+        out.append({"first_month": period.first_month, "last_month": period.last_month,
+                    "n_train": int(len(train)), **figures})
+        scores.append(score)
+        rows.append(test)
+        if progress:
+            progress(f"forward {k + 1}/{len(periods)}: trained on {len(train):,} images before "
+                     f"{period.first_month}, AUC of sellable {figures['auc_sellable']:.3f} on "
+                     f"{len(test):,} generated {period.first_month}..{period.last_month} "
+                     f"({time.monotonic() - started:.1f} s)")
+    if not rows:
+        return {"skipped": "no period had both sellable and other images", "periods": out}
+    test_rows = np.concatenate(rows)
+    pooled = _figures(sellable[test_rows], np.concatenate(scores), groups[test_rows], seed,
+                      replicates)
+    n_undated = int(sum(m is None for m in context.month))
+    return {"periods": out, "pooled": pooled, "n_undated": n_undated,
+            "method": (f"forward-chaining by generation month: first {FIRST_SHARE:.0%} of "
+                       f"the dated images to train, then up to {CUTS} periods, each judged "
+                       "by a model fitted on everything generated before it"),
+            "bootstrap": f"{replicates} grouped (prompt) resamples, percentile 95%"}

@@ -1,0 +1,102 @@
+"""learn.forward: the decision judged on later generations, the way it is used: the
+periods are whole months in order, each judged by a model that saw nothing of it or
+after it (planted data where the future differs from the past shows it)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neurostock.learn.context import Context
+from neurostock.learn.forward import MIN_TRAIN, forward_periods, forward_validate_decision
+
+
+def _months(counts: dict) -> np.ndarray:
+    return np.array([m for m, n in counts.items() for _ in range(n)], dtype=object)
+
+
+def test_periods_are_whole_months_in_order_each_trained_on_the_past_only():
+    counts = {"2022-10": 60, "2022-11": 40, "2022-12": 30, "2023-01": 35, "2023-02": 25,
+              None: 7}
+    month = _months(counts)
+    np.random.default_rng(0).shuffle(month)  # row order says nothing of time
+    periods, reason = forward_periods(month)
+    assert reason is None and len(periods) == 3
+    text = np.array([m or "" for m in month])
+    tested = np.concatenate([p.test for p in periods])
+    assert len(tested) == len(set(tested.tolist()))  # each dated row judged once at most
+    assert all(month[i] is not None for i in tested)
+    for period in periods:
+        assert set(text[period.test]) == {m for m in counts if m and
+                                          period.first_month <= m <= period.last_month}
+        assert (text[period.train] < period.first_month).all()
+        assert len(period.train) == sum(n for m, n in counts.items()
+                                        if m and m < period.first_month)
+    # The first training set: whole months up to 40% of the dated rows (October's 32%;
+    # with November it would be 53%); the four months after it in three periods.
+    assert periods[0].first_month == "2022-11"
+    assert [(p.first_month, p.last_month) for p in periods][-1][1] == "2023-02"
+    assert [p.first_month for p in periods] == sorted(p.first_month for p in periods)
+
+
+def test_too_little_time_gives_a_reason_not_a_figure():
+    assert forward_periods(np.array([None] * 10, dtype=object))[1] == \
+        "no rated image has a generation date"
+    assert "one month" in forward_periods(_months({"2022-10": 100}))[1]
+    few = forward_periods(_months({"2022-10": MIN_TRAIN - 1, "2022-11": 200}))
+    assert few[0] == [] and f"fewer than {MIN_TRAIN}" in few[1]
+
+
+def _drifting(n_per_month: int = 80, seed: int = 3):
+    """Five months; in the first four, sellable follows feature a; in the last month it
+    follows the opposite of a. A model that sees only the past must fail the last month;
+    one that had seen it would not."""
+    rng = np.random.default_rng(seed)
+    months = ["2022-10", "2022-11", "2022-12", "2023-01", "2023-02"]
+    month = np.repeat(np.array(months, dtype=object), n_per_month)
+    n = len(month)
+    a = rng.normal(size=n)
+    signal = np.where(month == "2023-02", -a, a)
+    quality = signal + rng.normal(scale=0.4, size=n)
+    rating = np.clip(np.round(2.5 + quality), 1, 4)
+    unusable = quality < -1.2
+    rating[unusable] = 5
+    matrix = np.column_stack([a, rng.normal(size=n)])
+    none = np.full(n, None, dtype=object)
+    context = Context(np.arange(n), np.array([f"prompt {i}" for i in range(n)], dtype=object),
+                      none, none, none, month)
+    groups = np.array([f"g{i // 2}" for i in range(n)], dtype=object)
+    sellable = (rating >= 3) & (rating <= 4)
+    return matrix, context, rating, unusable, sellable, groups
+
+
+def test_each_period_is_judged_by_a_model_that_never_saw_it():
+    matrix, context, rating, unusable, sellable, groups = _drifting()
+    lines = []
+    result = forward_validate_decision(matrix, context, ["score:a", "score:b"], rating,
+                                       unusable, sellable, groups, (), seed=1,
+                                       progress=lines.append, replicates=200)
+    periods = result["periods"]
+    assert [p["first_month"] for p in periods] == ["2022-12", "2023-01", "2023-02"]
+    assert [p["n_train"] for p in periods] == [160, 240, 320]
+    # The past holds: judged well; the last month turned against the past: judged badly.
+    assert periods[0]["auc_sellable"] > 0.8 and periods[1]["auc_sellable"] > 0.8
+    assert periods[2]["auc_sellable"] < 0.3
+    low, high = periods[2]["auc_sellable_ci"]
+    assert low <= periods[2]["auc_sellable"] <= high and high < 0.5
+    pooled = result["pooled"]
+    assert pooled["n"] == 240 and pooled["keep_share"] == 0.25
+    assert pooled["auc_sellable_ci"][0] <= pooled["auc_sellable"] <= pooled["auc_sellable_ci"][1]
+    assert len(lines) == 3 and "trained on 160 images before 2022-12" in lines[0]
+
+
+def test_undated_images_never_enter_a_forward_figure():
+    matrix, context, rating, unusable, sellable, groups = _drifting()
+    month = context.month.copy()
+    month[::10] = None
+    dated = Context(context.image_ids, context.prompt, context.prefix,
+                    context.experiment_model, context.experiment_number, month)
+    result = forward_validate_decision(matrix, dated, ["score:a", "score:b"], rating,
+                                       unusable, sellable, groups, (), seed=1,
+                                       replicates=50)
+    assert result["n_undated"] == 40
+    assert sum(p["n"] for p in result["periods"]) == result["pooled"]["n"] == 216
