@@ -157,9 +157,9 @@ def _cmd_similar(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     with connect(args.warehouse, read_only=args.text is None) as con:
         if args.text is not None:
-            rows = similar_to_text(con, config, args.text, args.embedder, args.k)
+            rows = similar_to_text(con, config, args.text, args.embedder, args.k, args.exact)
         else:
-            rows = similar_to_image(con, config, args.image, args.embedder, args.k)
+            rows = similar_to_image(con, config, args.image, args.embedder, args.k, args.exact)
         prompts = prompts_of(con, [image_id for image_id, _ in rows])
     for image_id, similarity in rows:
         print(f"{image_id}\t{similarity:.4f}\t{prompts.get(image_id) or ''}")
@@ -535,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--text", metavar="TEXT")
     p.add_argument("--embedder", metavar="ID", help="default: the first configured embedder")
     p.add_argument("-k", type=int, default=20, help="how many (default 20)")
+    p.add_argument("--exact", action="store_true",
+                   help="scan every vector instead of asking the index beside the warehouse")
     p.set_defaults(func=_cmd_similar)
 
     p = sub.add_parser("select", help="the images a score passes: a CSV list and their files")

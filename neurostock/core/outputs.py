@@ -12,7 +12,7 @@ report's `report.json`), under the key "outputs":
 and an `Outputs` applies these rules:
 
 - DIR that is or lies inside a folder of the warehouse (`<warehouse>.dbt/`, `.models/`,
-  `.shards/`, the resume cache, the lock) or inside the dbt project, or that holds the
+  `.shards/`, `.index/`, the resume cache, the lock) or inside the dbt project, or that holds the
   warehouse file, is refused in one line.
 - DIR that is not empty and holds no record of the same command is refused (a first
   run goes into a new or empty folder); a command with `--force` refuses a DIR that
@@ -44,6 +44,7 @@ from neurostock.core.fileio import file_sha256
 from neurostock.core.paths import (
     dbt_project_dir,
     dbt_work_dir,
+    index_dir,
     lock_file,
     models_dir,
     resume_cache_file,
@@ -78,7 +79,7 @@ def refuse_warehouse_folders(root: Path, shown: Path | str,
     guarded = [dbt_project_dir()]
     if warehouse is not None:
         for form in {Path(os.path.abspath(warehouse)), Path(os.path.realpath(warehouse))}:
-            guarded += [dbt_work_dir(form), models_dir(form), shards_dir(form),
+            guarded += [dbt_work_dir(form), models_dir(form), shards_dir(form), index_dir(form),
                         resume_cache_file(form), lock_file(form)]
             if form.is_relative_to(root):
                 raise NeurostockError(

@@ -7,6 +7,8 @@ builds a warehouse sibling's path.
     <stem>.vectors.sqlite        the resume cache of the UDF steps (compute/cache.py)
     <warehouse>.shards/          the Ray engine's Parquet shards (compute/shards.py)
     <warehouse>.models/          trained learned models (learn/train.py)
+    <warehouse>.index/           nearest-neighbour indexes of image vectors
+                                 (compute/vector_index.py)
 """
 
 from __future__ import annotations
@@ -57,3 +59,22 @@ def shards_dir(warehouse: Path, configured: str | None = None) -> Path:
 def models_dir(warehouse: Path) -> Path:
     """`<warehouse>.models/`: the learned models' files."""
     return warehouse_sibling(warehouse, ".models")
+
+
+def index_dir(warehouse: Path) -> Path:
+    """`<warehouse>.index/`: the nearest-neighbour indexes of image vectors."""
+    return warehouse_sibling(warehouse, ".index")
+
+
+def image_index_file(warehouse: Path, embedder_id: str) -> Path:
+    """`<warehouse>.index/image__<embedder>.usearch`: the embedder's image-vector index."""
+    return index_dir(warehouse) / f"image__{embedder_id}.usearch"
+
+
+def connection_warehouse(con) -> Path:
+    """The warehouse file a DuckDB connection has open, absolute (dbt opens it by a path
+    relative to its folder, profiles.yml); `memory.duckdb` in the working folder for an
+    in-memory database."""
+    path = con.execute("select path from duckdb_databases() "
+                       "where database_name = current_database()").fetchone()[0]
+    return Path(path).resolve() if path else Path.cwd() / "memory.duckdb"

@@ -1,9 +1,13 @@
-"""Nearest neighbours in SQL: images like an image, images like a text.
+"""Nearest neighbours: images like an image, images like a text.
 
-Exact search with array_cosine_similarity over the embedder's FLOAT[dim]
-table: exact by definition, nothing to build or keep in step with the incremental
-tables, and it scales linearly (benchmarks/bench_similar.py measures it beside a
-blocked numpy scan and a vss HNSW index; docs/embeddings.md has the numbers).
+Where the build left the embedder's image index beside the warehouse
+(`<warehouse>.index/`, written by image_embedding_pairs; compute/vector_index.py), it
+is opened as a read-only memory map and asked for 2k+1 candidates, which are ranked
+again here with array_cosine_similarity on the stored vectors: what is returned is
+exact for the candidates, and the index's recall decides which candidates there are
+(benchmarks/bench_embedding_index.py; docs/embeddings.md). Without an index (never
+built, a prompt-only embedder, a warehouse copied without it) the search is the exact
+scan over the embedder's FLOAT[dim] table: linear in the rows, ~0.7 s per 100k.
 """
 
 from __future__ import annotations
@@ -21,6 +25,21 @@ join emb_image__{e} as other on other.image_id != target.image_id
 where target.image_id = ? and other.embedding is not null
 order by similarity desc, other.image_id
 limit ?
+"""
+
+# Rank the index's candidates exactly on the stored vectors.
+CANDIDATES_QUERY = """
+select other.image_id,
+       array_cosine_similarity(?::float[{dim}], other.embedding) as similarity,
+from emb_image__{e} as other
+where other.image_id in (select unnest(?::bigint[]))
+    and other.image_id != ? and other.embedding is not null
+order by similarity desc, other.image_id
+limit ?
+"""
+
+QUERY_VECTOR = """
+select ns_embed_text('{e}', 'query', ?, sha256(?), 1).embedding::float[{dim}]
 """
 
 TEXT_TO_IMAGE_QUERY = """
@@ -86,10 +105,29 @@ def _embedder(con: duckdb.DuckDBPyConnection, config: Config, embedder_id: str |
     return embedder_id, dim, kinds
 
 
+def _through_index(con, embedder_id: str, dim: int, vector, exclude: int,
+                   k: int) -> list[tuple[int, float]] | None:
+    """The k nearest through the embedder's saved index (None: there is none)."""
+    import numpy as np
+
+    from neurostock.compute.vector_index import VectorIndex
+    from neurostock.core.paths import connection_warehouse, image_index_file
+
+    index = VectorIndex.load(image_index_file(connection_warehouse(con), embedder_id), dim,
+                             view=True)
+    if index is None or not len(index):
+        return None
+    keys, _ = index.search(np.asarray([vector], dtype=np.float32), min(len(index), 2 * k + 1))
+    candidates = [int(key) for key in keys[0].tolist() if key >= 0]
+    return con.execute(CANDIDATES_QUERY.format(e=embedder_id, dim=dim),
+                       [vector, candidates, exclude, k]).fetchall()
+
+
 def similar_to_image(con, config: Config, image_id: int, embedder_id: str | None = None,
-                     k: int = 20) -> list[tuple[int, float]]:
-    """The k images nearest to `image_id` by the embedder's image embeddings."""
-    embedder_id, _, _ = _embedder(con, config, embedder_id, need_image=True)
+                     k: int = 20, exact: bool = False) -> list[tuple[int, float]]:
+    """The k images nearest to `image_id` by the embedder's image embeddings (through
+    its index where there is one, unless `exact`)."""
+    embedder_id, dim, _ = _embedder(con, config, embedder_id, need_image=True)
     present = con.execute(
         f"select count(*) from emb_image__{embedder_id} where image_id = ? "
         "and embedding is not null", [image_id]
@@ -97,13 +135,20 @@ def similar_to_image(con, config: Config, image_id: int, embedder_id: str | None
     if not present:
         raise NeurostockError(f"image {image_id} has no {embedder_id} image embedding "
                               "(not in the pool, or its file is not ok)")
+    if not exact:
+        vector = con.execute(f"select embedding from emb_image__{embedder_id} "
+                             "where image_id = ?", [image_id]).fetchone()[0]
+        found = _through_index(con, embedder_id, dim, vector, image_id, k)
+        if found is not None:
+            return found
     return con.execute(IMAGE_QUERY.format(e=embedder_id), [image_id, k]).fetchall()
 
 
 def similar_to_text(con, config: Config, text: str, embedder_id: str | None = None,
-                    k: int = 20) -> list[tuple[int, float]]:
-    """The k images nearest to `text`: by image embeddings where the embedder has them,
-    else by the images' prompt embeddings."""
+                    k: int = 20, exact: bool = False) -> list[tuple[int, float]]:
+    """The k images nearest to `text`: by image embeddings where the embedder has them
+    (through its index where there is one, unless `exact`), else by the images' prompt
+    embeddings."""
     from neurostock.compute.cache import ResumeCache
     from neurostock.core.paths import resume_cache_file
     from neurostock.core.warehouse import resolve_warehouse
@@ -115,7 +160,17 @@ def similar_to_text(con, config: Config, text: str, embedder_id: str | None = No
                               "so a text cannot be embedded with it")
     path = con.execute("select path from duckdb_databases() "
                        "where database_name = current_database()").fetchone()[0]
-    functions = EmbeddingFunctions(config, ResumeCache(resume_cache_file(resolve_warehouse(path))))
-    functions.register(con)
+    if not con.execute("select count(*) from duckdb_functions() "
+                       "where function_name = 'ns_embed_text'").fetchone()[0]:
+        # (A second query on the connection reuses the functions the first registered.)
+        functions = EmbeddingFunctions(config, ResumeCache(resume_cache_file(
+            resolve_warehouse(path))))
+        functions.register(con)
+    if "image" in kinds and not exact:
+        vector = con.execute(QUERY_VECTOR.format(e=embedder_id, dim=dim),
+                             [text, text]).fetchone()[0]
+        found = _through_index(con, embedder_id, dim, vector, -1, k)
+        if found is not None:
+            return found
     query = TEXT_TO_IMAGE_QUERY if "image" in kinds else TEXT_TO_PROMPT_QUERY
     return con.execute(query.format(e=embedder_id, dim=dim), [text, text, k]).fetchall()

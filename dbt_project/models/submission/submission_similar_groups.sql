@@ -2,7 +2,8 @@
 -- (the smallest image id connected to it) and the group's size. Near-duplicates are the
 -- perceptual-hash pairs (near_duplicate_pairs) and, for every image embedder with real
 -- weights, pairs whose image embeddings have cosine >= the policy's
--- near_duplicate_min_cosine (random weights say nothing about similarity: left out).
+-- near_duplicate_min_cosine (image_embedding_pairs; random weights say nothing about
+-- similarity: left out).
 with recursive
 
 members as (
@@ -16,20 +17,13 @@ hash_pairs as (
     semi join members as b on b.image_id = pairs.image_id_b
 ),
 
-vectors as (
-    select embeddings.image_id, embeddings.embedder_id, embeddings.embedding
-    from {{ ref('image_embeddings') }} as embeddings
-    semi join members using (image_id)
-    where not embeddings.is_random_init
-),
-
 embedding_pairs as (
-    select a.image_id as image_id_a, b.image_id as image_id_b
-    from vectors as a
-    inner join vectors as b
-        on a.embedder_id = b.embedder_id and a.image_id < b.image_id
-    where list_cosine_similarity(a.embedding, b.embedding)
-        >= {{ submission_param('near_duplicate_min_cosine') }}
+    -- Found through each embedder's nearest-neighbour index, never by comparing every
+    -- pair (image_embedding_pairs: real-weight embedders only).
+    select pairs.image_id_a, pairs.image_id_b
+    from {{ ref('image_embedding_pairs') }} as pairs
+    semi join members as a on a.image_id = pairs.image_id_a
+    semi join members as b on b.image_id = pairs.image_id_b
 ),
 
 pairs as (

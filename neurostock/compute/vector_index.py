@@ -1,0 +1,137 @@
+"""A nearest-neighbour index of one embedder's image vectors, kept beside the warehouse.
+
+usearch's HNSW graph (cosine, vectors stored as float16, connectivity 16), chosen by
+benchmarks/bench_embedding_index.py against faiss-cpu and hnswlib (docs/embeddings.md:
+all three find the pairs; usearch removes and replaces single vectors, which an
+incremental build needs and faiss's HNSW cannot, stores half the bytes with float16, and
+opens a saved index as a memory map, so `neurostock similar` answers without loading it).
+
+The index proposes; it never decides. Pairs above a cosine threshold are *candidates*
+found with a margin below it (float16 and the graph are approximate), and the caller
+verifies each candidate on the float32 vectors in the warehouse, so every pair reported
+is a true one; what the graph can miss is bounded by the recall the benchmark measures.
+Up to EXACT_BELOW vectors the search is exact (usearch's brute-force mode), so small
+warehouses, the demo and the tests get every pair, the same on every run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+EXACT_BELOW = 20_000
+CANDIDATE_MARGIN = 0.01
+CONNECTIVITY = 16
+# Candidates kept while building and searching the graph (usearch's defaults; a wider
+# search, 128, found no more pairs on bench_embedding_index.py's 100k x 512 and took
+# twice as long).
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 64
+FIRST_K = 16
+# A query with more near-copies than this keeps its MAX_K nearest: one motif either way
+# (its copies still join one group through each other), and a degenerate embedder that
+# maps everything to one point cannot make the search compare every pair.
+MAX_K = 1024
+
+
+class VectorIndex:
+    """One embedder's image vectors by image id (usearch HNSW, cosine, float16)."""
+
+    def __init__(self, dim: int, index=None) -> None:
+        from usearch.index import Index
+
+        self.dim = dim
+        self.index = index if index is not None else Index(
+            ndim=dim, metric="cos", dtype="f16", connectivity=CONNECTIVITY,
+            expansion_add=EXPANSION_ADD, expansion_search=EXPANSION_SEARCH)
+
+    @classmethod
+    def load(cls, path: Path, dim: int, view: bool = False) -> VectorIndex | None:
+        """The saved index at `path`, or None when there is none or it is for another
+        dimension (the caller builds a new one). `view` maps the file read-only instead
+        of loading it (queries only)."""
+        from usearch.index import Index
+
+        if not path.is_file():
+            return None
+        try:
+            index = Index.restore(str(path), view=view)
+        except (RuntimeError, ValueError):
+            return None
+        if index is None or index.ndim != dim:
+            return None
+        index.expansion_search = EXPANSION_SEARCH  # a search setting: not kept in the file
+        return cls(dim, index)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        if not len(ids):
+            return np.zeros(0, dtype=bool)
+        return np.asarray(self.index.contains(ids.astype(np.uint64)), dtype=bool).reshape(-1)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            self.index.add(ids.astype(np.uint64), np.ascontiguousarray(vectors, np.float32))
+
+    def remove(self, ids: np.ndarray) -> None:
+        present = ids[self.contains(ids)]
+        if len(present):
+            self.index.remove(present.astype(np.uint64))
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per query row the k nearest ids (-1 where fewer) and their cosines (float16
+        approximations), exact below EXACT_BELOW vectors."""
+        found = self.index.search(np.ascontiguousarray(vectors, np.float32), k,
+                                  exact=len(self) <= EXACT_BELOW)
+        shape = (len(vectors), -1)
+        keys = found.keys.astype(np.int64).reshape(shape)
+        sims = (1 - found.distances.astype(np.float64)).reshape(shape)
+        # One query comes back as Matches (no counts), several as BatchMatches.
+        counts = np.asarray(getattr(found, "counts", [found.keys.size])).reshape(-1)
+        beyond = np.arange(keys.shape[1])[None, :] >= counts[:, None]
+        keys[beyond] = -1
+        sims[beyond] = -2.0
+        return keys, sims
+
+    def save(self, path: Path) -> None:
+        """Written to a temporary file beside `path`, then renamed over it: a reader or
+        a crash never sees half an index."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        self.index.save(str(partial))
+        os.replace(partial, path)
+
+
+def candidate_pairs(index: VectorIndex, ids: np.ndarray, vectors: np.ndarray,
+                    min_cosine: float,
+                    progress: Callable[[str], None] | None = None,
+                    batch: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs (low id, high id) for each query vector: its neighbours in the
+    index whose approximate cosine is at least min_cosine - CANDIDATE_MARGIN. A query
+    whose k-th neighbour is still a candidate is searched again with 2k (up to MAX_K),
+    so a large group of near-copies is found whole. Each pair once; not yet verified."""
+    floor = min_cosine - CANDIDATE_MARGIN
+    low, high = [], []
+    for start in range(0, len(ids), batch):
+        pending = np.arange(start, min(start + batch, len(ids)))
+        k = FIRST_K
+        while len(pending) and k <= min(MAX_K, 2 * max(len(index), 1)):
+            keys, sims = index.search(vectors[pending], k + 1)
+            hit = (sims >= floor) & (keys >= 0) & (keys != ids[pending][:, None])
+            rows, cols = np.nonzero(hit)
+            low.append(ids[pending][rows])
+            high.append(keys[rows, cols])
+            pending = pending[sims[:, -1] >= floor]
+            k *= 2
+        if progress and len(ids) > batch:
+            progress(f"  searched {min(start + batch, len(ids)):,} of {len(ids):,} vectors")
+    if not low:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    a, b = np.concatenate(low), np.concatenate(high)
+    pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1), axis=0)
+    return pairs[:, 0], pairs[:, 1]
