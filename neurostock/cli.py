@@ -241,6 +241,15 @@ def _expected_line(s) -> str:
                 f"{s.measured_on:,} rated images)")
     if s.shift_warning:
         _say(f"WARNING: {s.scorer_id}: {s.shift_warning}")
+    for f in s.unseen or []:
+        if f["auc_sellable"] is not None:
+            on = "later generations" if f["split"] == "forward" else "unseen generators"
+            _say(f"{s.scorer_id} on {on}: AUC of sellable {f['auc_sellable']:.3f} (95% CI "
+                 f"{f['auc_sellable_ci_low']:.3f}-{f['auc_sellable_ci_high']:.3f}), precision "
+                 f"{f['precision_sellable']:.3f} in its top {f['keep_share']:.0%}, "
+                 f"{f['n']:,} images")
+    if s.forward_warning:
+        _say(f"WARNING: {s.scorer_id}: {s.forward_warning}")
     return text
 
 

@@ -7,7 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from neurostock.learn.context import Context
-from neurostock.learn.forward import MIN_TRAIN, forward_periods, forward_validate_decision
+from neurostock.learn.forward import (
+    MIN_TRAIN,
+    forward_periods,
+    forward_validate_decision,
+    unseen_generator_decision,
+)
 
 
 def _months(counts: dict) -> np.ndarray:
@@ -86,7 +91,7 @@ def test_each_period_is_judged_by_a_model_that_never_saw_it():
     pooled = result["pooled"]
     assert pooled["n"] == 240 and pooled["keep_share"] == 0.25
     assert pooled["auc_sellable_ci"][0] <= pooled["auc_sellable"] <= pooled["auc_sellable_ci"][1]
-    assert len(lines) == 3 and "trained on 160 images before 2022-12" in lines[0]
+    assert len(lines) == 3 and lines[0].startswith("forward 1/3 (2022-12): trained on 160 images")
 
 
 def test_undated_images_never_enter_a_forward_figure():
@@ -100,3 +105,26 @@ def test_undated_images_never_enter_a_forward_figure():
                                        replicates=50)
     assert result["n_undated"] == 40
     assert sum(p["n"] for p in result["periods"]) == result["pooled"]["n"] == 216
+
+
+def test_a_generator_never_seen_is_judged_by_a_model_fitted_on_the_others():
+    """Generator 9 turned against the others (sellable follows -a there): held out, it is
+    judged badly; the other generators, each held out in turn, are judged well."""
+    matrix, context, rating, unusable, sellable, groups = _drifting()
+    generator = np.where(context.month == "2023-02", "9",
+                         np.where(np.arange(len(rating)) % 2 == 0, "1", "2")).astype(object)
+    generator[:5] = None  # unknown: never held out, always trained on
+    by_generator = Context(context.image_ids, context.prompt, context.prefix, generator,
+                           context.experiment_number, context.month)
+    result = unseen_generator_decision(matrix, by_generator, ["score:a", "score:b"], rating,
+                                       unusable, sellable, groups, (), seed=1, replicates=100)
+    held = {g["experiment_model"]: g for g in result["generators"]}
+    assert set(held) == {"1", "2", "9"}
+    assert held["9"]["n"] == 80 and held["9"]["n_train"] == 320
+    assert held["9"]["auc_sellable"] < 0.3
+    assert held["1"]["auc_sellable"] > 0.6 and held["2"]["auc_sellable"] > 0.6
+    assert result["pooled"]["n"] == sum(g["n"] for g in held.values())
+    assert unseen_generator_decision(matrix, context, ["score:a", "score:b"], rating,
+                                     unusable, sellable, groups, (), seed=1,
+                                     replicates=10) == {
+        "skipped": "no rated image has an experiment model"}

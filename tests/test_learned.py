@@ -349,37 +349,93 @@ def test_judged_by_auc_and_precision_of_sellable_on_the_whole_population(trained
                    pytest.approx(metrics["precision_sellable"]))
 
 
-def test_judged_forward_on_later_generations(trained):
+def test_judged_forward_on_later_generations_and_on_unseen_generators(trained):
     """Beside the grouped folds: each period of later generations is judged by a model
-    fitted on every dated rated image generated before it (learn/forward.py), with
-    intervals; the report table carries the same figures."""
+    fitted on every dated rated image generated before it, each experiment model by one
+    fitted on the others (learn/forward.py), with intervals; the report table carries
+    the same figures."""
     warehouse, config, root, _ = trained
-    forward = _metrics(warehouse)["forward"]
+    metrics = _metrics(warehouse)
+    forward = metrics["forward"]
     periods, pooled = forward["periods"], forward["pooled"]
     assert len(periods) >= 2
-    months = dict(query(warehouse, f"""
-        select r.image_id, strftime(i.generated_at, '%Y-%m') from ({RATED_VALID}) r
-        join int_images_checked i using (image_id)"""))
+    known = {r[0]: r[1:] for r in query(warehouse, f"""
+        select r.image_id, strftime(i.generated_at, '%Y-%m'), i.experiment_model_id::varchar
+        from ({RATED_VALID}) r join int_images_checked i using (image_id)""")}
+    months = [m for m, _ in known.values()]
     for period in periods:
-        assert period["n_train"] == sum(1 for m in months.values()
+        assert period["n_train"] == sum(1 for m in months
                                         if m is not None and m < period["first_month"])
-        assert period["n"] == sum(1 for m in months.values() if m is not None and
+        assert period["n"] == sum(1 for m in months if m is not None and
                                   period["first_month"] <= m <= period["last_month"])
         low, high = period["auc_sellable_ci"]
         assert low <= period["auc_sellable"] <= high
     assert [p["first_month"] for p in periods] == sorted(p["first_month"] for p in periods)
     assert pooled["n"] == sum(p["n"] for p in periods)
-    rows = query(warehouse, "select period, n, auc_sellable, auc_sellable_ci_low, disagrees "
+    unseen = metrics["unseen_generator"]
+    for held in unseen.get("generators", []):
+        n_of = sum(1 for _, g in known.values() if g == held["experiment_model"])
+        assert (held["n"], held["n_train"]) == (n_of, len(known) - n_of)
+    rows = query(warehouse, "select split, part, n, auc_sellable, auc_sellable_ci_low "
                             "from rpt_learned_forward where scorer_id = 'learned_decision' "
-                            "order by position")
-    assert [r[0] for r in rows][-1] == "pooled" and len(rows) == len(periods) + 1
-    assert rows[-1][1:4] == (pooled["n"], pytest.approx(pooled["auc_sellable"]),
-                             pytest.approx(pooled["auc_sellable_ci"][0]))
+                            "order by split_order, position")
+    forward_rows = [r for r in rows if r[0] == "forward"]
+    assert forward_rows[-1][1] == "pooled" and len(forward_rows) == len(periods) + 1
+    assert forward_rows[-1][2:5] == (pooled["n"], pytest.approx(pooled["auc_sellable"]),
+                                     pytest.approx(pooled["auc_sellable_ci"][0]))
+    assert {r[0] for r in rows} == {"forward", "unseen generator"}
     out = root / "report-forward"
     assert _cli(warehouse, config, "report", "--out", str(out), "--no-docs") == 0
     page = (out / "learned.html").read_text(encoding="utf-8")
-    assert "learned_decision on later generations" in page
+    assert "learned_decision on images it could not have seen" in page
     assert f"[{pooled['auc_sellable_ci'][0]:,.3f}," in page
+
+
+def test_select_carries_the_figures_on_unseen_images(trained, capsys):
+    """`select` with the decision model writes its pooled forward and unseen-generator
+    figures into selection.json and says them, beside the cross-fitted expectation."""
+    warehouse, config, root, _ = trained
+    out = root / "select-forward"
+    capsys.readouterr()
+    assert _cli(warehouse, config, "select", "--score", "learned_decision", "--threshold",
+                "0", "--out", str(out)) == 0
+    err = capsys.readouterr().err
+    unseen = json.loads((out / "selection.json").read_text())["unseen"]
+    pooled = query(warehouse, "select split, auc_sellable from rpt_learned_forward where "
+                              "scorer_id = 'learned_decision' and part = 'pooled' "
+                              "order by split_order")
+    assert [(u["split"], pytest.approx(u["auc_sellable"])) for u in unseen] == pooled
+    assert f"learned_decision on later generations: AUC of sellable {pooled[0][1]:.3f}" in err
+
+
+def test_a_forward_figure_below_the_grouped_one_is_a_warning(tmp_path):
+    """The warning's rule on a real DuckDB table: only where the forward interval lies
+    below the grouped one (the rows as rpt_learned_forward writes them)."""
+    import duckdb
+
+    from neurostock.deliver.selection import unseen_figures
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("""create table rpt_learned_forward as select * from (values
+        ('low', 'forward', 1, 'pooled', 300, 0.58, 0.52, 0.64, 0.25, 0.4, 0.3, 0.5,
+         0.76, 0.72, true),
+        ('low', 'unseen generator', 2, 'pooled', 300, 0.70, 0.62, 0.78, 0.25, 0.5, 0.4, 0.6,
+         0.76, 0.72, false),
+        ('fine', 'forward', 1, 'pooled', 300, 0.74, 0.68, 0.80, 0.25, 0.5, 0.4, 0.6,
+         0.76, 0.72, false),
+        ('fine', 'forward', 1, '2022-12', 100, 0.5, 0.4, 0.6, 0.25, 0.5, 0.4, 0.6,
+         0.76, 0.72, true))
+        t(scorer_id, split, split_order, part, n, auc_sellable, auc_sellable_ci_low,
+          auc_sellable_ci_high, keep_share, precision_sellable, precision_sellable_ci_low,
+          precision_sellable_ci_high, grouped_auc_sellable, grouped_auc_sellable_ci_low,
+          disagrees)""")
+    figures, warning = unseen_figures(con, "low")
+    assert [f["split"] for f in figures] == ["forward", "unseen generator"]
+    assert warning.startswith("on later generations its AUC of sellable is 0.580 "
+                              "(95% CI 0.520-0.640, 300 images), below the grouped folds' 0.760")
+    assert unseen_figures(con, "fine")[1] is None  # a period's disagreement is not pooled
+    assert unseen_figures(con, "absent") == (None, None)
+    con.close()
 
 
 def test_a_planted_prefix_block_is_picked_up(trained):

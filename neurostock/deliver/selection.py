@@ -51,6 +51,11 @@ class Selection:
     measured_on: int | None = None
     coverage: float | None = None
     shift_warning: str | None = None
+    # A learned decision model's pooled figures on images it could not have seen
+    # (rpt_learned_forward: later generations, unseen generators), and a warning where
+    # the later generations' AUC interval lies below the grouped folds'.
+    unseen: list[dict] | None = None
+    forward_warning: str | None = None
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -157,6 +162,39 @@ def _decision_context(con: duckdb.DuckDBPyConnection, scorer_id: str
     return row if row else (None, None, None)
 
 
+def unseen_figures(con: duckdb.DuckDBPyConnection, scorer_id: str
+                   ) -> tuple[list[dict] | None, str | None]:
+    """The pooled rows of rpt_learned_forward for `scorer_id` (None: not a learned
+    decision model, or a warehouse built before) and the warning when the forward AUC's
+    interval lies wholly below the grouped folds' one."""
+    if not _has_table(con, "rpt_learned_forward"):
+        return None, None
+    rows = con.execute("""
+        select split, n, auc_sellable, auc_sellable_ci_low, auc_sellable_ci_high,
+               keep_share, precision_sellable, precision_sellable_ci_low,
+               precision_sellable_ci_high, grouped_auc_sellable,
+               grouped_auc_sellable_ci_low, disagrees
+        from rpt_learned_forward where scorer_id = ? and part = 'pooled'
+        order by split_order""", [scorer_id]).fetchall()
+    if not rows:
+        return None, None
+    keys = ("split", "n", "auc_sellable", "auc_sellable_ci_low", "auc_sellable_ci_high",
+            "keep_share", "precision_sellable", "precision_sellable_ci_low",
+            "precision_sellable_ci_high", "grouped_auc_sellable",
+            "grouped_auc_sellable_ci_low", "disagrees")
+    figures = [dict(zip(keys, row, strict=True)) for row in rows]
+    warning = None
+    for f in figures:
+        if f["split"] == "forward" and f["disagrees"] and \
+                f["auc_sellable"] < f["grouped_auc_sellable"]:
+            warning = (f"on later generations its AUC of sellable is {f['auc_sellable']:.3f} "
+                       f"(95% CI {f['auc_sellable_ci_low']:.3f}-"
+                       f"{f['auc_sellable_ci_high']:.3f}, {f['n']:,} images), below the "
+                       f"grouped folds' {f['grouped_auc_sellable']:.3f}: the expected "
+                       "precision is optimistic for new generations (rpt_learned_forward)")
+    return figures, warning
+
+
 def select_images(
     warehouse: str | Path | None,
     scorer_id: str,
@@ -183,6 +221,7 @@ def select_images(
         if not is_valid:
             raise NeurostockError(f"score {scorer_id} is invalid ({reason}): it cannot select")
         measured_on, coverage, shift_warning = _decision_context(con, scorer_id)
+        unseen, forward_warning = unseen_figures(con, scorer_id)
         decision = None
         expected_precision = expected_recall = None
         if precision is not None:
@@ -236,6 +275,7 @@ def select_images(
             else [decision.precision_low, decision.precision_high],
             expected_keep_rate=None if decision is None else decision.keep_rate,
             measured_on=measured_on, coverage=coverage, shift_warning=shift_warning,
+            unseen=unseen, forward_warning=forward_warning,
         )
         # selection.json holds the record of every file written (neurostock.core.outputs):
         # a later --force replaces or removes only those, while still what it wrote.

@@ -20,6 +20,10 @@ next month's batch. Forward-chaining measures that:
 
 Fewer than two dated months, or too few images before the first period (MIN_TRAIN), or a
 period without both classes: no forward figure, and the reason says why.
+
+Beside it, the same judgement with one experiment model (generator) held out at a time
+(`unseen_generator_decision`): how well the decision carries to a generator it has not
+seen. Its prompts may have been seen with other generators (as they would be).
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ CUTS = 3
 KEEP_SHARE = 0.25
 # Fewer dated images than this before the first period: nothing to learn forward from.
 MIN_TRAIN = 40
+# Leave-one-generator-out: generators with at least this many rated images, at most
+# this many of them (the largest; each costs one more fit).
+MIN_HELD = 30
+MAX_GENERATORS = 5
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,41 @@ def _figures(sellable: np.ndarray, score: np.ndarray, groups: np.ndarray,
     }
 
 
+def _judge(splits: list[tuple[dict, np.ndarray, np.ndarray]], matrix: np.ndarray,
+           context: Context, names: list[str], source_rating: np.ndarray,
+           unusable: np.ndarray, sellable: np.ndarray, groups: np.ndarray,
+           blocks: tuple[str, ...], seed: int, replicates: int, progress, what: str
+           ) -> tuple[list[dict], dict | None]:
+    """Each split (its labels, train rows, test rows) judged by a decision model searched
+    and fitted on its train rows only; the rows out and the pooled figures (None when no
+    split could be judged)."""
+    scores, rows, out = [], [], []
+    for k, (label, train, test) in enumerate(splits):
+        started = time.monotonic()
+        if len(np.unique(sellable[test])) < 2 or len(np.unique(groups[train])) < 3:
+            out.append({**label, "n_train": int(len(train)), "n": int(len(test)),
+                        "skipped": "one class only, or under 3 prompts to train on"})
+            continue
+        model, _ = fit_decision(matrix[train], context.take(train), names,
+                                source_rating[train], unusable[train], groups[train], blocks)
+        score = model.predict(matrix[test], context.take(test))
+        figures = _figures(sellable[test], score, groups[test], seed + k, replicates)
+        out.append({**label, "n_train": int(len(train)), **figures})
+        scores.append(score)
+        rows.append(test)
+        if progress:
+            shown = " .. ".join(dict.fromkeys(label.values()))
+            progress(f"{what} {k + 1}/{len(splits)} ({shown}): "
+                     f"trained on {len(train):,} images, AUC of sellable "
+                     f"{figures['auc_sellable']:.3f} on {len(test):,} "
+                     f"({time.monotonic() - started:.1f} s)")
+    if not rows:
+        return out, None
+    test_rows = np.concatenate(rows)
+    return out, _figures(sellable[test_rows], np.concatenate(scores), groups[test_rows],
+                         seed, replicates)
+
+
 def forward_validate_decision(matrix: np.ndarray, context: Context, names: list[str],
                               source_rating: np.ndarray, unusable: np.ndarray,
                               sellable: np.ndarray, groups: np.ndarray,
@@ -125,38 +168,59 @@ def forward_validate_decision(matrix: np.ndarray, context: Context, names: list[
     periods, reason = forward_periods(context.month)
     if reason:
         return {"skipped": reason}
-    sellable = np.asarray(sellable, dtype=bool)
-    unusable = np.asarray(unusable, dtype=bool)
-    scores, rows, out = [], [], []
-    for k, period in enumerate(periods):
-        started = time.monotonic()
-        train, test = period.train, period.test
-        if len(np.unique(sellable[test])) < 2 or len(np.unique(groups[train])) < 3:
-            out.append({"first_month": period.first_month, "last_month": period.last_month,
-                        "n_train": int(len(train)), "n": int(len(test)),
-                        "skipped": "one class only in the period, or under 3 prompts before it"})
-            continue
-        model, _ = fit_decision(matrix[train], context.take(train), names,
-                                source_rating[train], unusable[train], groups[train], blocks)
-        score = model.predict(matrix[test], context.take(test))
-        figures = _figures(sellable[test], score, groups[test], seed + k, replicates)
-        out.append({"first_month": period.first_month, "last_month": period.last_month,
-                    "n_train": int(len(train)), **figures})
-        scores.append(score)
-        rows.append(test)
-        if progress:
-            progress(f"forward {k + 1}/{len(periods)}: trained on {len(train):,} images before "
-                     f"{period.first_month}, AUC of sellable {figures['auc_sellable']:.3f} on "
-                     f"{len(test):,} generated {period.first_month}..{period.last_month} "
-                     f"({time.monotonic() - started:.1f} s)")
-    if not rows:
+    splits = [({"first_month": p.first_month, "last_month": p.last_month}, p.train, p.test)
+              for p in periods]
+    out, pooled = _judge(splits, matrix, context, names, source_rating,
+                         np.asarray(unusable, dtype=bool), np.asarray(sellable, dtype=bool),
+                         groups, blocks, seed, replicates, progress, "forward")
+    if pooled is None:
         return {"skipped": "no period had both sellable and other images", "periods": out}
-    test_rows = np.concatenate(rows)
-    pooled = _figures(sellable[test_rows], np.concatenate(scores), groups[test_rows], seed,
-                      replicates)
-    n_undated = int(sum(m is None for m in context.month))
-    return {"periods": out, "pooled": pooled, "n_undated": n_undated,
+    return {"periods": out, "pooled": pooled,
+            "n_undated": int(sum(m is None for m in context.month)),
             "method": (f"forward-chaining by generation month: first {FIRST_SHARE:.0%} of "
                        f"the dated images to train, then up to {CUTS} periods, each judged "
                        "by a model fitted on everything generated before it"),
+            "bootstrap": f"{replicates} grouped (prompt) resamples, percentile 95%"}
+
+
+def generator_splits(experiment_model: np.ndarray) -> tuple[list[tuple], str | None]:
+    """Leave one experiment model (generator) out: for each of the MAX_GENERATORS largest
+    with at least MIN_HELD rated images, train on every other image (the undated and
+    those of unknown generator included: they are not the held-out one), judge it."""
+    known = np.array([m is not None for m in experiment_model], dtype=bool)
+    if not known.any():
+        return [], "no rated image has an experiment model"
+    values = np.array([str(m) if m is not None else "" for m in experiment_model], dtype=object)
+    names, counts = np.unique(values[known].astype(str), return_counts=True)
+    if len(names) < 2:
+        return [], f"all rated images are of one experiment model ({names[0]})"
+    order = np.lexsort((names, -counts))
+    chosen = [i for i in order if counts[i] >= MIN_HELD][:MAX_GENERATORS]
+    if not chosen:
+        return [], f"no experiment model has {MIN_HELD} rated images"
+    text = values.astype(str)
+    return [({"experiment_model": str(names[i])}, np.flatnonzero(text != names[i]),
+             np.flatnonzero(text == names[i])) for i in chosen], None
+
+
+def unseen_generator_decision(matrix: np.ndarray, context: Context, names: list[str],
+                              source_rating: np.ndarray, unusable: np.ndarray,
+                              sellable: np.ndarray, groups: np.ndarray,
+                              blocks: tuple[str, ...], seed: int, progress=None,
+                              replicates: int = BOOTSTRAP_REPLICATES) -> dict:
+    """How well the decision carries to a generator it has not seen: per held-out
+    experiment model (generator_splits) and pooled; or `skipped` with the reason."""
+    splits, reason = generator_splits(context.experiment_model)
+    if reason:
+        return {"skipped": reason}
+    out, pooled = _judge(splits, matrix, context, names, source_rating,
+                         np.asarray(unusable, dtype=bool), np.asarray(sellable, dtype=bool),
+                         groups, blocks, seed, replicates, progress, "unseen generator")
+    if pooled is None:
+        return {"skipped": "no held-out generator had both sellable and other images",
+                "generators": out}
+    return {"generators": out, "pooled": pooled,
+            "method": (f"leave one experiment model out (the {MAX_GENERATORS} largest with "
+                       f"at least {MIN_HELD} rated images), each judged by a model fitted "
+                       "on every other image"),
             "bootstrap": f"{replicates} grouped (prompt) resamples, percentile 95%"}

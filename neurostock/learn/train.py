@@ -42,7 +42,7 @@ from neurostock.learn import decision
 from neurostock.learn.context import Context, load_context
 from neurostock.learn.decision_metrics import clean_json, decision_metrics, ordinal_code
 from neurostock.learn.features import Features, load_features
-from neurostock.learn.forward import forward_validate_decision
+from neurostock.learn.forward import forward_validate_decision, unseen_generator_decision
 from neurostock.learn.learned_scores import SCHEMA, scores_table, write_scores
 from neurostock.learn.search import INNER_FOLDS, cross_validate, fit_search, grid, spearman
 
@@ -148,10 +148,17 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
                                             cfg.context_blocks, cfg.seed, progress)
         if "skipped" in forward:
             progress(f"{cfg.scorer_id}: no forward figure: {forward['skipped']}")
+        # And with one generator (experiment model) held out at a time.
+        unseen = unseen_generator_decision(features.matrix, context, features.names, y,
+                                           y_unusable, sellable, groups,
+                                           cfg.context_blocks, cfg.seed, progress)
+        if "skipped" in unseen:
+            progress(f"{cfg.scorer_id}: no unseen-generator figure: {unseen['skipped']}")
         # Judged against the real labels (with shuffled ratings: chance).
         metrics = clean_json({
             **decision_metrics(cv, sellable, ratings, unusable, groups, cfg.seed),
             "forward": forward,
+            "unseen_generator": unseen,
             "spearman_oof": spearman(ordinal_code(ratings, unusable), cv.score),
             "folds": cv.folds,
             "final_params": {"usable": final.usable.params, "rating": final.rating.params},

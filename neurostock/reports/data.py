@@ -103,7 +103,7 @@ def load(con: duckdb.DuckDBPyConnection) -> dict:
     learned_forward: dict = defaultdict(list)
     if "rpt_learned_forward" in built:
         for row in query_rows(con, "select * from rpt_learned_forward "
-                                   "order by scorer_id, position"):
+                                   "order by scorer_id, split_order, position"):
             learned_forward[row["scorer_id"]].append(row)
     data["learned_forward"] = learned_forward
     data["suggestions"] = query_rows(con, """
