@@ -282,6 +282,8 @@ def _cmd_submit(args: argparse.Namespace) -> None:
         print(_decision_line(s.decision))
         if s.decision["shift_warning"]:
             _say(f"WARNING: {s.decision['scorer_id']}: {s.decision['shift_warning']}")
+        if s.decision.get("forward_warning"):
+            _say(f"WARNING: {s.decision['scorer_id']}: {s.decision['forward_warning']}")
 
 
 def _decision_line(d: dict) -> str:

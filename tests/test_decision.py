@@ -445,6 +445,9 @@ def test_the_marketplace_gate_applies_the_threshold_select_picks(decided, capsys
         assert decision[key] == rule[key], key
     assert decision["pack"] == {"unrated_images": 0, "rated_sellable_images": 0,
                                 "expected_sellable": 0.0, "expected_sellable_ci95": [0.0, 0.0]}
+    # `sharp` is an outside score: no figures on unseen images to carry (a learned
+    # decision model's are rpt_learned_forward's pooled rows, tests/test_learned.py).
+    assert (decision["unseen"], decision["forward_warning"]) == (None, None)
 
 
 def test_a_model_learns_the_markets_answer_from_an_imported_list(decided, tmp_path, capsys):

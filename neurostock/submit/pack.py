@@ -57,6 +57,7 @@ from neurostock.core.errors import NeurostockError
 from neurostock.core.imaging import JPEG_QUALITY, to_rgb
 from neurostock.core.outputs import Outputs
 from neurostock.core.warehouse import connect, resolve_warehouse
+from neurostock.deliver.selection import unseen_figures
 from neurostock.images.recorded import FileRefused, FileRules, read_recorded
 from neurostock.submit.ledger import MotifBudget, Sent, new_pack_id, record_pack
 from neurostock.submit.policy import Policy, load_policy
@@ -288,7 +289,12 @@ def _decision_rule(con, policy: Policy) -> dict | None:
     if row is None:
         raise NeurostockError(f"submission_decision_rule has no row for policy {policy.name}: "
                               "run `neurostock build`")
-    return dict(zip(DECISION_FIELDS, row, strict=True))
+    decision = dict(zip(DECISION_FIELDS, row, strict=True))
+    # A learned decision model's figures on images it could not have seen, as `select`
+    # says them (rpt_learned_forward; None for any other score).
+    decision["unseen"], decision["forward_warning"] = (
+        unseen_figures(con, decision["scorer_id"]) if decision["scorer_id"] else (None, None))
+    return decision
 
 
 def expected_in_pack(decision: dict | None, n_pool: int, n_rated: int) -> dict | None:
