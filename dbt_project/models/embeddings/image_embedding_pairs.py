@@ -87,10 +87,14 @@ def _embedder_pairs(session, vectors, embedder_id: str, current: pd.DataFrame,
         return np.zeros(0, np.int64), np.zeros(0, np.int64), None
     searched = ids if rethreshold else changed
     lows, highs = [], []
+    done = 0
     for batch_ids, batch in _batches(session, vectors, embedder_id, searched, dim):
         low, high = candidate_pairs(index, batch_ids, batch, min_cosine)
         lows.append(low)
         highs.append(high)
+        done += len(batch_ids)
+        if len(searched) > BATCH:
+            say(f"  {embedder_id}: searched {done:,} of {len(searched):,} vectors")
     low = np.concatenate(lows) if lows else np.zeros(0, np.int64)
     high = np.concatenate(highs) if highs else np.zeros(0, np.int64)
     return low, high, None if rethreshold else changed
