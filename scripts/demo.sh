@@ -59,5 +59,35 @@ for row in list(csv.DictReader(listed.open()))[:20] if listed.exists() else []:
 PY
 $ns --warehouse warehouse.duckdb submit --out submission --force --upscaled demo_upscaled
 echo
+echo "Next week's pack from the same images: the submission ledger sends nothing twice."
+$ns --warehouse warehouse.duckdb submit --out submission_next --force --upscaled demo_upscaled
+echo
+echo "The market's answer (PLANTED: the demo's own stand-in for Adobe's status list, made"
+echo "from the pack; one unknown file, one repeated row and one bad number, counted):"
+.venv/bin/python - <<'PY'
+import csv
+from pathlib import Path
+pack = Path("submission/adobe_stock.csv")
+names = [r["Filename"] for r in csv.DictReader(pack.open())] if pack.exists() else []
+with open("demo_outcomes.csv", "w", newline="") as fh:
+    out = csv.writer(fh)
+    out.writerow(["Filename", "Status", "Reason", "Downloads", "Date"])
+    for i, name in enumerate(names):
+        accepted = i % 3 != 2
+        out.writerow([name, "accepted" if accepted else "rejected",
+                      "" if accepted else "Similar content", i % 4 if accepted else "",
+                      "2026-11-30"])
+    if names:
+        out.writerow([names[0], "accepted", "", 0, "2026-11-30"])
+        out.writerow([names[1], "accepted", "", "many", "2026-12-01"])
+    out.writerow(["never-sent-1.jpg", "accepted", "", 1, "2026-11-30"])
+PY
+$ns --warehouse warehouse.duckdb submissions import demo_outcomes.csv
+$ns --warehouse warehouse.duckdb build --skip-images -s stg_annotations__outcomes+ \
+  stg_annotations__submissions+ >/dev/null
+# A model of what the market accepts, out of fold like every learned score (here from the
+# planted answers above: the figure shows the path works, it is no finding).
+$ns --warehouse warehouse.duckdb train --name market --target accepted --folds 4
+echo
 echo "done: open report/index.html in a browser (offline). Also warehouse.duckdb, export/ and submission/."
 echo "Ad-hoc SQL: .venv/bin/neurostock sql \"select rating, count(*) from full_set group by all\""

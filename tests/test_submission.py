@@ -127,8 +127,21 @@ images: {{dest: {dest}}}
 submission:
   policy: adobe_stock
   overrides: {{quality_rule: percentile, quality_score: technical_sharpness,
-              quality_min_percentile: 0}}
+              quality_min_percentile: 0, min_keywords: 5}}
 """
+
+
+def _axis(*values: float) -> list[float]:
+    return [*values, *[0.0] * (8 - len(values))]
+
+
+# Prompt vectors imported as a text embedder with real weights (as far as the warehouse
+# knows): the lighthouse prompt (7) lies near the two barn prompts (1, 2), every other
+# prompt far from all; so 7's keywords are filled with the words both barn prompts use.
+PROMPT_VECTORS = {1: _axis(1, 0.1), 2: _axis(1, -0.1), 7: _axis(1, 0, 0.2),
+                  3: _axis(0, 0, 0, 1), 4: _axis(0, 0, 0, 0, 1), 5: _axis(0, 0, 0, 0, 0, 1),
+                  6: _axis(0, 0, 0, 0, 0, 0, 1), 8: _axis(0, 0, 0, 0, 0, 0, 0, 1),
+                  9: _axis(0, 0, 0, -1)}
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +156,11 @@ def gate(tmp_path_factory):
     config.write_text(CONFIG.format(dest=root / "all_data"))
     warehouse = root / "warehouse.duckdb"
     assert _cli(warehouse, config, "ingest", str(source)) == 0
+    vectors = root / "prompt_vectors.csv"
+    vectors.write_text("id," + ",".join(f"emb{i}" for i in range(8)) + "\n" + "".join(
+        f"{i}," + ",".join(map(str, v)) + "\n" for i, v in PROMPT_VECTORS.items()))
+    assert _cli(warehouse, config, "embeddings", "import", str(vectors), "--embedder",
+                "team_text", "--kind", "prompt") == 0
     assert _cli(warehouse, config, "build") == 0
     return warehouse, config, root
 
@@ -227,7 +245,7 @@ def test_the_per_rule_checks_and_the_decisions_say_the_same(gate):
     warehouse, *_ = gate
     checks = query(warehouse, "select image_id, rule_id, status, on_fail, detail "
                               "from submission_checks")
-    assert len(checks) == 10 * len(IMAGES)
+    assert len(checks) == 11 * len(IMAGES)
     assert {c[2] for c in checks} <= {"pass", "fail", "unknown"}
     problems = {(i, r, s, a, d) for i, r, s, a, d in checks
                 if s != "pass" and not (r == "people_present" and s == "fail")}
@@ -306,6 +324,33 @@ def test_titles_and_keywords_drop_filler_and_fit(gate):
     assert reasons and reasons[0][1] >= reasons[-1][1]
 
 
+def test_few_keywords_are_filled_from_the_nearest_prompts_and_too_few_hold(gate):
+    rows = decisions(gate[0])
+    # The lighthouse prompt's two words, then the words both barn prompts use (alike
+    # in score, so by name): not their colours and light (taken from a prompt itself
+    # only), not sunset or dusk (one barn prompt each).
+    assert rows[7]["keywords"] == ["lighthouse", "cliff", "barn", "country", "farmhouse",
+                                   "fence", "field", "hill", "road", "rolling", "wooden"]
+    texts = {r[0]: r[1:] for r in query(gate[0], (
+        "select prompt, n_prompt_keywords, keyword_embedder, keyword_note "
+        "from submission_prompt_texts"))}
+    assert texts["A lighthouse on a cliff"] == (2, "team_text", None)
+    # The balloons' four words: no near prompt lends more, so the metadata rule holds
+    # it (the policy here asks for 5); the barn's own words are enough.
+    metadata = {r["image_id"]: r for r in query_checks(gate[0], "metadata")}
+    assert metadata[5][0] == "fail" and metadata[5][1].startswith("4 keyword(s), at least 5"), \
+        metadata[5]
+    assert "nearest prompts add no more" in metadata[5][1]
+    assert metadata[1][0] == "pass" and metadata[7][0] == "pass"
+    assert "metadata" in rows[5]["reason_ids"]
+
+
+def query_checks(warehouse: Path, rule: str) -> list[dict]:
+    return [{"image_id": r[0], 0: r[1], 1: r[2]} for r in query(
+        warehouse, "select image_id, status, detail from submission_checks where rule_id = ?",
+        [rule])]
+
+
 def test_agreement_with_ratings_covers_each_rating(gate):
     rows = query(gate[0], "select rating, verdict, n_images, share_of_rating "
                           "from rpt_submission_agreement order by rating")
@@ -340,7 +385,7 @@ def test_submit_writes_an_upload_pack_within_every_limit(packs, tmp_path):
     assert sphere[1] == "Abstract glass sphere"
     assert sphere[2].split(", ")[:3] == ["abstract", "glass", "sphere"]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["policy"] == "adobe_stock" and manifest["version"] == 4
+    assert manifest["policy"] == "adobe_stock" and manifest["version"] == 5
     assert {r["id"] for r in manifest["rules"]} >= {"min_megapixels", "near_duplicate"}
     assert all(r["source"].startswith("https://") for r in manifest["rules"])
     assert sum(c["n"] for c in manifest["counts"]["verdicts"]) == len(IMAGES)
@@ -513,7 +558,7 @@ def test_a_motif_gets_at_most_its_versions_over_all_packs(packs, tmp_path, capsy
     con.close()
     two = tmp_path / "two.yml"
     two.write_text(config.read_text().replace(
-        "quality_min_percentile: 0}", "quality_min_percentile: 0, max_versions_per_motif: 2}"))
+        "min_keywords: 5}", "min_keywords: 5, max_versions_per_motif: 2}"))
     assert _cli(warehouse, two, "submit", "--out", str(tmp_path / "a", ), "--limit", "1") == 0
     assert len(_packed(tmp_path / "a")) == 1
     # One sent before: one more may go now, the third waits for nothing (budget spent).
@@ -649,7 +694,7 @@ def test_the_report_has_a_submission_page(gate, tmp_path):
     assert _cli(warehouse, config, "report", "--out", str(out), "--no-docs") == 0
     page = (out / "submission.html").read_text(encoding="utf-8")
     assert 'href="submission.html"' in (out / "index.html").read_text(encoding="utf-8")
-    assert "adobe_stock, policy version 4" in page
+    assert "adobe_stock, policy version 5" in page
     assert "percentile override" in page
     for rule in ("text_in_image", "min_megapixels", "prohibited_names", "near_duplicate"):
         assert f'id="reason-{rule}-fail"' in page, rule
@@ -797,7 +842,7 @@ def test_an_empty_pack_forced_into_an_earlier_packs_folder_withdraws_it(packs, t
     (first_pack,) = {r[0] for r in _ledger(warehouse)}
     strict = tmp_path / "strict.yml"
     strict.write_text(config.read_text().replace(
-        "quality_min_percentile: 0}", "quality_min_percentile: 0, min_megapixels: 1000}"))
+        "min_keywords: 5}", "min_keywords: 5, min_megapixels: 1000}"))
     assert _cli(warehouse, strict, "build", "--skip-images", "-s",
                 "submission_decision_rule+") == 0
     capsys.readouterr()

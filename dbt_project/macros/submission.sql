@@ -38,9 +38,9 @@ null
 {% macro submission_rules() %}
 {#- The gate's rules, by id (the near-duplicate budget aside: submission_decisions
     applies it). Each has its check in submission_rule() below. -#}
-{{- return(['artist_reference', 'max_file_mb', 'max_megapixels', 'min_megapixels',
-            'news_event', 'nsfw', 'people_present', 'prohibited_names', 'quality',
-            'text_in_image']) -}}
+{{- return(['artist_reference', 'max_file_mb', 'max_megapixels', 'metadata',
+            'min_megapixels', 'news_event', 'nsfw', 'people_present', 'prohibited_names',
+            'quality', 'text_in_image']) -}}
 {% endmacro %}
 
 {% macro submission_evidence() %}
@@ -144,6 +144,21 @@ left join {{ ref('submission_prompt_texts') }} as texts
               ~ " when len(coalesce(news_event_terms, [])) = 0 then 'none'"
               ~ " else 'a real news event: ' || array_to_string(news_event_terms, ', ') end",
     'value': "len(news_event_terms)",
+}) -}}
+{%- elif rule == 'metadata' -%}
+{#- A title and at least min_keywords keywords (submission_prompt_texts fills the
+    keywords from the nearest prompts first). -#}
+{%- set enough = "coalesce(n_keywords, 0) >= " ~ p('min_keywords') -%}
+{%- set titled = "coalesce(trim(title), '') != ''" -%}
+{{- return({
+    'status': "case when prompt_raw is null and prompt is null then 'unknown'"
+              ~ " when " ~ titled ~ " and " ~ enough ~ " then 'pass' else 'fail' end",
+    'detail': "case when prompt_raw is null and prompt is null then 'no prompt'"
+              ~ " when not (" ~ titled ~ ") then 'no title: nothing of the prompt is left"
+              ~ " once parameters, filler and names are cut'"
+              ~ " when not (" ~ enough ~ ") then keyword_note"
+              ~ " else n_keywords || ' keywords (' || n_prompt_keywords || ' from the prompt)' end",
+    'value': "n_keywords",
 }) -}}
 {%- elif rule == 'quality' -%}
 {#- The sell decision, or the percentile override (submission_images decides which and

@@ -104,6 +104,8 @@ def train_models(warehouse, config: Config, models, user_vars: str | None = None
             continue
         oof = "" if result.spearman_oof is None else \
             f", out-of-fold Spearman {result.spearman_oof:.3f}"
+        if result.auc_oof is not None:
+            oof = f", out-of-fold AUC of {result.target} {result.auc_oof:.3f}"
         say(f"{result.scorer_id}: {result.status} on {result.n_train:,} training images x "
             f"{result.n_features:,} features{oof}; {result.n_scored_other:,} other images "
             f"scored ({result.seconds:.1f} s)")

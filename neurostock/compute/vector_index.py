@@ -90,7 +90,8 @@ class VectorIndex:
                                   exact=len(self) <= EXACT_BELOW)
         shape = (len(vectors), -1)
         keys = found.keys.astype(np.int64).reshape(shape)
-        sims = (1 - found.distances.astype(np.float64)).reshape(shape)
+        with np.errstate(invalid="ignore"):  # beyond a query's count: NaN, replaced below
+            sims = (1 - found.distances.astype(np.float64)).reshape(shape)
         # One query comes back as Matches (no counts), several as BatchMatches.
         counts = np.asarray(getattr(found, "counts", [found.keys.size])).reshape(-1)
         beyond = np.arange(keys.shape[1])[None, :] >= counts[:, None]

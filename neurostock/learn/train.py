@@ -61,6 +61,9 @@ class TrainResult:
     seconds: float
     model_path: str
     message: str = ""
+    # A yes/no target's (accepted, sold) out-of-fold ROC AUC and the target's name.
+    auc_oof: float | None = None
+    target: str = "rating"
     # Whether what dbt reads of it changed: a new model (meta.learned_models) or other
     # scores; a reused model on the same images writes nothing.
     scores_changed: bool = False
@@ -201,7 +204,8 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
         scorer_id=cfg.scorer_id, status=status, n_train=len(ids),
         n_scored_other=len(others), n_features=features.matrix.shape[1],
         spearman_oof=metrics.get("spearman_oof"), seconds=time.monotonic() - started,
-        model_path=str(path), scores_changed=scores_changed)
+        model_path=str(path), scores_changed=scores_changed, auc_oof=metrics.get("auc_oof"),
+        target=cfg.target)
 
 
 def _save(path: Path, final, features: Features, cfg: LearnedConfig) -> None:

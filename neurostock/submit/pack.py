@@ -402,13 +402,21 @@ class _Ledger:
     n_sent_before: int = 0
     n_motif_full: int = 0
 
-    def admits(self, row: dict, notes: list[dict]) -> bool:
-        """Whether `row` may go into this pack (noted when not)."""
+    def sent_before(self, row: dict, notes: list[dict]) -> bool:
+        """Whether `row` went in an earlier pack and is not named by --resubmit (counted
+        and noted when so)."""
         image_id = row["image_id"]
         if image_id in self.sent.images and image_id not in self.resubmit:
             self.n_sent_before += 1
             notes.append({"image_id": image_id, "note": "not packed: sent in pack "
                           f"{self.sent.images[image_id][0]} (--resubmit to send it again)"})
+            return True
+        return False
+
+    def admits(self, row: dict, notes: list[dict]) -> bool:
+        """Whether `row` may go into this pack (noted when not)."""
+        image_id = row["image_id"]
+        if self.sent_before(row, notes):
             return False
         versions = self.budget.versions(image_id, row["motif"])
         if len(versions) >= self.budget.max_versions:
@@ -510,7 +518,7 @@ def _write_pack(outputs: Outputs, policy: Policy, rows: list[dict], rules: FileR
 
     upscale_lines = []
     for row in to_upscale:
-        if row["image_id"] in ledger.sent.images and row["image_id"] not in ledger.resubmit:
+        if ledger.sent_before(row, notes):
             continue  # sent already: no upscaling wanted
         # The stem of the JPEG it will become, so the upscaler's file comes back by name.
         stem = short_name(row["title"], row["image_id"], max_chars).removesuffix(".jpg")

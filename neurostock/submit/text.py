@@ -50,6 +50,12 @@ some any each every all both few more most other such only own same can will jus
 now also like style styled very much many made make makes using use one two three four
 five six seven eight nine ten x
 """.split())
+# Words that are no keyword though they are no stop word either: question words, what a
+# prompt calls its own medium (an illustration is not a "photo"), and vague fillers.
+_NOT_KEYWORDS = frozenset("""
+which what whose whom where when who how why picture image photo photograph photography
+featuring showing shown plus lot lots various different kind type sort thing something
+""".split())
 # A word: letters of any script (café, jalapeño), with apostrophes or hyphens inside.
 _WORD = re.compile(r"[^\W\d_](?:[\w'-]*[^\W\d_])?")
 # Generator parameters (`--ar 16:9`, `--v 5.2`, `--style raw`, `--seed 42`, `--tile`),
@@ -253,7 +259,8 @@ class PromptDescriber:
         for phrase in phrases:
             for word in _WORD.findall(phrase.lower()):
                 word = singular(word.strip("'-"))
-                if (len(word) < 3 or word in _STOP or word in self._filler_words
+                if (len(word) < 3 or word in _STOP or word in _NOT_KEYWORDS
+                        or word in self._filler_words
                         or word in self._prohibited_words or word in keywords):
                     continue
                 keywords.append(word)

@@ -1,44 +1,126 @@
 """One row per distinct prompt of the gate's images: the upload title, keywords and
 category, and the prohibited names and artist references it holds (submit/text.py says
-how; the seeds hold the lists)."""
+how; the seeds hold the lists). Keywords below the policy's target_keywords are filled
+from the keywords of the nearest prompts by embedding cosine (submit/keywords.py), with
+the prompt vectors of one real-weight text embedder (the one with the most prompt
+vectors, by name on a tie); without one a prompt keeps its own words."""
 
+import numpy as np
 import pandas as pd
 
+from neurostock.core.progress import say
+from neurostock.submit.keywords import REFERENCE_PROMPTS, KeywordExpander
 from neurostock.submit.text import PromptDescriber
+
+COLUMNS = ["prompt_raw", "prompt", "title", "keywords", "n_keywords", "n_prompt_keywords",
+           "keyword_embedder", "keyword_note", "category_id", "prohibited_terms",
+           "artist_references", "news_event_terms", "content_type"]
+
+
+def _vectors(session, embeddings, prompts: pd.DataFrame):
+    """(embedder id, {prompt row: vector}) of the real-weight text embedder with the most
+    prompt vectors among `prompts` (one image per prompt), or (None, {})."""
+    session.register("ns_prompt_images", prompts[["image_id"]].reset_index())
+    try:
+        relation = embeddings.query("vectors", (
+            "select e.embedder_id, i.index as row, e.embedding "
+            "from vectors as e inner join ns_prompt_images as i using (image_id) "
+            "where not e.is_random_init"))
+        counts = relation.aggregate("embedder_id, count(*) as n").order(
+            "n desc, embedder_id").limit(1).fetchall()
+        if not counts:
+            return None, {}
+        embedder = counts[0][0]
+        rows = relation.filter(f"embedder_id = '{embedder}'").project(
+            "row, embedding").fetchnumpy()
+    finally:
+        session.unregister("ns_prompt_images")
+    vectors = {int(r): np.asarray(v, dtype=np.float32)
+               for r, v in zip(rows["row"], rows["embedding"], strict=True)}
+    return embedder, vectors
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    prompts = dbt.ref("submission_images").select("prompt_raw, prompt").distinct().df()
+    prompts = dbt.ref("submission_images").aggregate(
+        "prompt_raw, prompt, min(image_id) as image_id, "
+        "bool_or(image_set = 'rated') as is_rated", "prompt_raw, prompt").order(
+        "prompt_raw").df()
+    embeddings = dbt.ref("prompt_embeddings")
     # One plain call per ref: dbt finds a model's refs in its source only in simple forms.
     names = dbt.ref("submission_prohibited_names").df()
     filler = dbt.ref("submission_filler_terms").df()
     words = dbt.ref("submission_category_words").df()
     names, filler = names["term"].tolist(), filler["term"].tolist()
+    min_keywords = int(dbt.config.get("min_keywords"))
+    max_keywords = int(dbt.config.get("max_keywords"))
+    target = int(dbt.config.get("target_keywords"))
     describer = PromptDescriber(names, filler, dict(zip(words["word"], words["category_id"],
                                                         strict=True)),
                                 max_title_chars=int(dbt.config.get("max_title_chars")),
-                                max_keywords=int(dbt.config.get("max_keywords")),
-                                min_keywords=int(dbt.config.get("min_keywords")))
-    rows = []
-    for prompt_raw, prompt in prompts.itertuples(index=False):
-        text = describer.describe(prompt_raw, prompt)
-        rows.append({"prompt_raw": prompt_raw, "prompt": prompt, "title": text.title,
-                     "keywords": text.keywords, "n_keywords": len(text.keywords),
-                     "keyword_note": text.keyword_note, "category_id": text.category_id,
-                     "prohibited_terms": text.prohibited_terms,
-                     "artist_references": text.artist_references,
-                     "news_event_terms": list(text.news_event_terms),
-                     "content_type": text.content_type})
-    columns = ["prompt_raw", "prompt", "title", "keywords", "n_keywords", "keyword_note",
-               "category_id", "prohibited_terms", "artist_references", "news_event_terms",
-               "content_type"]
-    frame = pd.DataFrame(rows, columns=columns)
+                                max_keywords=max_keywords, min_keywords=min_keywords)
+    texts = [describer.describe(raw, prompt) for raw, prompt in
+             zip(prompts["prompt_raw"], prompts["prompt"], strict=True)]
+    own = [t.keywords for t in texts]
+    keywords, embedder, vectors = own, None, {}
+    if len(prompts) and target > 0:
+        embedder, vectors = _vectors(session, embeddings, prompts)
+    expanding = embedder is not None and len(vectors) > 1
+    if expanding:
+        # The reference: rated prompts first, then the rest by the prompt's hash.
+        order = sorted(vectors, key=lambda r: (not prompts["is_rated"].iat[r],
+                                               hash_key(prompts["prompt_raw"].iat[r])))
+        reference = order[:REFERENCE_PROMPTS]
+        position = {r: p for p, r in enumerate(reference)}
+        expander = KeywordExpander(np.stack([vectors[r] for r in reference]),
+                                   [own[r] for r in reference])
+        rows = sorted(vectors)
+        say(f"submission_prompt_texts: keywords of {len(rows):,} prompts filled to "
+            f"{target} from {len(reference):,} nearest-prompt candidates ({embedder})")
+        expanded = expander.expand_all([own[r] for r in rows],
+                                       np.stack([vectors[r] for r in rows]),
+                                       [position.get(r) for r in rows], target, max_keywords)
+        keywords = list(own)
+        for r, result in zip(rows, expanded, strict=True):
+            keywords[r] = result.keywords
+    out = []
+    for r, text in enumerate(texts):
+        found = keywords[r]
+        note = None
+        if len(found) < min_keywords:
+            note = (f"{len(found)} keyword(s), at least {min_keywords} needed: the prompt "
+                    f"has {len(text.keywords)} content word(s)"
+                    + (" and its nearest prompts add no more" if expanding and r in vectors
+                       else
+                       " and no real-weight prompt embedding to add more from"))
+        out.append({"prompt_raw": text_key(prompts, r, "prompt_raw"),
+                    "prompt": text_key(prompts, r, "prompt"), "title": text.title,
+                    "keywords": found, "n_keywords": len(found),
+                    "n_prompt_keywords": len(text.keywords),
+                    "keyword_embedder": embedder if len(found) > len(text.keywords) else None,
+                    "keyword_note": note, "category_id": text.category_id,
+                    "prohibited_terms": text.prohibited_terms,
+                    "artist_references": text.artist_references,
+                    "news_event_terms": list(text.news_event_terms),
+                    "content_type": text.content_type})
+    frame = pd.DataFrame(out, columns=COLUMNS)
     return session.from_df(frame).project(
         "prompt_raw::varchar as prompt_raw, prompt::varchar as prompt, "
         "title::varchar as title, keywords::varchar[] as keywords, "
-        "n_keywords::integer as n_keywords, keyword_note::varchar as keyword_note, "
+        "n_keywords::integer as n_keywords, n_prompt_keywords::integer as n_prompt_keywords, "
+        "keyword_embedder::varchar as keyword_embedder, keyword_note::varchar as keyword_note, "
         "category_id::integer as category_id, prohibited_terms::varchar[] as prohibited_terms, "
         "artist_references::varchar[] as artist_references, "
         "news_event_terms::varchar[] as news_event_terms, "
         "content_type::varchar as content_type")
+
+
+def text_key(prompts: pd.DataFrame, row: int, column: str):
+    value = prompts[column].iat[row]
+    return None if pd.isna(value) else value
+
+
+def hash_key(text) -> str:
+    import hashlib
+
+    return hashlib.sha256(str(text).encode("utf-8")).hexdigest()
