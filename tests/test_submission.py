@@ -463,7 +463,7 @@ def test_a_second_run_writes_nothing_and_a_full_dir_is_refused(packs, tmp_path, 
     assert (out / "mine.txt").is_file()
 
 
-def test_upscaled_files_come_back_checked_again(packs, tmp_path):
+def test_upscaled_files_come_back_checked_again(packs, tmp_path, capsys):
     warehouse, config, _ = packs
     out = tmp_path / "pack"
     assert _cli(warehouse, config, "submit", "--out", str(out)) == 0
@@ -478,6 +478,14 @@ def test_upscaled_files_come_back_checked_again(packs, tmp_path):
     names = [r["Filename"] for r in csv.DictReader((out / "adobe_stock.csv").open())]
     assert any(name.endswith("-4.jpg") for name in names)
     assert not (out / "upscale.csv").exists()
+    # The next pack, with the same upscaled folder: the upscaled image was sent, and is
+    # counted with the rest of what the ledger leaves out (the demo's second pack).
+    capsys.readouterr()
+    assert _cli(warehouse, config, "submit", "--out", str(tmp_path / "next"),
+                "--upscaled", str(upscaled)) == 0
+    printed = capsys.readouterr().out
+    assert "0 images" in printed and f"{len(names)} sent in earlier packs" in printed, printed
+    assert not (tmp_path / "next" / "upscale.csv").exists()
     # Too small even after "upscaling": checked again, and left out.
     Image.new("RGB", (600, 600), "grey").save(upscaled / row["name"])
     assert _cli(warehouse, config, "submit", "--out", str(out), "--force",
