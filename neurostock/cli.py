@@ -230,7 +230,12 @@ def _expected_line(s) -> str:
         return "" if not pair or None in pair else f", 95% CI {pair[0]:.3f}-{pair[1]:.3f}"
 
     text = ""
-    if s.expected_precision is not None:
+    if s.expected_precision is not None and s.measured_by == "forward in time":
+        text = (f" (expected precision forward in time {s.expected_precision:.3f}"
+                f"{ci(s.expected_precision_ci)}, on {s.measured_on:,} later-generation rated "
+                "images, thresholds chosen on earlier ones: the forward AUC disagrees with "
+                "the grouped folds')")
+    elif s.expected_precision is not None:
         text = (f" (expected precision out of sample {s.expected_precision:.3f}"
                 f"{ci(s.expected_precision_ci)}, cross-fitted on {s.measured_on:,} rated images)")
     elif s.expected_precision_bounds:
@@ -248,7 +253,7 @@ def _expected_line(s) -> str:
                  f"{f['auc_sellable_ci_low']:.3f}-{f['auc_sellable_ci_high']:.3f}), precision "
                  f"{f['precision_sellable']:.3f} in its top {f['keep_share']:.0%}, "
                  f"{f['n']:,} images")
-    if s.forward_warning:
+    if s.forward_warning and s.measured_by != "forward in time":
         _say(f"WARNING: {s.scorer_id}: {s.forward_warning}")
     return text
 
@@ -296,9 +301,14 @@ def _decision_line(d: dict) -> str:
     random = " (RANDOM WEIGHTS: not a model)" if d["is_random_init"] else ""
     point = (f"{d['oos_precision']:.3f}" if d["oos_precision"] is not None else
              f"{d['oos_precision_low']:.3f} to {d['oos_precision_high']:.3f} (bounds)")
+    forward = d.get("measured_by") == "forward in time"
+    where = ("forward in time on {:,} later-generation rated images" if forward else
+             "out of sample on {:,} rated images").format(d["measured_on"])
     text = (f"sell decision: {d['scorer_id']}{random} {side} {d['threshold']:.4g}, precision "
-            f"{point}{ci} out of sample on {d['measured_on']:,} rated images "
+            f"{point}{ci} {where} "
             f"(coverage {d['coverage']:.0%}, target {d['target_precision']})")
+    if forward:
+        text += f"; {d['forward_reason']}"
     pack = d.get("pack")
     if pack and (pack["unrated_images"] or pack["rated_sellable_images"]):
         low_n, high_n = pack["expected_sellable_ci95"]

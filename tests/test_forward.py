@@ -9,6 +9,8 @@ import numpy as np
 from neurostock.learn.context import Context
 from neurostock.learn.forward import (
     MIN_TRAIN,
+    best_threshold,
+    forward_operating_point,
     forward_periods,
     forward_validate_decision,
     unseen_generator_decision,
@@ -77,9 +79,10 @@ def _drifting(n_per_month: int = 80, seed: int = 3):
 def test_each_period_is_judged_by_a_model_that_never_saw_it():
     matrix, context, rating, unusable, sellable, groups = _drifting()
     lines = []
-    result = forward_validate_decision(matrix, context, ["score:a", "score:b"], rating,
-                                       unusable, sellable, groups, (), seed=1,
-                                       progress=lines.append, replicates=200)
+    result, scores = forward_validate_decision(matrix, context, ["score:a", "score:b"],
+                                               rating, unusable, sellable, groups, (),
+                                               seed=1, progress=lines.append,
+                                               replicates=200)
     periods = result["periods"]
     assert [p["first_month"] for p in periods] == ["2022-12", "2023-01", "2023-02"]
     assert [p["n_train"] for p in periods] == [160, 240, 320]
@@ -92,6 +95,13 @@ def test_each_period_is_judged_by_a_model_that_never_saw_it():
     assert pooled["n"] == 240 and pooled["keep_share"] == 0.25
     assert pooled["auc_sellable_ci"][0] <= pooled["auc_sellable"] <= pooled["auc_sellable_ci"][1]
     assert len(lines) == 3 and lines[0].startswith("forward 1/3 (2022-12): trained on 160 images")
+    # The forward scores come back per judged row, with their period: never a row of
+    # the first training months, each period's rows once.
+    months = context.month[scores.rows]
+    assert len(scores.rows) == len(set(scores.rows.tolist())) == 240
+    assert set(months) == {"2022-12", "2023-01", "2023-02"}
+    assert [sorted(set(months[scores.period == k])) for k in range(3)] == \
+        [["2022-12"], ["2023-01"], ["2023-02"]]
 
 
 def test_undated_images_never_enter_a_forward_figure():
@@ -100,9 +110,9 @@ def test_undated_images_never_enter_a_forward_figure():
     month[::10] = None
     dated = Context(context.image_ids, context.prompt, context.prefix,
                     context.experiment_model, context.experiment_number, month)
-    result = forward_validate_decision(matrix, dated, ["score:a", "score:b"], rating,
-                                       unusable, sellable, groups, (), seed=1,
-                                       replicates=50)
+    result, _ = forward_validate_decision(matrix, dated, ["score:a", "score:b"], rating,
+                                          unusable, sellable, groups, (), seed=1,
+                                          replicates=50)
     assert result["n_undated"] == 40
     assert sum(p["n"] for p in result["periods"]) == result["pooled"]["n"] == 216
 
@@ -128,3 +138,40 @@ def test_a_generator_never_seen_is_judged_by_a_model_fitted_on_the_others():
                                      unusable, sellable, groups, (), seed=1,
                                      replicates=10) == {
         "skipped": "no rated image has an experiment model"}
+
+
+def test_a_threshold_is_the_lowest_reaching_the_target_and_never_splits_a_tie():
+    score = np.array([0.9, 0.8, 0.8, 0.7, 0.6, 0.5, 0.4])
+    good = np.array([1, 1, 0, 1, 0, 0, 1], dtype=bool)
+    # Kept: 1 -> 1.0, 3 -> 0.667 (0.8 tie kept whole), 4 -> 0.75, 5 -> 0.6, 6 -> 0.5,
+    # 7 -> 0.571.
+    assert best_threshold(score, good, 0.7, min_kept=1) == 0.7
+    assert best_threshold(score, good, 0.55, min_kept=1) == 0.4
+    assert best_threshold(score, good, 0.7, min_kept=5) is None
+    assert best_threshold(score[:0], good[:0], 0.5) is None
+
+
+def test_the_forward_operating_point_is_chosen_on_earlier_periods_only():
+    """Period 0's scores rank sellable images high; period 1's the other way round. A
+    threshold chosen on period 0 and applied to period 1 keeps its worst images: the
+    figure says so, where a threshold chosen on everything at once would not."""
+    rng = np.random.default_rng(3)
+    n = 200
+    period = np.repeat([0, 1], n)
+    sellable = rng.random(2 * n) < 0.4
+    noise = rng.normal(0, 0.3, 2 * n)
+    score = np.where(period == 0, sellable.astype(float), 1 - sellable) + noise
+    groups = np.array([f"g{i // 2}" for i in range(2 * n)], dtype=object)
+    point = forward_operating_point(score, sellable, period, groups, 0.8, replicates=200)
+    assert point["measured_on"] == n and point["n_periods"] == 2
+    assert point["precision"] < 0.2 and point["precision_ci"][1] < 0.5, point
+    low, high = point["precision_ci"]
+    assert low <= point["precision"] <= high
+    # Periods alike: the figure holds.
+    same = np.where(period == 0, sellable, sellable).astype(float) + noise
+    held = forward_operating_point(same, sellable, period, groups, 0.8, replicates=200)
+    assert held["precision"] >= 0.8 and held["threshold"] is not None
+    assert 0 < held["keep_rate"] < 1 and held["n_kept"] > 10
+    # One period: nothing earlier to choose on, and it says so.
+    one = forward_operating_point(score[:n], sellable[:n], period[:n], groups[:n], 0.8)
+    assert one["precision"] is None and "one forward period" in one["reason"]

@@ -29,7 +29,7 @@ from neurostock.core.errors import NeurostockError
 from neurostock.learn.decision_metrics import auc, weighted_auc, weighted_precision
 from neurostock.learn.estimators import OrdinalLogistic
 from neurostock.learn.search import cross_validate
-from tests.conftest import built_sample, query
+from tests.conftest import built_sample, copy_warehouse, query
 from tests.conftest import run_cli as _cli
 from tests.prompt_reference import group_key
 
@@ -406,6 +406,94 @@ def test_select_carries_the_figures_on_unseen_images(trained, capsys):
                               "order by split_order")
     assert [(u["split"], pytest.approx(u["auc_sellable"])) for u in unseen] == pooled
     assert f"learned_decision on later generations: AUC of sellable {pooled[0][1]:.3f}" in err
+
+
+def test_forward_scores_are_kept_and_give_the_forward_operating_points(trained):
+    """Each rated image a forward period judged keeps its forward score and period in
+    the scores row's components; rpt_forward_operating_points is
+    learn.forward.forward_operating_point recomputed on exactly those rows."""
+    from neurostock.learn.forward import forward_operating_point
+
+    warehouse, *_ = trained
+    forward = _metrics(warehouse)["forward"]
+    rows = query(warehouse, """
+        select s.image_id, s.components['forward'], s.components['forward_period']::integer,
+               strftime(i.generated_at, '%Y-%m'), r.is_sellable,
+               coalesce(p.prompt_group, '#' || s.image_id)
+        from scores s join image_ratings r using (image_id)
+        join int_images_checked i using (image_id) left join pool p using (image_id)
+        where s.scorer_id = 'learned_decision' and s.components['forward'] is not null
+        order by s.image_id""")
+    assert len(rows) == forward["pooled"]["n"]
+    for k, period in enumerate(forward["periods"]):
+        months = {r[3] for r in rows if r[2] == k}
+        assert months and all(period["first_month"] <= m <= period["last_month"]
+                              for m in months), (k, months)
+    points = {r[0]: r[1:] for r in query(warehouse, """
+        select target_precision, threshold, oos_precision, oos_n_kept, measured_on
+        from rpt_forward_operating_points where scorer_id = 'learned_decision'""")}
+    assert {0.5, 0.8} <= set(points)
+    score = np.array([r[1] for r in rows])
+    period = np.array([r[2] for r in rows])
+    sellable = np.array([r[4] for r in rows], dtype=bool)
+    groups = np.array([r[5] for r in rows], dtype=object)
+    point = forward_operating_point(score, sellable, period, groups, 0.5, min_kept=30)
+    assert points[0.5] == (pytest.approx(point["threshold"]),
+                           pytest.approx(point["precision"]), point["n_kept"],
+                           point["measured_on"])
+    assert points[0.5][3] == sum(1 for r in rows if r[2] > 0)
+
+
+def test_the_gate_and_select_rely_on_the_forward_figure_where_it_disagrees(trained,
+                                                                           tmp_path, capsys):
+    """Planted disagreement (the grouped interval moved above anything the forward
+    periods reach): the gate's threshold and promised precision become the forward
+    operating point's, with the reason, and `select --precision` chooses the same way."""
+    import duckdb
+
+    warehouse, config, *_ = trained
+    copy = copy_warehouse(warehouse, tmp_path / "wh" / warehouse.name)
+    con = duckdb.connect(str(copy))
+    con.execute("""update meta.learned_models set metrics = json_merge_patch(metrics,
+                   '{"auc_sellable_ci": [0.999, 1.0]}') where scorer_id = 'learned_decision'""")
+    con.close()
+    gate = tmp_path / "gate.yml"
+    gate.write_text(config.read_text() + "submission: {policy: adobe_stock, "
+                    "overrides: {target_precision: 0.5}}\n")
+    assert _cli(copy, gate, "build", "--skip-images", "-s", "rpt_learned_forward+",
+                "rpt_forward_operating_points+", "submission_prompt_texts+",
+                "submission_images+") == 0
+    rule = query(copy, """select scorer_id, measured_by, threshold, oos_precision,
+                          oos_n_kept, measured_on, forward_reason, is_reached, reason
+                          from submission_decision_rule""")[0]
+    point = query(copy, """select threshold, oos_precision, oos_n_kept, measured_on
+                           from rpt_forward_operating_points
+                           where scorer_id = 'learned_decision' and target_precision = 0.5""")[0]
+    assert rule[:2] == ("learned_decision", "forward in time"), rule
+    assert rule[2:6] == point, (rule, point)
+    assert "disagree beyond their intervals" in rule[6]
+    assert rule[7] == (point[1] >= 0.5 and point[2] >= 30), rule
+    # The unchanged warehouse relies on the grouped folds.
+    assert query(warehouse, "select count(*) from rpt_forward_operating_points")[0][0] > 0
+    capsys.readouterr()
+    out = tmp_path / "select"
+    code = _cli(copy, gate, "select", "--score", "learned_decision", "--precision", "0.5",
+                "--out", str(out))
+    printed = capsys.readouterr()
+    if rule[7]:
+        assert code == 0
+        chosen = json.loads((out / "selection.json").read_text())
+        assert chosen["measured_by"] == "forward in time"
+        assert chosen["threshold"] == pytest.approx(point[0])
+        assert chosen["expected_precision"] == pytest.approx(point[1])
+        assert "forward in time" in printed.out
+    else:
+        assert code == 1 and "forward in time" in printed.err
+    # The report says which figure the gate relies on, and why.
+    assert _cli(copy, gate, "report", "--out", str(tmp_path / "report"), "--no-docs") == 0
+    page = (tmp_path / "report" / "submission.html").read_text(encoding="utf-8")
+    assert ("<strong>Forward in time:</strong> the forward AUC" in page) if rule[7] \
+        else ("forward in time (later generations)" in page)
 
 
 def test_a_forward_figure_below_the_grouped_one_is_a_warning(tmp_path):

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from neurostock.core.csvsafe import safe_rows
 from neurostock.core.errors import NeurostockError
@@ -56,6 +57,9 @@ class Selection:
     # the later generations' AUC interval lies below the grouped folds'.
     unseen: list[dict] | None = None
     forward_warning: str | None = None
+    # Which figure chose the threshold: 'grouped folds', 'forward in time' (the forward
+    # AUC disagrees with the grouped folds'), or None for a given threshold.
+    measured_by: str | None = None
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -152,6 +156,54 @@ def _decision_for_precision(con: duckdb.DuckDBPyConnection, scorer_id: str,
         "lower --precision or use --threshold")
 
 
+def _forward_decision(con: duckdb.DuckDBPyConnection, scorer_id: str, precision: float,
+                      min_kept: int, coverage: float | None,
+                      shift_warning: str | None) -> _Decision:
+    """The operating point chosen on the learned decision model's forward scores (the
+    components `forward`, `forward_period` of its rated images; learn/forward.py): the
+    threshold chosen on every forward score, its precision measured on later periods
+    with thresholds chosen on earlier ones, as the gate's rpt_forward_operating_points."""
+    from neurostock.learn.forward import forward_operating_point
+
+    rows = con.execute("""
+        select s.components['forward'], s.components['forward_period']::integer,
+               r.is_sellable, coalesce(p.prompt_group, '#' || s.image_id)
+        from scores as s
+        inner join image_ratings as r using (image_id)
+        left join pool as p using (image_id)
+        where s.scorer_id = ? and s.components['forward'] is not null
+        order by s.image_id""", [scorer_id]).fetchall()
+    if not rows:
+        raise NeurostockError(f"{scorer_id} has no forward scores: run `neurostock build`")
+    score, period, sellable, groups = (np.array(c) for c in zip(*rows, strict=True))
+    point = forward_operating_point(score.astype(float), sellable.astype(bool),
+                                    period.astype(int), groups.astype(object), precision,
+                                    min_kept=min_kept)
+    if point["threshold"] is None or point["precision"] is None or \
+            point["precision"] < precision or point["n_kept"] < min_kept:
+        reach = (f"at best {point['precision']:.3f} on {point['n_kept']:,} kept"
+                 if point["precision"] is not None else point["reason"])
+        raise NeurostockError(
+            f"{scorer_id} reaches precision {precision} forward in time (thresholds chosen "
+            f"on earlier generations, measured on {point['measured_on']:,} later ones) at no "
+            f"threshold keeping at least {min_kept} images ({reach}); its forward AUC "
+            "disagrees with the grouped folds, so the forward figure decides; lower "
+            "--precision or use --threshold")
+    n_sellable = int(sellable.astype(bool)[period.astype(int) > period.min()].sum())
+    recall = (point["precision"] * point["n_kept"] / n_sellable) if n_sellable else None
+    low, high = point["precision_ci"]
+    return _Decision(point["threshold"], "higher", point["precision"], point["precision"],
+                     point["precision"], low, high, recall, point["keep_rate"],
+                     point["measured_on"], coverage if coverage is not None else 1.0,
+                     shift_warning)
+
+
+def _forward_disagrees(unseen: list[dict] | None) -> bool:
+    """Whether the pooled forward AUC disagrees with the grouped folds' beyond their
+    intervals (rpt_learned_forward.disagrees): then the forward figure decides."""
+    return any(f["split"] == "forward" and f["disagrees"] for f in unseen or [])
+
+
 def _decision_context(con: duckdb.DuckDBPyConnection, scorer_id: str
                       ) -> tuple[int | None, float | None, str | None]:
     """(rated images measured on, coverage, shift warning) of a score."""
@@ -224,8 +276,13 @@ def select_images(
         unseen, forward_warning = unseen_figures(con, scorer_id)
         decision = None
         expected_precision = expected_recall = None
-        if precision is not None:
+        forward = precision is not None and _forward_disagrees(unseen)
+        if forward:
+            decision = _forward_decision(con, scorer_id, precision, min_kept, coverage,
+                                         shift_warning)
+        elif precision is not None:
             decision = _decision_for_precision(con, scorer_id, precision, min_kept)
+        if decision is not None:
             threshold = decision.threshold
             if direction and direction != decision.direction:
                 raise NeurostockError(
@@ -235,7 +292,11 @@ def select_images(
             expected_precision, expected_recall = decision.precision, decision.recall
             measured_on, coverage, shift_warning = (decision.n, decision.coverage,
                                                     decision.shift_warning)
-            chosen_by = (f"precision >= {precision} out of sample (cross-fitted on every "
+            chosen_by = (f"precision >= {precision} forward in time (thresholds chosen on "
+                         "earlier generations, measured on later ones: the forward AUC "
+                         f"disagrees with the grouped folds'; min {min_kept} kept)"
+                         if forward else
+                         f"precision >= {precision} out of sample (cross-fitted on every "
                          f"rated image, min {min_kept} kept)")
         else:
             chosen_by = "given threshold"
@@ -275,7 +336,10 @@ def select_images(
             else [decision.precision_low, decision.precision_high],
             expected_keep_rate=None if decision is None else decision.keep_rate,
             measured_on=measured_on, coverage=coverage, shift_warning=shift_warning,
-            unseen=unseen, forward_warning=forward_warning,
+            # Forward deciding, the figure is no longer optimistic: no warning.
+            unseen=unseen, forward_warning=None if forward else forward_warning,
+            measured_by=None if decision is None
+            else "forward in time" if forward else "grouped folds",
         )
         # selection.json holds the record of every file written (neurostock.core.outputs):
         # a later --force replaces or removes only those, while still what it wrote.

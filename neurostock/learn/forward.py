@@ -56,6 +56,16 @@ MAX_GENERATORS = 5
 
 
 @dataclass(frozen=True)
+class ForwardScores:
+    """The rows a forward period judged (indices into the rated rows), each one's score
+    from the model fitted before its period, and the period (0 = the first)."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    period: np.ndarray
+
+
+@dataclass(frozen=True)
 class Period:
     """One forward step: train on rows `train`, judge rows `test` (indices)."""
 
@@ -127,11 +137,11 @@ def _judge(splits: list[tuple[dict, np.ndarray, np.ndarray]], matrix: np.ndarray
            context: Context, names: list[str], source_rating: np.ndarray,
            unusable: np.ndarray, sellable: np.ndarray, groups: np.ndarray,
            blocks: tuple[str, ...], seed: int, replicates: int, progress, what: str
-           ) -> tuple[list[dict], dict | None]:
+           ) -> tuple[list[dict], dict | None, np.ndarray, np.ndarray, np.ndarray]:
     """Each split (its labels, train rows, test rows) judged by a decision model searched
-    and fitted on its train rows only; the rows out and the pooled figures (None when no
-    split could be judged)."""
-    scores, rows, out = [], [], []
+    and fitted on its train rows only; the rows out, the pooled figures (None when no
+    split could be judged), and the judged rows with their scores and split index."""
+    scores, rows, out, parts = [], [], [], []
     for k, (label, train, test) in enumerate(splits):
         started = time.monotonic()
         if len(np.unique(sellable[test])) < 2 or len(np.unique(groups[train])) < 3:
@@ -145,6 +155,7 @@ def _judge(splits: list[tuple[dict, np.ndarray, np.ndarray]], matrix: np.ndarray
         out.append({**label, "n_train": int(len(train)), **figures})
         scores.append(score)
         rows.append(test)
+        parts.append(np.full(len(test), k))
         if progress:
             shown = " .. ".join(dict.fromkeys(label.values()))
             progress(f"{what} {k + 1}/{len(splits)} ({shown}): "
@@ -152,35 +163,42 @@ def _judge(splits: list[tuple[dict, np.ndarray, np.ndarray]], matrix: np.ndarray
                      f"{figures['auc_sellable']:.3f} on {len(test):,} "
                      f"({time.monotonic() - started:.1f} s)")
     if not rows:
-        return out, None
-    test_rows = np.concatenate(rows)
-    return out, _figures(sellable[test_rows], np.concatenate(scores), groups[test_rows],
-                         seed, replicates)
+        empty = np.zeros(0, np.int64)
+        return out, None, empty, np.zeros(0), empty
+    test_rows, test_scores = np.concatenate(rows), np.concatenate(scores)
+    return (out, _figures(sellable[test_rows], test_scores, groups[test_rows], seed,
+                          replicates), test_rows, test_scores, np.concatenate(parts))
 
 
 def forward_validate_decision(matrix: np.ndarray, context: Context, names: list[str],
                               source_rating: np.ndarray, unusable: np.ndarray,
                               sellable: np.ndarray, groups: np.ndarray,
                               blocks: tuple[str, ...], seed: int, progress=None,
-                              replicates: int = BOOTSTRAP_REPLICATES) -> dict:
+                              replicates: int = BOOTSTRAP_REPLICATES
+                              ) -> tuple[dict, ForwardScores | None]:
     """The forward figures (module doc) as a JSON-ready dict: `periods` (each with its
-    months, n_train and figures) and `pooled`, or `skipped` with the reason."""
+    months, n_train and figures) and `pooled`, or `skipped` with the reason; and the
+    forward scores themselves (ForwardScores: each judged row's score from the model of
+    its period, and the period), which train.py stores beside the out-of-fold scores."""
     periods, reason = forward_periods(context.month)
     if reason:
-        return {"skipped": reason}
+        return {"skipped": reason}, None
     splits = [({"first_month": p.first_month, "last_month": p.last_month}, p.train, p.test)
               for p in periods]
-    out, pooled = _judge(splits, matrix, context, names, source_rating,
-                         np.asarray(unusable, dtype=bool), np.asarray(sellable, dtype=bool),
-                         groups, blocks, seed, replicates, progress, "forward")
+    out, pooled, rows, scores, parts = _judge(
+        splits, matrix, context, names, source_rating, np.asarray(unusable, dtype=bool),
+        np.asarray(sellable, dtype=bool), groups, blocks, seed, replicates, progress,
+        "forward")
     if pooled is None:
-        return {"skipped": "no period had both sellable and other images", "periods": out}
+        return {"skipped": "no period had both sellable and other images",
+                "periods": out}, None
     return {"periods": out, "pooled": pooled,
             "n_undated": int(sum(m is None for m in context.month)),
             "method": (f"forward-chaining by generation month: first {FIRST_SHARE:.0%} of "
                        f"the dated images to train, then up to {CUTS} periods, each judged "
                        "by a model fitted on everything generated before it"),
-            "bootstrap": f"{replicates} grouped (prompt) resamples, percentile 95%"}
+            "bootstrap": f"{replicates} grouped (prompt) resamples, percentile 95%",
+            }, ForwardScores(rows, scores, parts)
 
 
 def generator_splits(experiment_model: np.ndarray) -> tuple[list[tuple], str | None]:
@@ -213,9 +231,10 @@ def unseen_generator_decision(matrix: np.ndarray, context: Context, names: list[
     splits, reason = generator_splits(context.experiment_model)
     if reason:
         return {"skipped": reason}
-    out, pooled = _judge(splits, matrix, context, names, source_rating,
-                         np.asarray(unusable, dtype=bool), np.asarray(sellable, dtype=bool),
-                         groups, blocks, seed, replicates, progress, "unseen generator")
+    out, pooled, *_ = _judge(splits, matrix, context, names, source_rating,
+                             np.asarray(unusable, dtype=bool),
+                             np.asarray(sellable, dtype=bool), groups, blocks, seed,
+                             replicates, progress, "unseen generator")
     if pooled is None:
         return {"skipped": "no held-out generator had both sellable and other images",
                 "generators": out}
@@ -224,3 +243,78 @@ def unseen_generator_decision(matrix: np.ndarray, context: Context, names: list[
                        f"at least {MIN_HELD} rated images), each judged by a model fitted "
                        "on every other image"),
             "bootstrap": f"{replicates} grouped (prompt) resamples, percentile 95%"}
+
+
+# Choosing a threshold on earlier forward scores: at least this many images kept.
+MIN_CHOSEN_ON = 10
+
+
+def best_threshold(score: np.ndarray, sellable: np.ndarray, target: float,
+                   min_kept: int = MIN_CHOSEN_ON) -> float | None:
+    """The lowest threshold (the most images kept, `score >= threshold`) at which the
+    precision of sellable among the kept reaches `target` with at least `min_kept`
+    kept; None when none does. Ties are kept or left out together."""
+    if not len(score):
+        return None
+    order = np.argsort(-score, kind="stable")
+    ranked, good = score[order], sellable[order].astype(float)
+    kept = np.arange(1, len(ranked) + 1)
+    precision = np.cumsum(good) / kept
+    # A cut only where the next score is lower: a tie is not split.
+    boundary = np.r_[ranked[:-1] > ranked[1:], True]
+    ok = boundary & (kept >= min_kept) & (precision >= target)
+    if not ok.any():
+        return None
+    return float(ranked[np.flatnonzero(ok)[-1]])
+
+
+def forward_operating_point(score: np.ndarray, sellable: np.ndarray, period: np.ndarray,
+                            groups: np.ndarray, target: float,
+                            min_kept: int = MIN_CHOSEN_ON, seed: int = 0,
+                            replicates: int = BOOTSTRAP_REPLICATES) -> dict:
+    """The sell decision's operating point for `target` on forward scores, chosen the
+    way it is used: for each period after the first, the threshold is chosen on the
+    forward scores of the periods before it (best_threshold) and applied to it; the
+    precision of the images kept so, pooled over those periods, is the out-of-sample
+    figure (with a grouped bootstrap 95% interval), and the threshold chosen on every
+    forward score is the one to apply to new images. `reason` says why a figure is
+    missing (one period only: nothing earlier to choose on)."""
+    score = np.asarray(score, dtype=float)
+    sellable = np.asarray(sellable, dtype=bool)
+    period = np.asarray(period)
+    periods = np.unique(period)
+    point = {"target_precision": target,
+             "threshold": best_threshold(score, sellable, target, min_kept),
+             "n_periods": int(len(periods)), "measured_on": 0, "n_kept": 0,
+             "precision": None, "precision_ci": [None, None], "keep_rate": None,
+             "reason": None}
+    if len(periods) < 2:
+        point["reason"] = "one forward period: no earlier forward scores to choose a threshold on"
+        return point
+    measured = np.zeros(len(score), dtype=bool)
+    kept = np.zeros(len(score), dtype=bool)
+    for p in periods[1:]:
+        before, now = period < p, period == p
+        chosen = best_threshold(score[before], sellable[before], target, min_kept)
+        measured |= now
+        if chosen is not None:
+            kept |= now & (score >= chosen)
+    point["measured_on"] = int(measured.sum())
+    point["n_kept"] = int(kept.sum())
+    point["keep_rate"] = float(kept.sum() / measured.sum())
+    if not kept.any():
+        point["reason"] = (f"no threshold chosen on earlier periods kept an image of a later "
+                           f"one at precision {target}")
+        return point
+    point["precision"] = float(sellable[kept].mean())
+    rows = np.flatnonzero(measured)
+    weights = bootstrap_weights(groups[rows], replicates, seed)
+    draws = []
+    for w in weights:
+        w_kept = w * kept[rows][None, :]
+        totals = w_kept.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            draws.append((w_kept * sellable[rows][None, :]).sum(axis=1) / totals)
+    draws = np.concatenate(draws)
+    point["precision_ci"] = list(percentile_interval(draws[np.isfinite(draws)]))
+    return point

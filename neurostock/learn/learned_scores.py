@@ -24,7 +24,8 @@ def scores_table(cfg: LearnedConfig) -> str:
 
 def write_scores(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, ids: np.ndarray,
                  predictions: np.ndarray, fold_of: np.ndarray, others: np.ndarray,
-                 other_scores: np.ndarray, path: Path, model_sha: str) -> bool:
+                 other_scores: np.ndarray, path: Path, model_sha: str,
+                 forward=None) -> bool:
     """Replace the scores table (rated images out-of-fold with their fold, the others from
     the refitted model) and register the scorer, in one transaction; True when that
     changed anything. Scores, registry row and model file identical to what the table
@@ -33,6 +34,13 @@ def write_scores(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, ids: np.nda
     kind."""
     components_type = pa.map_(pa.string(), pa.float64())
     oof_components = [[("fold", float(f)), ("out_of_fold", 1.0)] for f in fold_of]
+    if forward is not None:
+        # A decision model's forward score (learn/forward.py: from the model fitted on
+        # what was generated before the image's period) and the period, beside it.
+        for row, score, period in zip(forward.rows.tolist(), forward.scores.tolist(),
+                                      forward.period.tolist(), strict=True):
+            oof_components[row] += [("forward", float(score)),
+                                    ("forward_period", float(period))]
     other_components = [[("out_of_fold", 0.0)] for _ in others]
     rows = pa.table({
         "image_id": pa.array(np.r_[ids, others].astype(np.int64)),

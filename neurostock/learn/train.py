@@ -42,7 +42,11 @@ from neurostock.learn import decision
 from neurostock.learn.context import Context, load_context
 from neurostock.learn.decision_metrics import clean_json, decision_metrics, ordinal_code
 from neurostock.learn.features import Features, load_features
-from neurostock.learn.forward import forward_validate_decision, unseen_generator_decision
+from neurostock.learn.forward import (
+    ForwardScores,
+    forward_validate_decision,
+    unseen_generator_decision,
+)
 from neurostock.learn.learned_scores import SCHEMA, scores_table, write_scores
 from neurostock.learn.search import INNER_FOLDS, cross_validate, fit_search, grid, spearman
 
@@ -128,9 +132,10 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
                               features.names) if len(others) else None
     other_context = load_context(con, others) if is_decision and len(others) else None
     previous = _previous(con, cfg, data_sha, path, progress, ids)
+    forward_scores = None
     if previous is not None:
         progress(f"{cfg.scorer_id}: training data unchanged, reusing {path}")
-        final, predictions, fold_of, metrics = previous
+        final, predictions, fold_of, metrics, forward_scores = previous
         status = "unchanged"
     elif is_decision:
         progress(f"{cfg.scorer_id}: decision on {len(ids):,} rated images "
@@ -146,9 +151,9 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
                                          y_unusable, groups, cfg.context_blocks)
         # Forward in time: trained before each cut-off, judged on what came after
         # (learn/forward.py), the way the decision is used on new generations.
-        forward = forward_validate_decision(features.matrix, context, features.names, y,
-                                            y_unusable, sellable, groups,
-                                            cfg.context_blocks, cfg.seed, progress)
+        forward, forward_scores = forward_validate_decision(
+            features.matrix, context, features.names, y, y_unusable, sellable, groups,
+            cfg.context_blocks, cfg.seed, progress)
         if "skipped" in forward:
             progress(f"{cfg.scorer_id}: no forward figure: {forward['skipped']}")
         # And with one generator (experiment model) held out at a time.
@@ -197,7 +202,7 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
         other_scores = final.predict(other_features.matrix)
     model_sha = file_sha256(path)
     scores_changed = write_scores(con, cfg, ids, predictions, fold_of, others, other_scores,
-                                  path, model_sha) or status == "trained"
+                                  path, model_sha, forward_scores) or status == "trained"
     if status == "trained":
         _record(con, cfg, features, path, model_sha, data_sha, len(ids), metrics)
     return TrainResult(
@@ -279,7 +284,12 @@ def _previous(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, data_sha: str,
         "where components['out_of_fold'] = 1.0").fetchall()}
     predictions = np.array([oof[int(i)][0] for i in ids])
     fold_of = np.array([int(oof[int(i)][1]["fold"]) for i in ids])
-    return bundle["model"], predictions, fold_of, json.loads(row[2])
+    judged = [(k, oof[int(i)][1]) for k, i in enumerate(ids) if "forward" in oof[int(i)][1]]
+    forward = ForwardScores(np.array([k for k, _ in judged], dtype=np.int64),
+                            np.array([c["forward"] for _, c in judged], dtype=float),
+                            np.array([int(c["forward_period"]) for _, c in judged],
+                                     dtype=np.int64)) if judged else None
+    return bundle["model"], predictions, fold_of, json.loads(row[2]), forward
 
 
 def _record(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, features: Features,

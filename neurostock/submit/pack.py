@@ -271,7 +271,7 @@ DECISION_FIELDS = ("scorer_id", "chosen_by", "is_random_init", "target_precision
                    "is_reached", "direction", "threshold", "operating_point", "oos_precision",
                    "oos_precision_low", "oos_precision_high", "oos_precision_ci_low",
                    "oos_precision_ci_high", "oos_keep_rate", "measured_on", "coverage",
-                   "shift_warning", "reliability", "reason")
+                   "shift_warning", "reliability", "reason", "measured_by", "forward_reason")
 
 
 def _decision_rule(con, policy: Policy) -> dict | None:
@@ -294,6 +294,10 @@ def _decision_rule(con, policy: Policy) -> dict | None:
     # says them (rpt_learned_forward; None for any other score).
     decision["unseen"], decision["forward_warning"] = (
         unseen_figures(con, decision["scorer_id"]) if decision["scorer_id"] else (None, None))
+    if decision.get("measured_by") == "forward in time":
+        # The forward figure decides already (forward_reason): the grouped figure's
+        # optimism is not what the pack relies on.
+        decision["forward_warning"] = None
     return decision
 
 

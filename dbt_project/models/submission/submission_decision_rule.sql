@@ -7,6 +7,12 @@
 -- where the score covers part of the rated images, reaches `target_precision` on at
 -- least `decision_min_kept` images kept out of sample). is_reached false: no
 -- threshold reaches the target, and the gate holds every image with `reason`.
+-- When the score is a learned decision model whose forward AUC (rpt_learned_forward:
+-- later generations judged by models fitted before them) disagrees with its
+-- grouped-fold AUC beyond their intervals, the forward figure is the one relied on
+-- (measured_by 'forward in time', forward_reason says why): the threshold and the
+-- promised precision are rpt_forward_operating_points' for the target, chosen on
+-- earlier periods' forward scores and measured on later ones.
 -- Empty when neurostock passed no policy.
 {%- set policy = var('ns_submission', none) %}
 {%- set params = policy['params'] if policy is not none else {} %}
@@ -56,6 +62,31 @@ per_scorer as (
 
 ),
 
+forward_check as (
+
+    -- The pooled forward row of a learned decision model, when it has one.
+    select scorer_id, disagrees, auc_sellable, auc_sellable_ci_low, auc_sellable_ci_high,
+        grouped_auc_sellable, grouped_auc_sellable_ci_low, grouped_auc_sellable_ci_high,
+    from {{ ref('rpt_learned_forward') }}
+    where split = 'forward' and part = 'pooled'
+
+),
+
+forward_point as (
+
+    select * from {{ ref('rpt_forward_operating_points') }}
+    where target_precision = {{ p('target_precision') }}::double
+
+),
+
+unrated_scores as (
+
+    select signals.scorer_id, signals.score
+    from {{ ref('image_signals') }} as signals
+    semi join (select image_id from {{ ref('pool') }} where source_rating is null) using (image_id)
+
+),
+
 chosen as (
 
     {%- if named == 'auto' %}
@@ -82,7 +113,7 @@ chosen as (
 
 ),
 
-final as (
+grouped as (
 
     select
         {{ submission_policy_name() }} as policy,
@@ -109,6 +140,12 @@ final as (
         per_scorer.coverage,
         per_scorer.shift_warning,
         best_point.reliability,
+        coalesce(forward_check.disagrees, false) as forward_disagrees,
+        forward_check.auc_sellable as forward_auc,
+        forward_check.auc_sellable_ci_low as forward_auc_ci_low,
+        forward_check.auc_sellable_ci_high as forward_auc_ci_high,
+        forward_check.grouped_auc_sellable_ci_low,
+        forward_check.grouped_auc_sellable_ci_high,
         best_point.n_pool,
         best_point.n_pool_kept,
         case
@@ -128,7 +165,75 @@ final as (
     left join chosen on true
     left join per_scorer using (scorer_id)
     left join best_point using (scorer_id)
+    left join forward_check using (scorer_id)
     where {{ submission_enabled() }}
+
+),
+
+final as (
+
+    select
+        grouped.* replace (
+            case when forward_disagrees then forward_point.threshold is not null
+                and forward_point.oos_precision >= grouped.target_precision
+                and forward_point.oos_n_kept >= grouped.min_kept
+                else grouped.is_reached end as is_reached,
+            case when forward_disagrees then forward_point.direction
+                else grouped.direction end as direction,
+            case when forward_disagrees then forward_point.threshold
+                else grouped.threshold end as threshold,
+            case when forward_disagrees then 'forward: precision >= ' || grouped.target_precision
+                else grouped.operating_point end as operating_point,
+            case when forward_disagrees then forward_point.oos_precision
+                else grouped.oos_precision end as oos_precision,
+            case when forward_disagrees then forward_point.oos_precision
+                else grouped.oos_precision_low end as oos_precision_low,
+            case when forward_disagrees then forward_point.oos_precision
+                else grouped.oos_precision_high end as oos_precision_high,
+            case when forward_disagrees then forward_point.oos_precision_ci_low
+                else grouped.oos_precision_ci_low end as oos_precision_ci_low,
+            case when forward_disagrees then forward_point.oos_precision_ci_high
+                else grouped.oos_precision_ci_high end as oos_precision_ci_high,
+            case when forward_disagrees then forward_point.oos_keep_rate
+                else grouped.oos_keep_rate end as oos_keep_rate,
+            case when forward_disagrees then forward_point.oos_n_kept
+                else grouped.oos_n_kept end as oos_n_kept,
+            case when forward_disagrees then forward_point.measured_on
+                else grouped.measured_on end as measured_on,
+            case when forward_disagrees then 'forward: ' || forward_point.oos_n_kept
+                || ' later-period images kept by thresholds chosen on earlier periods'
+                else grouped.reliability end as reliability,
+            case when forward_disagrees then (
+                select count(*) from unrated_scores
+                where unrated_scores.scorer_id = grouped.scorer_id
+                    and unrated_scores.score >= forward_point.threshold)
+                else grouped.n_pool_kept end as n_pool_kept,
+            case
+                when not forward_disagrees then grouped.reason
+                when forward_point.threshold is not null
+                    and forward_point.oos_precision >= grouped.target_precision
+                    and forward_point.oos_n_kept >= grouped.min_kept then null
+                else 'no decision: ' || grouped.scorer_id || ' reaches precision '
+                    || grouped.target_precision || ' forward in time (later generations) '
+                    || 'at no threshold keeping at least ' || grouped.min_kept || ' images ('
+                    || coalesce('at best ' || round(forward_point.oos_precision, 3)
+                        || ' on ' || forward_point.oos_n_kept || ' kept',
+                        forward_point.reason, 'no forward operating point')
+                    || '; its forward AUC disagrees with the grouped folds)'
+            end as reason
+        ),
+        case when forward_disagrees then 'forward in time' else 'grouped folds' end
+            as measured_by,
+        case when forward_disagrees then
+            'the forward AUC ' || round(forward_auc, 3) || ' [' || round(forward_auc_ci_low, 3)
+            || ', ' || round(forward_auc_ci_high, 3) || '] and the grouped folds'' ['
+            || round(grouped_auc_sellable_ci_low, 3) || ', '
+            || round(grouped_auc_sellable_ci_high, 3) || '] disagree beyond their intervals:'
+            || ' the threshold and its precision are chosen and measured on later'
+            || ' generations (rpt_forward_operating_points)'
+        end as forward_reason,
+    from grouped
+    left join forward_point using (scorer_id)
 
 )
 

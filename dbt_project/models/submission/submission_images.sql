@@ -85,8 +85,10 @@ quality as (
                 || decision.direction || ' is better; precision '
                 || coalesce(round(decision.oos_precision, 3)::varchar,
                             'at least ' || round(decision.oos_precision_low, 3))
-                || ' out of sample, target '
-                || decision.target_precision || ')'
+                || ' out of sample'
+                || case when decision.measured_by = 'forward in time'
+                    then ' forward in time' else '' end
+                || ', target ' || decision.target_precision || ')'
         end as quality_detail,
     from {{ ref('image_signals') }} as signals
     inner join decision using (scorer_id)
