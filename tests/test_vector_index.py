@@ -135,3 +135,26 @@ def test_one_query_is_answered_like_many():
     keys, sims = index.search(vectors[4:7], 4)
     assert one_keys.shape == (1, 4) and one_keys.tolist() == keys[1:2].tolist()
     assert np.allclose(one_sims, sims[1:2])
+
+
+def test_a_wider_search_for_one_call_only(tmp_path, monkeypatch):
+    """`similar`'s wider graph search (SIMILAR_EXPANSION) on a saved view: as many true
+    top-20 neighbours as the default width finds, at least, and the index's own width is
+    back to the default after the call (the build's pair search keeps it)."""
+    monkeypatch.setattr(vector_index, "EXACT_BELOW", 0)
+    vectors = planted(4000, 32, seed=5)
+    ids = np.arange(4000, dtype=np.int64)
+    index = VectorIndex(32)
+    index.add(ids, vectors)
+    index.save(tmp_path / "image__e.usearch")
+    view = VectorIndex.load(tmp_path / "image__e.usearch", 32, view=True)
+    queries = np.arange(0, 4000, 80)
+    exact = np.argsort(-(vectors[queries] @ vectors.T), axis=1)[:, :20]
+    hits = {}
+    for width in (None, vector_index.SIMILAR_EXPANSION):
+        keys, _ = view.search(vectors[queries], 20, expansion=width)
+        hits[width] = sum(len(set(k) & set(e)) for k, e in zip(keys.tolist(), exact.tolist(),
+                                                               strict=True))
+        assert view.index.expansion_search == vector_index.EXPANSION_SEARCH
+    assert hits[vector_index.SIMILAR_EXPANSION] >= hits[None]
+    assert hits[vector_index.SIMILAR_EXPANSION] >= 0.95 * 20 * len(queries)

@@ -30,6 +30,10 @@ CONNECTIVITY = 16
 # twice as long).
 EXPANSION_ADD = 128
 EXPANSION_SEARCH = 64
+# `neurostock similar` asks one question at a time: a wider search costs it milliseconds
+# and buys recall at pool size (bench_embedding_index.py --similar-only: recall@20 at
+# 2.1 M x 512 was 0.77 with 64).
+SIMILAR_EXPANSION = 512
 FIRST_K = 16
 # A query with more near-copies than this keeps its MAX_K nearest: one motif either way
 # (its copies still join one group through each other), and a degenerate embedder that
@@ -83,11 +87,17 @@ class VectorIndex:
         if len(present):
             self.index.remove(present.astype(np.uint64))
 
-    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, vectors: np.ndarray, k: int,
+               expansion: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per query row the k nearest ids (-1 where fewer) and their cosines (float16
-        approximations), exact below EXACT_BELOW vectors."""
-        found = self.index.search(np.ascontiguousarray(vectors, np.float32), k,
-                                  exact=len(self) <= EXACT_BELOW)
+        approximations), exact below EXACT_BELOW vectors. `expansion`: the graph search's
+        candidate list for this call (default EXPANSION_SEARCH)."""
+        self.index.expansion_search = max(expansion or EXPANSION_SEARCH, k)
+        try:
+            found = self.index.search(np.ascontiguousarray(vectors, np.float32), k,
+                                      exact=len(self) <= EXACT_BELOW)
+        finally:
+            self.index.expansion_search = EXPANSION_SEARCH
         shape = (len(vectors), -1)
         keys = found.keys.astype(np.int64).reshape(shape)
         with np.errstate(invalid="ignore"):  # beyond a query's count: NaN, replaced below

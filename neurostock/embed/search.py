@@ -110,14 +110,15 @@ def _through_index(con, embedder_id: str, dim: int, vector, exclude: int,
     """The k nearest through the embedder's saved index (None: there is none)."""
     import numpy as np
 
-    from neurostock.compute.vector_index import VectorIndex
+    from neurostock.compute.vector_index import SIMILAR_EXPANSION, VectorIndex
     from neurostock.core.paths import connection_warehouse, image_index_file
 
     index = VectorIndex.load(image_index_file(connection_warehouse(con), embedder_id), dim,
                              view=True)
     if index is None or not len(index):
         return None
-    keys, _ = index.search(np.asarray([vector], dtype=np.float32), min(len(index), 2 * k + 1))
+    keys, _ = index.search(np.asarray([vector], dtype=np.float32), min(len(index), 2 * k + 1),
+                           expansion=SIMILAR_EXPANSION)
     candidates = [int(key) for key in keys[0].tolist() if key >= 0]
     return con.execute(CANDIDATES_QUERY.format(e=embedder_id, dim=dim),
                        [vector, candidates, exclude, k]).fetchall()
