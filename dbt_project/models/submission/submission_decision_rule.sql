@@ -178,28 +178,22 @@ final as (
                 and forward_point.oos_precision >= grouped.target_precision
                 and forward_point.oos_n_kept >= grouped.min_kept
                 else grouped.is_reached end as is_reached,
-            case when forward_disagrees then forward_point.direction
-                else grouped.direction end as direction,
-            case when forward_disagrees then forward_point.threshold
-                else grouped.threshold end as threshold,
-            case when forward_disagrees then 'forward: precision >= ' || grouped.target_precision
-                else grouped.operating_point end as operating_point,
-            case when forward_disagrees then forward_point.oos_precision
-                else grouped.oos_precision end as oos_precision,
-            case when forward_disagrees then forward_point.oos_precision
-                else grouped.oos_precision_low end as oos_precision_low,
-            case when forward_disagrees then forward_point.oos_precision
-                else grouped.oos_precision_high end as oos_precision_high,
-            case when forward_disagrees then forward_point.oos_precision_ci_low
-                else grouped.oos_precision_ci_low end as oos_precision_ci_low,
-            case when forward_disagrees then forward_point.oos_precision_ci_high
-                else grouped.oos_precision_ci_high end as oos_precision_ci_high,
-            case when forward_disagrees then forward_point.oos_keep_rate
-                else grouped.oos_keep_rate end as oos_keep_rate,
-            case when forward_disagrees then forward_point.oos_n_kept
-                else grouped.oos_n_kept end as oos_n_kept,
-            case when forward_disagrees then forward_point.measured_on
-                else grouped.measured_on end as measured_on,
+            {#- Column of the grouped row: what the forward operating point puts there. #}
+            {%- for column, forward in [
+                ('direction', 'forward_point.direction'),
+                ('threshold', 'forward_point.threshold'),
+                ('operating_point', "'forward: precision >= ' || grouped.target_precision"),
+                ('oos_precision', 'forward_point.oos_precision'),
+                ('oos_precision_low', 'forward_point.oos_precision'),
+                ('oos_precision_high', 'forward_point.oos_precision'),
+                ('oos_precision_ci_low', 'forward_point.oos_precision_ci_low'),
+                ('oos_precision_ci_high', 'forward_point.oos_precision_ci_high'),
+                ('oos_keep_rate', 'forward_point.oos_keep_rate'),
+                ('oos_n_kept', 'forward_point.oos_n_kept'),
+                ('measured_on', 'forward_point.measured_on')] %}
+            case when forward_disagrees then {{ forward }}
+                else grouped.{{ column }} end as {{ column }},
+            {%- endfor %}
             case when forward_disagrees then 'forward: ' || forward_point.oos_n_kept
                 || ' later-period images kept by thresholds chosen on earlier periods'
                 else grouped.reliability end as reliability,
