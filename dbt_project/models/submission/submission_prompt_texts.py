@@ -65,11 +65,13 @@ def model(dbt, session):
     keywords, embedder, vectors = own, None, {}
     if len(prompts) and target > 0:
         embedder, vectors = _vectors(session, embeddings, prompts)
-    expanding = embedder is not None and len(vectors) > 1
+    # A vector that is not finite or is zero lends nothing (its prompt keeps its words).
+    usable = [r for r, v in vectors.items() if np.isfinite(v).all() and v.any()]
+    expanding = embedder is not None and len(usable) > 1
     if expanding:
         # The reference: rated prompts first, then the rest by the prompt's hash.
-        order = sorted(vectors, key=lambda r: (not prompts["is_rated"].iat[r],
-                                               hash_key(prompts["prompt_raw"].iat[r])))
+        order = sorted(usable, key=lambda r: (not prompts["is_rated"].iat[r],
+                                              hash_key(prompts["prompt_raw"].iat[r])))
         reference = order[:REFERENCE_PROMPTS]
         position = {r: p for p, r in enumerate(reference)}
         expander = KeywordExpander(np.stack([vectors[r] for r in reference]),
