@@ -11,6 +11,7 @@ import warnings
 import zlib
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -256,6 +257,48 @@ def test_map_has_every_clustered_image_once(analysed):
     assert 0 < rows["tiny"] <= n
     assert query(warehouse, "select count(*) from cluster_map where not isfinite(x) "
                             "or not isfinite(y)")[0][0] == 0
+
+
+def test_a_rebuild_keeps_the_maps_and_fits_of_unchanged_inputs(analysed, tmp_path, capfd):
+    """t-SNE and k-means run again only for an input whose digest (its vectors and the
+    fit's parameters) the last build's table does not hold; seeded, they give the
+    same rows either way."""
+    warehouse, config, _ = analysed
+    copy = copy_warehouse(warehouse, tmp_path / "rebuilt" / warehouse.name)
+    sql = {"cluster_map": "select image_id, embedder_id, x, y, method, input_sha "
+                          "from cluster_map order by all",
+           "cluster_solutions": "select embedder_id, embedding_kind, k, silhouette, "
+                                "centroids, is_chosen, input_sha from cluster_solutions "
+                                "order by embedder_id, embedding_kind, k"}
+
+    def run() -> tuple[str, dict]:
+        capfd.readouterr()
+        assert _cli(copy, config, "dbt", "run", "-s", "cluster_map", "cluster_solutions") == 0
+        printed = capfd.readouterr()
+        return (printed.out + printed.err,
+                {table: query(copy, statement) for table, statement in sql.items()})
+
+    before = {table: query(copy, statement) for table, statement in sql.items()}
+    assert all(row[-1] for rows in before.values() for row in rows)
+    # `neurostock dbt` runs with the project's vars: the default k values, not the
+    # fixture's K_VALUES. The maps are kept; the k-means fits, of other k, are not.
+    printed, after = run()
+    for embedder in ("minilm", "tiny"):
+        assert f"{embedder}: the map of " in printed and f"{embedder}: k-means k=" in printed
+    assert "t-SNE on" not in printed
+    assert after["cluster_map"] == before["cluster_map"]
+    assert {r[2] for r in after["cluster_solutions"]} != {r[2] for r in before["cluster_solutions"]}
+    # Nothing changed since: everything kept. A digest the table does not hold (as after
+    # new images or changed vectors): that input alone fitted again, to the same map.
+    con = duckdb.connect(str(copy))
+    try:
+        con.execute("update cluster_map set input_sha = 'stale' where embedder_id = 'tiny'")
+    finally:
+        con.close()
+    printed, again = run()
+    assert "tiny: t-SNE on" in printed and "minilm: the map of " in printed
+    assert "k-means k=" not in printed and "tiny: k-means of " in printed
+    assert again == after
 
 
 def test_zero_shot_is_a_softmax_over_the_whole_keyword_list(analysed):

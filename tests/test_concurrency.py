@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from neurostock.core.lock import lock_path, writer_lock
@@ -60,8 +61,19 @@ def clustered(tmp_path_factory):
 def test_the_two_python_models_run_on_two_threads_again_and_again(clustered):
     warehouse, config, _ = clustered
     for _ in range(RACE_RUNS):
-        out = _ok(_cli(warehouse, config, "dbt", "run", "--threads", "2", "-s",
-                       "cluster_map", "cluster_solutions"), timeout=600)
+        # Unchanged inputs keep their rows without scikit-learn (clusters.input_digest):
+        # forget the digests, so that every run fits, and imports, again.
+        con = duckdb.connect(str(warehouse))
+        try:
+            for table in ("cluster_map", "cluster_solutions"):
+                con.execute(f"update {table} set input_sha = null")
+        finally:
+            con.close()
+        process = _cli(warehouse, config, "dbt", "run", "--threads", "2", "-s",
+                       "cluster_map", "cluster_solutions")
+        out, said = process.communicate(timeout=600)
+        assert process.returncode == 0, (out[-3000:], said[-3000:])
+        assert "clusters: tiny: t-SNE on" in said and "clusters: tiny: k-means k=" in said
         assert "Concurrency: 2 threads" in out  # the suite's default is one (conftest)
         assert "partially initialized module" not in out
     assert query(warehouse, "select count(*) from cluster_map where embedder_id = 'tiny'")[0][0]

@@ -10,10 +10,18 @@ end (the team's concatenated vectors), a second input beside the default.
 Vectors are L2-normalised first, so k-means' Euclidean distance orders pairs the
 way cosine similarity does. Every fit is seeded: the same warehouse gives the
 same clusters.
+
+A rebuild fits only what changed: each row carries `input_sha`, a digest of its
+input (embedder, input kind, image ids, vectors, parameters, scikit-learn's
+version), and an input whose digest the last build's table already holds takes its
+rows from there instead of fitting again (t-SNE alone is ~1 CPU-second per 100
+images). New images, changed vectors or parameters give a new digest: that input
+is fitted again, whole.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import uuid
 from dataclasses import dataclass
@@ -21,6 +29,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from neurostock.core.progress import say
 
@@ -122,6 +131,44 @@ def _progress(message: str) -> None:
     say(f"clusters: {message}")
 
 
+def input_digest(data: EmbedderVectors, *params) -> str:
+    """The digest of one input and the parameters of its fit (module doc)."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(repr((data.embedder_id, data.embedding_kind,
+                                  data.is_default_input, version("scikit-learn"),
+                                  *params)).encode())
+    digest.update(np.ascontiguousarray(data.image_ids, dtype=np.int64).tobytes())
+    digest.update(np.ascontiguousarray(data.vectors, dtype=np.float64).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def previous_rows(session: duckdb.DuckDBPyConnection, table: str) -> dict[str, pa.Table]:
+    """The rows the last build wrote to main.`table`, by input_sha (empty on a first
+    build, or from a table written before the digests)."""
+    columns = {r[0] for r in session.execute(
+        "select column_name from duckdb_columns() where schema_name = 'main' "
+        "and table_name = ?", [table]).fetchall()}
+    if "input_sha" not in columns:
+        return {}
+    rows = session.sql(f'select * from main."{table}"').arrow()
+    if hasattr(rows, "read_all"):
+        rows = rows.read_all()
+    shas = rows.column("input_sha").to_pylist()
+    return {sha: rows.filter(pc.equal(rows.column("input_sha"), sha))
+            for sha in dict.fromkeys(shas)}
+
+
+def _reused(previous: dict[str, pa.Table], sha: str, schema: pa.Schema,
+            data: EmbedderVectors, what: str) -> pa.Table | None:
+    rows = previous.get(sha)
+    if rows is None:
+        return None
+    _progress(f"{data.embedder_id}: {what} of {len(data.image_ids)} "
+              f"{data.embedding_kind} vectors unchanged since the last build: kept")
+    return rows.select(schema.names).cast(schema)
+
+
 # dbt runs the two cluster models on two threads; two first imports of scikit-learn at
 # once can fail half-way ("partially initialized module 'sklearn.base'"). The imports
 # go one at a time, here, when a model first needs them, so a dbt run without a cluster
@@ -172,20 +219,32 @@ SOLUTIONS_SCHEMA = pa.schema([
     ("n_images", pa.int64()), ("silhouette", pa.float64()), ("inertia", pa.float64()),
     ("is_chosen", pa.bool_()), ("skipped_reason", pa.string()),
     ("centroids", pa.list_(pa.list_(pa.float64()))), ("is_default_input", pa.bool_()),
+    ("input_sha", pa.string()),
 ])
 
 MAP_SCHEMA = pa.schema([
     ("image_id", pa.int64()), ("embedder_id", pa.string()), ("embedding_kind", pa.string()),
     ("x", pa.float64()), ("y", pa.float64()), ("method", pa.string()),
+    ("input_sha", pa.string()),
 ])
 
 
 def solutions_table(vectors: list[EmbedderVectors], k_values: list[int], seed: int,
-                    silhouette_sample: int) -> pa.Table:
-    """Typed even when empty, so the SQL built on it always binds."""
-    rows = [row for data in vectors
-            for row in fit_solutions(data, k_values, seed, silhouette_sample)]
-    return pa.Table.from_pylist(rows, schema=SOLUTIONS_SCHEMA)
+                    silhouette_sample: int,
+                    previous: dict[str, pa.Table] | None = None) -> pa.Table:
+    """Typed even when empty, so the SQL built on it always binds. An input whose
+    digest is in `previous` (previous_rows) keeps its rows."""
+    tables = [pa.Table.from_pylist([], schema=SOLUTIONS_SCHEMA)]
+    for data in vectors:
+        sha = input_digest(data, "kmeans", sorted(set(int(k) for k in k_values)), seed,
+                           silhouette_sample)
+        kept = _reused(previous or {}, sha, SOLUTIONS_SCHEMA, data, "k-means")
+        if kept is None:
+            rows = [{**row, "input_sha": sha}
+                    for row in fit_solutions(data, k_values, seed, silhouette_sample)]
+            kept = pa.Table.from_pylist(rows, schema=SOLUTIONS_SCHEMA)
+        tables.append(kept)
+    return pa.concat_tables(tables)
 
 
 def map_2d(data: EmbedderVectors, seed: int, tsne_max: int) -> tuple[np.ndarray, str]:
@@ -208,16 +267,23 @@ def map_2d(data: EmbedderVectors, seed: int, tsne_max: int) -> tuple[np.ndarray,
     return coords, "pca2"
 
 
-def map_table(vectors: list[EmbedderVectors], seed: int, tsne_max: int) -> pa.Table:
+def map_table(vectors: list[EmbedderVectors], seed: int, tsne_max: int,
+              previous: dict[str, pa.Table] | None = None) -> pa.Table:
+    """The maps; an input whose digest is in `previous` (previous_rows) keeps its rows."""
     tables = [pa.Table.from_pylist([], schema=MAP_SCHEMA)]
     for data in vectors:
         if len(data.image_ids) < 2:
+            continue
+        sha = input_digest(data, "map", seed, tsne_max, MIN_IMAGES)
+        kept = _reused(previous or {}, sha, MAP_SCHEMA, data, "the map")
+        if kept is not None:
+            tables.append(kept)
             continue
         coords, method = map_2d(data, seed, tsne_max)
         n = len(data.image_ids)
         tables.append(pa.table({
             "image_id": data.image_ids.astype("int64"), "embedder_id": [data.embedder_id] * n,
             "embedding_kind": [data.embedding_kind] * n, "x": coords[:, 0], "y": coords[:, 1],
-            "method": [method] * n,
+            "method": [method] * n, "input_sha": [sha] * n,
         }, schema=MAP_SCHEMA))
     return pa.concat_tables(tables)

@@ -240,16 +240,19 @@ def brute_force_pairs(ids: np.ndarray, hashes: np.ndarray, mirrors: np.ndarray |
     known = mirrors != 0
     out = set()
     for start in range(0, len(ids), block):
+        # Each pair once: this block's rows against themselves and every later row.
         rows = np.arange(start, min(start + block, len(ids)))
         h, m, k = hashes[rows, None], mirrors[rows, None], known[rows, None]
-        direct = popcount64(h ^ hashes[None, :])
-        via_b = np.where(known[None, :], popcount64(h ^ mirrors[None, :]), BITS + 1)
-        via_a = np.where(k, popcount64(m ^ hashes[None, :]), BITS + 1)
+        rest, rest_mirrors, rest_known = hashes[start:], mirrors[start:], known[start:]
+        direct = popcount64(h ^ rest[None, :])
+        via_b = np.where(rest_known[None, :], popcount64(h ^ rest_mirrors[None, :]), BITS + 1)
+        via_a = np.where(k, popcount64(m ^ rest[None, :]), BITS + 1)
         best = np.minimum(direct, np.minimum(via_b, via_a))
-        later = np.arange(len(ids))[None, :] > rows[:, None]
-        r, c = np.nonzero((best <= max_distance) & later)
+        r, c = np.nonzero(best <= max_distance)
         for i, j in zip(r.tolist(), c.tolist(), strict=True):
-            a, b = int(ids[rows[i]]), int(ids[j])
+            if start + j <= rows[i]:
+                continue  # itself, or a pair of this block seen from its other row
+            a, b = int(ids[rows[i]]), int(ids[start + j])
             out.add((min(a, b), max(a, b), int(best[i, j]),
                      bool(best[i, j] < direct[i, j])))
     return out

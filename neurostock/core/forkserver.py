@@ -53,9 +53,18 @@ SWITCH_ENV = "NEUROSTOCK_DBT_FORKSERVER"
 # transformers' import (3-5 CPU-seconds) once, not in every dbt run that embeds. A
 # `neurostock build` embeds in one dbt run and would gain nothing, so it does not. Only
 # these, which start no thread when imported with OPENBLAS_NUM_THREADS=1 (numpy's
-# OpenBLAS otherwise starts its pool at import): not sentence_transformers, whose
-# import brings pyarrow's allocator thread.
-PRELOADABLE = ("torch", "open_clip", "transformers.modeling_utils")
+# OpenBLAS otherwise starts its pool at import) and with pyarrow's jemalloc told to
+# start no background thread (JEMALLOC_CONF below: pandas, scikit-learn and
+# sentence-transformers import pyarrow). Not duckdb (it starts a thread at import).
+PRELOADABLE = ("torch", "open_clip", "transformers.modeling_utils",
+               # What dbt's Python models and the UDF steps import in most runs:
+               # pandas ~1 CPU-s, scikit-learn ~0.5 (clusters, the learned models).
+               "pandas", "sklearn", "sklearn.decomposition", "sklearn.manifold",
+               "sklearn.cluster", "sklearn.metrics", "scipy.stats", "simplemma",
+               "sentence_transformers")
+# pyarrow's jemalloc starts a background purging thread unless told not to; the server
+# imports the libraries above only with it off (its forks inherit the setting).
+JEMALLOC_CONF = ("JE_ARROW_MALLOC_CONF", "background_thread:false")
 _preload_extra: tuple[str, ...] = ()
 _MESSAGE_MAX = 1 << 20
 # How often the server looks for ended children while some run (seconds).
@@ -186,6 +195,9 @@ def serve(fd: int, extra: Sequence[str] = ()) -> None:
     """The fork server's loop (its own process, started by _Client)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     __import__(PRELOAD)
+    _warm_schemas()
+    if extra:
+        os.environ[JEMALLOC_CONF[0]] = JEMALLOC_CONF[1]
     for name in extra:
         try:
             __import__(name)
@@ -226,6 +238,18 @@ def serve(fd: int, extra: Sequence[str] = ()) -> None:
     # The command is gone or done; children of a gone command die with this process.
     for pid in running:
         _kill(pid)
+
+
+def _warm_schemas() -> None:
+    """Build the JSON schemas every dbt run validates its project against (dbt builds
+    each once per process, ~0.1 CPU-s a run): once here, inherited by every fork."""
+    try:
+        from dbt.contracts.project import PackageConfig, Project, ProjectFlags
+
+        for contract in (Project, ProjectFlags, PackageConfig):
+            contract.json_schema()
+    except Exception:  # another dbt version: its runs build them as before
+        pass
 
 
 def _child(server: socket.socket, reply: socket.socket, stdio: list[int], request: dict,

@@ -54,7 +54,10 @@ def _dimension(model_dir: Path) -> int:
 
 
 def describe_sentence_model(cfg: EmbedderConfig) -> EmbedderInfo:
-    import sentence_transformers
+    # The installed version from the package's metadata: describing the model (every
+    # build does, before it knows whether a text needs embedding) does not import
+    # sentence-transformers and torch (~4 s).
+    from importlib.metadata import version
 
     model_dir = _model_dir(cfg)
     weights = next(iter(sorted(model_dir.glob("*.safetensors"))), None) or next(
@@ -64,7 +67,7 @@ def describe_sentence_model(cfg: EmbedderConfig) -> EmbedderInfo:
     return EmbedderInfo(
         embedder_id=cfg.id,
         library="sentence_transformers",
-        library_version=sentence_transformers.__version__,
+        library_version=version("sentence-transformers"),
         model=cfg.model,
         pretrained=str(model_dir),
         weights_path=str(weights) if weights else None,

@@ -2,9 +2,10 @@
 its silhouette, and whether it is the chosen k of that input (best silhouette).
 The input (embedding_kind) is the embedder's default one, plus "both" (image and
 prompt vectors end to end) with var cluster_both_input. The fitting is Python
-(scikit-learn); everything built on it is SQL."""
+(scikit-learn); everything built on it is SQL. An input unchanged since the last
+build keeps its rows (input_sha: neurostock/analysis/clusters.py)."""
 
-from neurostock.analysis.clusters import load_full_set_vectors, solutions_table
+from neurostock.analysis.clusters import load_full_set_vectors, previous_rows, solutions_table
 
 
 def model(dbt, session):
@@ -20,4 +21,5 @@ def model(dbt, session):
         k_values=list(dbt.config.get("k_values")),
         seed=int(dbt.config.get("seed")),
         silhouette_sample=int(dbt.config.get("silhouette_sample")),
+        previous=previous_rows(session, "cluster_solutions"),
     )
