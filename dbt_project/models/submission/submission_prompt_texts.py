@@ -3,18 +3,48 @@ category, and the prohibited names and artist references it holds (submit/text.p
 how; the seeds hold the lists). Keywords below the policy's target_keywords are filled
 from the keywords of the nearest prompts by embedding cosine (submit/keywords.py), with
 the prompt vectors of one real-weight text embedder (the one with the most prompt
-vectors, by name on a tie); without one a prompt keeps its own words."""
+vectors, by name on a tie); without one a prompt keeps its own words.
+
+A rebuild describes only prompts it has not described before: a prompt whose row the
+last build wrote with the same describer fingerprint (describer_sha: the describing
+code, the seeds' lists and the limits) keeps its title, own keywords (prompt_keywords),
+category and found names. The fill from the nearest prompts is done again every build
+(new prompts change the neighbours)."""
 
 import numpy as np
 import pandas as pd
 
 from neurostock.core.progress import say
 from neurostock.submit.keywords import REFERENCE_PROMPTS, KeywordExpander
-from neurostock.submit.text import PromptDescriber
+from neurostock.submit.text import PromptDescriber, PromptText
 
 COLUMNS = ["prompt_raw", "prompt", "title", "keywords", "n_keywords", "n_prompt_keywords",
            "keyword_embedder", "keyword_note", "category_id", "prohibited_terms",
-           "artist_references", "news_event_terms", "content_type"]
+           "artist_references", "news_event_terms", "content_type", "prompt_keywords",
+           "describer_sha"]
+# What a prompt's description is made of, kept from the last build (module doc).
+_KEPT = ("title", "prompt_keywords", "category_id", "prohibited_terms", "artist_references",
+         "news_event_terms", "content_type")
+
+
+def _described_before(session, fingerprint: str) -> dict:
+    """{(prompt_raw, prompt): PromptText} of the last build's rows described with
+    `fingerprint` (empty on a first build, or after the describer changed)."""
+    columns = {r[0] for r in session.execute(
+        "select column_name from duckdb_columns() where schema_name = 'main' "
+        "and table_name = 'submission_prompt_texts'").fetchall()}
+    if "describer_sha" not in columns:
+        return {}
+    rows = session.execute(
+        f"select prompt_raw, prompt, {', '.join(_KEPT)} from main.submission_prompt_texts "
+        "where describer_sha = ?", [fingerprint]).fetchall()
+    return {(raw, prompt): PromptText(
+        title=title, keywords=list(keywords or []), keyword_note=None,
+        category_id=category_id, prohibited_terms=list(prohibited or []),
+        artist_references=list(references or []), news_event_terms=tuple(news or ()),
+        content_type=content_type)
+        for raw, prompt, title, keywords, category_id, prohibited, references, news,
+        content_type in rows}
 
 
 def _vectors(session, embeddings, prompts: pd.DataFrame):
@@ -59,8 +89,18 @@ def model(dbt, session):
                                                         strict=True)),
                                 max_title_chars=int(dbt.config.get("max_title_chars")),
                                 max_keywords=max_keywords, min_keywords=min_keywords)
-    texts = [describer.describe(raw, prompt) for raw, prompt in
-             zip(prompts["prompt_raw"], prompts["prompt"], strict=True)]
+    fingerprint = describer.fingerprint()
+    before = _described_before(session, fingerprint)
+    texts, kept = [], 0
+    for raw, prompt in zip(prompts["prompt_raw"], prompts["prompt"], strict=True):
+        text = before.get((None if pd.isna(raw) else raw, None if pd.isna(prompt) else prompt))
+        if text is None:
+            text = describer.describe(raw, prompt)
+        else:
+            kept += 1
+        texts.append(text)
+    say(f"submission_prompt_texts: described {len(texts) - kept:,} prompt(s), kept "
+        f"{kept:,} from the last build")
     own = [t.keywords for t in texts]
     keywords, embedder, vectors = own, None, {}
     if len(prompts) and target > 0:
@@ -104,7 +144,8 @@ def model(dbt, session):
                     "prohibited_terms": text.prohibited_terms,
                     "artist_references": text.artist_references,
                     "news_event_terms": list(text.news_event_terms),
-                    "content_type": text.content_type})
+                    "content_type": text.content_type, "prompt_keywords": text.keywords,
+                    "describer_sha": fingerprint})
     frame = pd.DataFrame(out, columns=COLUMNS)
     return session.from_df(frame).project(
         "prompt_raw::varchar as prompt_raw, prompt::varchar as prompt, "
@@ -114,7 +155,8 @@ def model(dbt, session):
         "category_id::integer as category_id, prohibited_terms::varchar[] as prohibited_terms, "
         "artist_references::varchar[] as artist_references, "
         "news_event_terms::varchar[] as news_event_terms, "
-        "content_type::varchar as content_type")
+        "content_type::varchar as content_type, "
+        "prompt_keywords::varchar[] as prompt_keywords, describer_sha::varchar as describer_sha")
 
 
 def text_key(prompts: pd.DataFrame, row: int, column: str):
