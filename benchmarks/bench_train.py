@@ -153,6 +153,7 @@ def run_variant(variant: str, images: int, dim: int, n_scores: int) -> dict:
         extra = {"cv_seconds": round(cv_seconds, 1), "refit_seconds": round(refit_seconds, 1),
                  "bootstrap_seconds": round(bootstrap_seconds, 1),
                  "forward_seconds": round(forward_seconds, 1),
+                 "auc_sellable": round(metrics["auc_sellable"], 4),
                  "forward_auc": round(forward["pooled"]["auc_sellable"], 4),
                  "unseen_generator_auc": round(unseen["pooled"]["auc_sellable"], 4),
                  "contributions": {c["block"]: round(c["delta_auc"], 4)
