@@ -29,6 +29,9 @@ wanted=$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   echo "setup: installing pinned packages into .venv (first run takes a minute)" >&2
   # This machine's pip config names local package folders that may be absent; hide that noise.
+  # pip byte-compiles every package here; keep it (no --no-compile): these machines and CI
+  # set PYTHONDONTWRITEBYTECODE=1, so nothing is compiled and kept at first import, and
+  # without it every process compiles torch and dbt again (7 Dec 2026: suite 716 -> 819 s).
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.lock 2> >(grep -v "^WARNING: Location 'file:" >&2)
   .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -e . 2> >(grep -v "^WARNING: Location 'file:" >&2)
   echo "$wanted" > "$stamp"
