@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from neurostock.core.progress import say
+from neurostock.core.warehouse import table_columns
 
 # Fewer images than this per embedder: no map, no clusters (the row says why).
 MIN_IMAGES = 10
@@ -146,10 +147,7 @@ def input_digest(data: EmbedderVectors, *params) -> str:
 def previous_rows(session: duckdb.DuckDBPyConnection, table: str) -> dict[str, pa.Table]:
     """The rows the last build wrote to main.`table`, by input_sha (empty on a first
     build, or from a table written before the digests)."""
-    columns = {r[0] for r in session.execute(
-        "select column_name from duckdb_columns() where schema_name = 'main' "
-        "and table_name = ?", [table]).fetchall()}
-    if "input_sha" not in columns:
+    if "input_sha" not in table_columns(session, table):
         return {}
     rows = session.sql(f'select * from main."{table}"').arrow()
     if hasattr(rows, "read_all"):

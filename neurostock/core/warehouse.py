@@ -80,6 +80,13 @@ def connect(path: str | os.PathLike | None = None, read_only: bool = False) -> I
         con.close()
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    """The column names of main.`table` (empty: no such table)."""
+    return {r[0] for r in con.execute(
+        "select column_name from duckdb_columns() where schema_name = 'main' "
+        "and table_name = ?", [table]).fetchall()}
+
+
 def sql_string(value: str | os.PathLike) -> str:
     """`value` as a quoted SQL string literal (for statements that take no parameters)."""
     return "'" + str(value).replace("'", "''") + "'"

@@ -38,6 +38,7 @@ from neurostock.core.fileio import file_sha256
 from neurostock.core.meta import ensure_learned_models_table
 from neurostock.core.paths import models_dir
 from neurostock.core.progress import say
+from neurostock.core.warehouse import table_columns
 from neurostock.learn import decision
 from neurostock.learn.context import Context, load_context
 from neurostock.learn.decision_metrics import clean_json, decision_metrics, ordinal_code
@@ -321,9 +322,7 @@ def _record(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, features: Featur
 def _require(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> None:
     """NeurostockError unless the warehouse has `table` with `columns` (a warehouse built
     before they existed: build it again)."""
-    present = {r[0] for r in con.execute(
-        "select column_name from duckdb_columns() where schema_name = 'main' "
-        "and table_name = ?", [table]).fetchall()}
+    present = table_columns(con, table)
     if not present:
         raise NeurostockError(f"table {table} is missing: run `neurostock build` first")
     missing = [c for c in columns if c not in present]

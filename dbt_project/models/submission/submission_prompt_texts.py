@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from neurostock.core.progress import say
+from neurostock.core.warehouse import table_columns
 from neurostock.submit.keywords import REFERENCE_PROMPTS, KeywordExpander
 from neurostock.submit.text import PromptDescriber, PromptText
 
@@ -30,10 +31,7 @@ _KEPT = ("title", "prompt_keywords", "category_id", "prohibited_terms", "artist_
 def _described_before(session, fingerprint: str) -> dict:
     """{(prompt_raw, prompt): PromptText} of the last build's rows described with
     `fingerprint` (empty on a first build, or after the describer changed)."""
-    columns = {r[0] for r in session.execute(
-        "select column_name from duckdb_columns() where schema_name = 'main' "
-        "and table_name = 'submission_prompt_texts'").fetchall()}
-    if "describer_sha" not in columns:
+    if "describer_sha" not in table_columns(session, "submission_prompt_texts"):
         return {}
     rows = session.execute(
         f"select prompt_raw, prompt, {', '.join(_KEPT)} from main.submission_prompt_texts "
