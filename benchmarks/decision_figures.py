@@ -141,10 +141,13 @@ def print_best(best: list[dict]) -> None:
               f"({row['oos_n_kept']} kept)  {row['reliability']}")
 
 
-def agiqa(work: Path, precision: float | None) -> dict:
-    root = work / "agiqa"
+def build_agiqa(root: Path) -> tuple[Path, Path]:
+    """(warehouse, config) of AGIQA-3K under `root`: MiniLM prompt embeddings, the
+    technical scorer and a learned `model: decision`, built through the CLI (reused when
+    the warehouse is there)."""
     root.mkdir(parents=True, exist_ok=True)
     warehouse = root / "warehouse.duckdb"
+    config = root / "neurostock.yml"
     if not warehouse.exists():
         n = agiqa_source(root / "core.download.db", unusable_band=True)
         say(f"AGIQA-3K: {n:,} images, the lowest {UNUSABLE_SHARE:.0%} of MOS quality rated 5")
@@ -154,6 +157,12 @@ def agiqa(work: Path, precision: float | None) -> dict:
         cli(warehouse, config, "build", "--vars", "{big_set_size: 0}")
     else:
         say(f"AGIQA-3K: reusing {warehouse}")
+    return warehouse, config
+
+
+def agiqa(work: Path, precision: float | None) -> dict:
+    root = work / "agiqa"
+    warehouse, _ = build_agiqa(root)
     figures = rows(warehouse, FIGURES)
     learned = rows(warehouse, LEARNED)
     best = rows(warehouse, BEST)

@@ -447,6 +447,46 @@ def _cmd_ratings_curve(args: argparse.Namespace) -> None:
             print(f"  {line}")
 
 
+def _cmd_ratings_simulate(args: argparse.Namespace) -> None:
+    from neurostock.build.dbt_runner import prepare_project, run_dbt
+    from neurostock.core.config import load_config
+    from neurostock.learn.queue_simulation import (
+        QueueRule,
+        save_simulation,
+        simulation_lines,
+        warehouse_simulation,
+    )
+
+    config = load_config(args.config)
+    models = {m.name: m for m in config.learned if not m.shuffle_labels}
+    if not models:
+        raise NeurostockError("no learned model in neurostock.yml (`learned:`): the queue "
+                              "is simulated with one")
+    if args.name and args.name not in models:
+        raise NeurostockError(f"no learned model {args.name!r} in neurostock.yml (have: "
+                              f"{', '.join(models)})")
+    if args.seeds < 1 or args.batch < 1:
+        raise NeurostockError(f"--seeds and --batch must be at least 1, not {args.seeds} "
+                              f"and {args.batch}")
+    # The decision model by default: it alone learns from every rated image.
+    decision = [m for m in models.values() if m.model == "decision"]
+    cfg = models[args.name] if args.name else (decision or list(models.values()))[0]
+    rule = QueueRule.from_vars()
+    with connect(args.warehouse) as con:
+        points = warehouse_simulation(con, cfg, rule, seeds=args.seeds, batch=args.batch,
+                                      progress=_say)
+        save_simulation(con, cfg, points)
+    # Only the simulation's two models read the points.
+    prepare_project(args.warehouse, config)
+    run_dbt(["build", "--select", "stg_annotations__queue_simulation",
+             "rpt_queue_simulation"], args.warehouse)
+    print(f"the rating queue against random on {cfg.scorer_id}'s rated images "
+          f"({args.seeds} seeds, batches of {args.batch}; test sets held out; "
+          "rpt_queue_simulation):")
+    for line in simulation_lines(points):
+        print(f"  {line}")
+
+
 def _cmd_sql(args: argparse.Namespace) -> None:
     from neurostock.deliver.query import run_query
 
@@ -666,6 +706,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a `learned:` model (default: every one not on shuffled ratings)")
     p.add_argument("--repeats", type=int, default=3, help="samples per fraction (default 3)")
     p.set_defaults(func=_cmd_ratings_curve)
+    p = ratings_sub.add_parser("simulate", help="replay rating on the rated images: the "
+                                                "queue's choices against random ones, "
+                                                "judged on held-out images")
+    p.add_argument("--name", metavar="NAME",
+                   help="a `learned:` model (default: the decision model, else the first)")
+    p.add_argument("--seeds", type=int, default=10, help="repetitions (default 10)")
+    p.add_argument("--batch", type=int, default=50,
+                   help="images rated between retrainings (default 50)")
+    p.set_defaults(func=_cmd_ratings_simulate)
 
     for name, what, flag in (("embed", "image embeddings", "--embedder"),
                              ("score", "computed scores", "--scorer")):
@@ -696,8 +745,8 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands that change the warehouse: each holds its writer lock for its whole run
 # (neurostock.core.lock), so a second writer is refused instead of interleaving.
 WRITERS = frozenset({"ingest", "build", "train", "images sync", "embeddings import",
-                     "scores import", "dbt", "rate", "ratings curve", "submit",
-                     "submissions withdraw", "submissions import"})
+                     "scores import", "dbt", "rate", "ratings curve", "ratings simulate",
+                     "submit", "submissions withdraw", "submissions import"})
 
 
 def _command_name(args: argparse.Namespace) -> str:

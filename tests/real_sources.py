@@ -110,3 +110,28 @@ def team_source(path: Path) -> Path:
         con.execute(USER_DDL)
     con.close()
     return path
+
+
+def team_pia_features() -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The team's labelled set with PIA's features: (image ids, class 0-3 from the class
+    folder, features, names), one row per line of image_list.txt, matched to
+    pia_full_set_res.json by position (its only key): predictScoreAll, the 10 attributes
+    and the 10 content features."""
+    import json
+
+    data = json.loads((SEED / "pia_full_set_res.json").read_text())
+    listed = [line.strip() for line in (SEED / "image_list.txt").read_text().splitlines()
+              if line.strip()]
+    found = [re.search(r"/(\d)/(\d+)\.jpg$", line) for line in listed]
+    if not all(found):
+        raise ValueError(f"{SEED / 'image_list.txt'}: a line without <class>/<id>.jpg")
+    classes = np.array([int(m.group(1)) for m in found])
+    ids = np.array([int(m.group(2)) for m in found], dtype=np.int64)
+    features = np.column_stack([np.ravel(np.asarray(data["predictScoreAll"], dtype=float)),
+                                np.asarray(data["attributesFeature"], dtype=float),
+                                np.asarray(data["contentFeature"], dtype=float)])
+    if len(features) != len(ids):
+        raise ValueError(f"PIA has {len(features)} rows, image_list.txt {len(ids)}")
+    names = ["score:pia", *(f"score:pia_attribute_{j}" for j in range(10)),
+             *(f"score:pia_content_{j}" for j in range(10))]
+    return ids, classes, features, names

@@ -186,6 +186,35 @@ def test_the_queue_never_holds_a_near_duplicate_pair(rated):
         group by g.group_id having count(*) > 1""")
 
 
+def test_the_simulation_ranks_by_the_queues_own_rule(rated):
+    """learn/queue_simulation.py's priority, given the warehouse's inputs (the learned
+    score the queue used, clusters, experiment models, prefixes, scorers' spread, the
+    rated images), is rpt_rating_queue's priority for every queued image."""
+    import duckdb
+    import numpy as np
+
+    from neurostock.learn.queue_simulation import QueueRule, load_rated, priority
+
+    warehouse, *_ = rated
+    queued = query(warehouse, "select image_id, learned_score, priority from rpt_rating_queue "
+                              "order by image_id")
+    assert queued and all(r[1] is not None for r in queued)
+    rated_ids = [r[0] for r in query(warehouse, """
+        select image_id from image_ratings
+        semi join (select image_id from int_images_checked where is_valid) using (image_id)
+        order by image_id""")]
+    ids = np.array(rated_ids + [r[0] for r in queued], dtype=np.int64)
+    zeros = np.zeros(len(ids))
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        inputs = load_rated(con, ids, zeros, zeros.astype(bool), zeros.astype(bool), ids)
+    assert len({c for c in inputs.experiment if c is not None}) > 1
+    assert inputs.disagreement.max() > 0
+    prediction = np.r_[np.full(len(rated_ids), np.nan), [r[1] for r in queued]]
+    is_rated = np.r_[np.ones(len(rated_ids), bool), np.zeros(len(queued), bool)]
+    value = priority(QueueRule.from_vars(), prediction, inputs, is_rated)[len(rated_ids):]
+    assert np.allclose(value, [r[2] for r in queued], atol=1e-4)
+
+
 @pytest.mark.data_tests
 def test_the_queue_rule_puts_the_planted_uncertain_region_first(rated):
     """dbt's unit test of rpt_rating_queue: images the learned model puts at the
@@ -545,7 +574,7 @@ def test_export_twice_does_not_duplicate_and_never_touches_other_files(rated, ca
 
 # ------------------------------------------------------------------ learning curve
 
-def test_learning_curve_and_the_ratings_page(rated):
+def test_learning_curve_queue_simulation_and_the_ratings_page(rated):
     warehouse, config, root, *_ = rated
     # The module's config plus a decision model: its curve is the one with the AUC.
     both = root / "curve.yml"
@@ -575,9 +604,40 @@ def test_learning_curve_and_the_ratings_page(rated):
     # A ridge model never sees an unusable image: no AUC of sellable (the decision
     # model's is tested in tests/test_learning_curve.py).
     assert all(r[6] is None and r[7] is None for r in rows)
+    # The queue replayed against random on the decision model's rated images.
+    assert _cli(warehouse, both, "ratings", "simulate", "--seeds", "2", "--batch", "60") == 0
+    points = query(warehouse, "select arm, seed, round, n_rated, n_test, auc_sellable "
+                              "from annotations.queue_simulation "
+                              "where scorer_id = 'learned_decision' order by arm, seed, round")
+    assert {(p[0], p[1]) for p in points} == {(a, s) for a in ("queue", "random") for s in (0, 1)}
+    assert all(0 <= p[5] <= 1 for p in points)
+    for seed in (0, 1):
+        mine = [p for p in points if p[1] == seed]
+        # Every image of the decision population is either in the seed's test set or, by
+        # the last round, rated; both arms rate as many per round.
+        assert max(p[3] for p in mine) + mine[0][4] == n_decision
+        assert ([p[3] for p in mine if p[0] == "queue"]
+                == [p[3] for p in mine if p[0] == "random"])
+    from neurostock.learn.queue_simulation import ratings_saved
+
+    saved = ratings_saved([dict(zip(("arm", "seed", "round", "n_rated", "n_test",
+                                     "auc_sellable"), p, strict=True)) | {"spearman": None}
+                           for p in points])
+    sql = query(warehouse, "select random_final_auc_sellable, random_final_n, "
+                           "queue_reaches_auc_sellable_n, count(*) from rpt_queue_simulation "
+                           "where scorer_id = 'learned_decision' group by all")
+    assert len(sql) == 1 and sql[0][0] == pytest.approx(saved["random_final"])
+    assert sql[0][1] == round(saved["random_final_n"])
+    assert sql[0][2] == (round(saved["queue_reaches_n"]) if saved["queue_reaches_n"] else None)
     out = root / "report"
     assert _cli(warehouse, config, "report", "--out", str(out), "--no-docs") == 0
     page = (out / "ratings.html").read_text()
+    assert 'id="queue-simulation"' in page and "random's final" in page
+    figure = re.search(r'src="(plots/queue-simulation-[0-9a-f]+\.svg)"', page)
+    assert figure and (out / figure.group(1)).is_file()
+    table = page[page.index('<table class="queue-simulation">'):]
+    assert table[:table.index("</table>")].count("<tr>") == 1 + len(
+        {p[2] for p in points if p[0] == "queue"})
     assert "learning curve" in page.lower() and "extrapolation" in page
     assert "AUC of sellable: the decision model only" in page
     assert "learned_decision (decision)" in page and "AUC of sellable (every rated image)" in page

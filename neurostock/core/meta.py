@@ -167,6 +167,24 @@ create table if not exists annotations.learning_curve (
 -- The decision model's out-of-fold AUC of sellable (learn/learning_curve.py); added
 -- after the table first shipped, so older warehouses get it here.
 alter table annotations.learning_curve add column if not exists auc_sellable double;
+-- The rating queue replayed on known ratings (learn/queue_simulation.py): one row per
+-- (learned model, arm, seed, round), measured on the seed's held-out test set.
+create table if not exists annotations.queue_simulation (
+    scorer_id varchar not null,
+    arm varchar not null check (arm in ('queue', 'random')),
+    seed integer not null,
+    round integer not null,
+    n_rated integer not null,
+    n_test integer not null,
+    auc_sellable double,
+    spearman double,
+    batch integer not null,
+    start_share double not null,
+    test_share double not null,
+    model varchar not null,
+    computed_at timestamptz not null,
+    primary key (scorer_id, arm, seed, round)
+);
 """
 
 
@@ -230,7 +248,8 @@ def ensure_runs_table(con: duckdb.DuckDBPyConnection) -> None:
 
 def ensure_ratings_table(con: duckdb.DuckDBPyConnection) -> None:
     """`annotations.ratings` and `annotations.annotators` (the rating app's ratings) and
-    `annotations.learning_curve` (learn/learning_curve.py)."""
+    `annotations.learning_curve` (learn/learning_curve.py) and
+    `annotations.queue_simulation` (learn/queue_simulation.py)."""
     con.execute(RATINGS_DDL)
 
 

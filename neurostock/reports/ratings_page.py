@@ -38,6 +38,10 @@ def load_ratings(con: duckdb.DuckDBPyConnection) -> dict | None:
         "by_annotator": query_rows(con, "select * from rpt_ratings_by_annotator"),
         "agreement": query_rows(con, "select * from rpt_annotator_agreement"),
         "curve": query_rows(con, "select * from rpt_learning_curve order by scorer_id, fraction"),
+        # Optional: a warehouse built before `ratings simulate` existed has no table.
+        "simulation": query_rows(con, "select * from rpt_queue_simulation "
+                                      "order by scorer_id, round")
+        if "rpt_queue_simulation" in present else [],
         # The images the app rated, newest first: what a `neurostock build` brought in.
         "local": query_rows(con, f"""
             select image_id, rating, rating_sources, n_local_ratings, n_source_ratings,
@@ -68,6 +72,14 @@ def draw_ratings(figures: plots.Figures, ratings: dict | None, outputs: Outputs,
     ratings["curve_by_scorer"] = by_scorer
     ratings["curve_measures"] = {sid: curve_measures(rows) for sid, rows in by_scorer.items()}
     ratings["measure_names"] = MEASURES
+    simulated: dict[str, list[dict]] = {}
+    for row in ratings["simulation"]:
+        simulated.setdefault(row["scorer_id"], []).append(row)
+    ratings["simulation_by_scorer"] = simulated
+    ratings["simulation_figures"] = {
+        sid: figures.draw("queue-simulation", rows,
+                          lambda sid=sid, rows=rows: simulation_figure(sid, rows))
+        for sid, rows in simulated.items()}
     jobs = [ThumbnailJob(q["file_sha256"], q["resolved_path"]) for q in ratings["queue"]
             if q["file_sha256"] and q["resolved_path"]]
     # Under ratings/ : thumbs/ holds the rated images' pages' thumbnails only.
@@ -116,6 +128,42 @@ def learning_curve_figure(scorer_id: str, rows: list[dict]):
                       linewidth=1, label="extrapolated (+1,000; at most 1)")
         axes.set_xlabel("rated images used")
         axes.set_ylabel(MEASURES[m])
+        axes.set_title(f"{scorer_id}: {m}")
+        axes.legend(fontsize=7, frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def simulation_figure(scorer_id: str, rows: list[dict]):
+    """Per measure, one panel: the queue's and random's mean over the seeds per number of
+    ratings with their min-max bands, random's final figure (dashed) and where the
+    queue's mean first reaches it."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    measures = [m for m in MEASURES if any(r[f"queue_{m}"] is not None for r in rows)]
+    figure, panels = plt.subplots(1, len(measures), figsize=(5.5 * len(measures), 3.2),
+                                  squeeze=False)
+    n = np.array([r["n_rated"] for r in rows], dtype=float)
+    for axes, m in zip(panels[0], measures, strict=True):
+        axes.spines[["top", "right"]].set_visible(False)
+        for arm, colour in (("random", "#969696"), ("queue", "#08519c")):
+            values = {k: np.array([r[f"{arm}_{m}{k}"] for r in rows], dtype=float)
+                      for k in ("", "_min", "_max")}
+            axes.fill_between(n, values["_min"], values["_max"], color=colour, alpha=0.2,
+                              label=f"{arm}: min-max of seeds")
+            axes.plot(n, values[""], "o-", color=colour, markersize=3,
+                      label=f"{arm}: mean")
+        final = rows[0][f"random_final_{m}"]
+        if final is not None:
+            axes.axhline(final, linestyle="--", color="#444444", linewidth=1,
+                         label="random's final")
+        reached = rows[0][f"queue_reaches_{m}_n"]
+        if reached is not None:
+            axes.axvline(reached, linestyle=":", color="#08519c", linewidth=1,
+                         label="queue reaches it")
+        axes.set_xlabel("rated images (start included)")
+        axes.set_ylabel(MEASURES[m].split(" (")[0] + " (held-out test set)")
         axes.set_title(f"{scorer_id}: {m}")
         axes.legend(fontsize=7, frameon=False)
     figure.tight_layout()
