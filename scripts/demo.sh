@@ -16,6 +16,9 @@ $ns --warehouse warehouse.duckdb build
 # Does rating more pay? The learned models' out-of-fold learning curves (2 repeats to stay
 # quick; the Ratings page of the report shows them, docs/ratings.md).
 $ns --warehouse warehouse.duckdb ratings curve --repeats 2
+# Does the rating queue beat rating at random? Rating replayed on the known ratings (3
+# seeds to stay quick; 10 by default; the Ratings page shows the two curves).
+$ns --warehouse warehouse.duckdb ratings simulate --seeds 3
 $ns --warehouse warehouse.duckdb export --out export
 $ns --warehouse warehouse.duckdb status
 echo

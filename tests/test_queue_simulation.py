@@ -13,6 +13,7 @@ from neurostock.core.errors import NeurostockError
 from neurostock.learn.queue_simulation import (
     QueueRule,
     Rated,
+    boundary,
     priority,
     rating_learner,
     ratings_saved,
@@ -98,35 +99,50 @@ def test_the_queue_rates_first_what_its_rule_ranks_first():
     start, after = set(calls[0]), set(calls[1])
     chosen = np.array(sorted(after - start))
     assert len(chosen) == 30
-    # The 30 unrated pool images whose prediction is nearest the threshold.
+    # The 30 unrated pool images whose prediction is nearest the model's boundary: the
+    # score that splits the rated start as its sellable share.
+    rows = np.array(sorted(start))
+    share = rated.sellable[rows].mean()
+    assert 0.2 < share < 0.8
+    line = np.quantile(prediction[rows], 1 - share)
+    assert abs(line - 1.5) > 0.05  # not the fallback
     trained = set(np.concatenate(calls))
     unrated_pool = np.array(sorted(trained - start))
-    nearest = unrated_pool[np.argsort(np.abs(prediction[unrated_pool] - 1.5),
+    nearest = unrated_pool[np.argsort(np.abs(prediction[unrated_pool] - line),
                                       kind="stable")[:30]]
     assert set(chosen) == set(nearest)
 
 
 def test_the_priority_follows_the_queues_formula():
     rated, _ = _planted(n=8)
+    rated.sellable = np.array([True, False, False, False, False, False, False, False])
     is_rated = np.array([True, True, False, False, False, False, True, False])
-    prediction = np.array([0, 0, 1.5, 3.0, 0.75, np.nan, 0, 1.5])
+    prediction = np.array([3.0, 0.0, 1.5, 3.0, 0.75, np.nan, 1.5, 1.5])
     rule = QueueRule(uncertainty=0.5, disagreement=0.25, coverage=0.25, threshold=1.5)
+    # The boundary: a third of the rated images is sellable, so the 2/3 quantile of their
+    # scores 0, 1.5, 3 (linear interpolation): 1.5 + (4/3 - 1) x 1.5 = 2.0.
+    assert boundary(rule, prediction, rated.sellable, is_rated) == pytest.approx(2.0)
     value = priority(rule, prediction, rated, is_rated)
-    # Image 3: cluster 'a' (rated: images 1 → 1), experiment 1 (rated: 0, 6 → 2),
-    # prefix '3' (rated: none); uncertainty 0 at 3.0.
+    # Image 3: uncertainty 1 - 1/1.5; cluster 'a' (rated: image 1 → 1), experiment 1
+    # (rated: 0, 6 → 2), prefix '3' (rated: none).
     coverage = (1 / np.sqrt(2) + 1 / np.sqrt(3) + 1) / 3
-    assert value[3] == pytest.approx(0.25 * rated.disagreement[3] + 0.25 * coverage)
-    # Image 2: no cluster; no experiment model (counts none); prefix '2' (rated: image
-    # 6 → 1); uncertainty 1 at the threshold.
-    assert value[2] == pytest.approx(0.5 + 0.25 * rated.disagreement[2]
+    assert value[3] == pytest.approx(0.5 / 3 + 0.25 * rated.disagreement[3] + 0.25 * coverage)
+    # Image 2: uncertainty 1 - 0.5/1.5; no cluster; no experiment model (counts none);
+    # prefix '2' (rated: image 6 → 1).
+    assert value[2] == pytest.approx(0.5 * 2 / 3 + 0.25 * rated.disagreement[2]
                                      + 0.25 * (1 + 1 / np.sqrt(2)) / 2)
-    # Image 4: halfway to 0, uncertainty 0.5; no cluster, no experiment, prefix '0' (1).
-    assert value[4] == pytest.approx(0.25 + 0.25 * rated.disagreement[4]
+    # Image 4: uncertainty 1 - 1.25/1.5; no cluster, no experiment, prefix '0' (1).
+    assert value[4] == pytest.approx(0.5 / 6 + 0.25 * rated.disagreement[4]
                                      + 0.25 * (1 + 1 / np.sqrt(2)) / 2)
     # Image 5, without a prediction: uncertainty 0; cluster 'a' (1), no experiment,
     # prefix '1' (1).
     assert value[5] == pytest.approx(0.25 * rated.disagreement[5]
                                      + 0.25 * (2 / np.sqrt(2) + 1) / 3)
+    # Undefined boundaries fall back to the rule's threshold: every rated image
+    # sellable, none, or none rated with a score.
+    for sellable in (np.ones(8, bool), np.zeros(8, bool)):
+        assert boundary(rule, prediction, sellable, is_rated) == 1.5
+    assert boundary(rule, np.full(8, np.nan), rated.sellable, is_rated) == 1.5
 
 
 def test_a_run_repeats_exactly():
@@ -152,6 +168,7 @@ def test_ratings_saved_and_the_table():
     saved = ratings_saved(points)
     assert saved["random_final"] == pytest.approx(0.80) and saved["random_final_n"] == 300
     assert saved["queue_reaches_n"] == 200 and saved["share_of_ratings"] == pytest.approx(2 / 3)
+    assert saved["random_reaches_n"] == 300
     rows = summarise(points)
     assert [r["n_seeds"] for r in rows] == [2] * 10
     lines = simulation_lines(points)

@@ -188,30 +188,41 @@ def test_the_queue_never_holds_a_near_duplicate_pair(rated):
 
 def test_the_simulation_ranks_by_the_queues_own_rule(rated):
     """learn/queue_simulation.py's priority, given the warehouse's inputs (the learned
-    score the queue used, clusters, experiment models, prefixes, scorers' spread, the
-    rated images), is rpt_rating_queue's priority for every queued image."""
+    scores the queue used, the rated images' sellability, clusters, experiment models,
+    prefixes, scorers' spread), is rpt_rating_queue's priority for every queued image,
+    and its boundary the queue's."""
     import duckdb
     import numpy as np
 
-    from neurostock.learn.queue_simulation import QueueRule, load_rated, priority
+    from neurostock.learn.queue_simulation import QueueRule, boundary, load_rated, priority
 
     warehouse, *_ = rated
-    queued = query(warehouse, "select image_id, learned_score, priority from rpt_rating_queue "
-                              "order by image_id")
+    queued = query(warehouse, "select image_id, learned_score, priority, uncertainty_boundary, "
+                              "learned_scorer_id from rpt_rating_queue order by image_id")
     assert queued and all(r[1] is not None for r in queued)
-    rated_ids = [r[0] for r in query(warehouse, """
-        select image_id from image_ratings
+    scorer = queued[0][4]
+    known = query(warehouse, f"""
+        select r.image_id, s.score, r.is_sellable from image_ratings r
         semi join (select image_id from int_images_checked where is_valid) using (image_id)
-        order by image_id""")]
-    ids = np.array(rated_ids + [r[0] for r in queued], dtype=np.int64)
+        left join scores s on s.image_id = r.image_id and s.scorer_id = '{scorer}'
+        order by r.image_id""")
+    ids = np.array([r[0] for r in known] + [r[0] for r in queued], dtype=np.int64)
+    sellable = np.array([bool(r[2]) for r in known] + [False] * len(queued))
     zeros = np.zeros(len(ids))
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        inputs = load_rated(con, ids, zeros, zeros.astype(bool), zeros.astype(bool), ids)
+        inputs = load_rated(con, ids, zeros, sellable, zeros.astype(bool), ids)
     assert len({c for c in inputs.experiment if c is not None}) > 1
     assert inputs.disagreement.max() > 0
-    prediction = np.r_[np.full(len(rated_ids), np.nan), [r[1] for r in queued]]
-    is_rated = np.r_[np.ones(len(rated_ids), bool), np.zeros(len(queued), bool)]
-    value = priority(QueueRule.from_vars(), prediction, inputs, is_rated)[len(rated_ids):]
+    prediction = np.array([np.nan if r[1] is None else r[1] for r in known]
+                          + [r[1] for r in queued], dtype=float)
+    is_rated = np.r_[np.ones(len(known), bool), np.zeros(len(queued), bool)]
+    rule = QueueRule.from_vars()
+    # The model's own boundary, not the fallback (a sellable share strictly inside 0-1).
+    assert 0 < sellable[is_rated].mean() < 1
+    assert boundary(rule, prediction, sellable, is_rated) == pytest.approx(queued[0][3],
+                                                                           abs=1e-4)
+    assert abs(queued[0][3] - rule.threshold) > 0.01
+    value = priority(rule, prediction, inputs, is_rated)[len(known):]
     assert np.allclose(value, [r[2] for r in queued], atol=1e-4)
 
 
@@ -618,17 +629,30 @@ def test_learning_curve_queue_simulation_and_the_ratings_page(rated):
         assert max(p[3] for p in mine) + mine[0][4] == n_decision
         assert ([p[3] for p in mine if p[0] == "queue"]
                 == [p[3] for p in mine if p[0] == "random"])
-    from neurostock.learn.queue_simulation import ratings_saved
+    from neurostock.learn.queue_simulation import paired_differences, ratings_saved
 
     saved = ratings_saved([dict(zip(("arm", "seed", "round", "n_rated", "n_test",
                                      "auc_sellable"), p, strict=True)) | {"spearman": None}
                            for p in points])
     sql = query(warehouse, "select random_final_auc_sellable, random_final_n, "
-                           "queue_reaches_auc_sellable_n, count(*) from rpt_queue_simulation "
+                           "queue_reaches_auc_sellable_n, random_reaches_auc_sellable_n, "
+                           "count(*) from rpt_queue_simulation "
                            "where scorer_id = 'learned_decision' group by all")
     assert len(sql) == 1 and sql[0][0] == pytest.approx(saved["random_final"])
     assert sql[0][1] == round(saved["random_final_n"])
     assert sql[0][2] == (round(saved["queue_reaches_n"]) if saved["queue_reaches_n"] else None)
+    assert sql[0][3] == round(saved["random_reaches_n"])
+    paired = paired_differences([dict(zip(("arm", "seed", "round", "n_rated", "n_test",
+                                           "auc_sellable"), p, strict=True)) for p in points])
+    intervals = query(warehouse, "select round, auc_sellable_difference, "
+                                 "auc_sellable_difference_ci_low, auc_sellable_difference_ci_high "
+                                 "from rpt_queue_simulation "
+                                 "where scorer_id = 'learned_decision' order by round")
+    assert [r[0] for r in intervals] == sorted(paired)
+    for round_, difference, low, high in intervals:
+        assert difference == pytest.approx(paired[round_]["difference"], abs=1e-9)
+        assert (low, high) == (pytest.approx(paired[round_]["low"], abs=1e-3),
+                               pytest.approx(paired[round_]["high"], abs=1e-3))
     out = root / "report"
     assert _cli(warehouse, config, "report", "--out", str(out), "--no-docs") == 0
     page = (out / "ratings.html").read_text()

@@ -15,7 +15,8 @@ image by revealing its rating. Per seed:
    of the pool are rated, chosen by the arm:
    - `queue`: the rule of `rpt_rating_queue` (docs/ratings.md) with the model just
      trained: priority = w_u x uncertainty + w_d x disagreement + w_c x coverage, the
-     weights and the threshold the dbt vars the build uses, the top `batch` taken;
+     weights the dbt vars the build uses, the uncertainty centred on the model's
+     boundary over the rated images (`boundary`), the top `batch` taken;
    - `random`: a seeded random sample, the control (`neurostock rate --queue random`).
    Until the pool is rated.
 4. **Measured** after each training, on the test set: the AUC of sellable
@@ -81,7 +82,8 @@ class Rated:
 
 @dataclass(frozen=True)
 class QueueRule:
-    """rpt_rating_queue's weights and the uncertainty threshold (good_rating_min - 0.5)."""
+    """rpt_rating_queue's weights and the fallback threshold (good_rating_min - 0.5) of
+    its uncertainty, used where the model's own boundary is undefined (`boundary`)."""
 
     uncertainty: float = 0.5
     disagreement: float = 0.25
@@ -103,12 +105,31 @@ class QueueRule:
                    threshold=float(values["good_rating_min"]) - 0.5)
 
 
+def boundary(rule: QueueRule, prediction: np.ndarray, sellable: np.ndarray,
+             is_rated: np.ndarray) -> float:
+    """Where the model splits sellable from not: the (1 - s) quantile of its score over
+    the rated images it scores, s the share of them that is sellable (so that as many
+    score above it as are sellable); rule.threshold where that is undefined (no rated
+    image with a score, or none or all sellable). A model's predictions shrink towards
+    the mean rating, so a fixed point of the rating scale (1.5) can lie far from where
+    its ranking decides sellable: measured, centring the uncertainty there instead
+    saved ratings on both real sets (docs/ratings.md)."""
+    have = is_rated & ~np.isnan(prediction)
+    if not have.any():
+        return rule.threshold
+    share = float(np.mean(sellable[have]))
+    if share in (0.0, 1.0):
+        return rule.threshold
+    return float(np.quantile(prediction[have], 1.0 - share))
+
+
 def priority(rule: QueueRule, prediction: np.ndarray, rated: Rated,
              is_rated: np.ndarray) -> np.ndarray:
     """The queue's priority of every image given the model's `prediction` (0-3 scale) and
     which images are rated (`is_rated`): the formula of rpt_rating_queue."""
+    threshold = boundary(rule, prediction, rated.sellable, is_rated)
     uncertainty = np.where(np.isnan(prediction), 0.0,
-                           np.maximum(0.0, 1.0 - np.abs(prediction - rule.threshold) / 1.5))
+                           np.maximum(0.0, 1.0 - np.abs(prediction - threshold) / 1.5))
     terms = [_inverse_root(rated.experiment, is_rated), _inverse_root(rated.prefix, is_rated)]
     has_cluster = np.array([c is not None for c in rated.cluster])
     cluster = np.where(has_cluster, _inverse_root(rated.cluster, is_rated), 0.0)
@@ -226,6 +247,29 @@ def summarise(points: list[dict]) -> list[dict]:
     return out
 
 
+def paired_differences(points: list[dict], metric: str = "auc_sellable") -> dict[int, dict]:
+    """Per round: the mean over the seeds of queue - random (same seed, same round), and
+    its 95% Student t interval (None under two seeds); rpt_queue_simulation's columns."""
+    from scipy.stats import t as student
+
+    by_key = {(p["arm"], p["seed"], p["round"]): p[metric] for p in points}
+    out = {}
+    for round_ in sorted({p["round"] for p in points}):
+        values = [by_key[("queue", seed, round_)] - by_key[("random", seed, round_)]
+                  for seed in sorted({p["seed"] for p in points})
+                  if by_key.get(("queue", seed, round_)) is not None
+                  and by_key.get(("random", seed, round_)) is not None]
+        if not values:
+            continue
+        mean = float(np.mean(values))
+        half = (float(student.ppf(0.975, len(values) - 1) * np.std(values, ddof=1)
+                      / np.sqrt(len(values))) if len(values) > 1 else None)
+        out[round_] = {"difference": mean, "n_pairs": len(values),
+                       "low": None if half is None else mean - half,
+                       "high": None if half is None else mean + half}
+    return out
+
+
 def ratings_saved(points: list[dict], metric: str = "auc_sellable") -> dict | None:
     """Random's final mean figure (whole pool rated), the ratings it took, the first
     round of the queue whose mean reaches it and the share of ratings that took."""
@@ -236,9 +280,11 @@ def ratings_saved(points: list[dict], metric: str = "auc_sellable") -> dict | No
         return None
     final = random[-1]
     reached = next((r for r in queue if r[metric + "_mean"] >= final[metric + "_mean"]), None)
+    itself = next(r for r in random if r[metric + "_mean"] >= final[metric + "_mean"])
     return {"metric": metric, "random_final": final[metric + "_mean"],
             "random_final_n": final["n_rated"],
             "queue_reaches_n": reached["n_rated"] if reached else None,
+            "random_reaches_n": itself["n_rated"],
             "share_of_ratings": reached["n_rated"] / final["n_rated"] if reached else None}
 
 
@@ -249,7 +295,8 @@ def simulation_lines(points: list[dict]) -> list[str]:
     for r in rows:
         by_round.setdefault(r["round"], {})[r["arm"]] = r
     lines = ["round  ratings  queue AUC [min-max]       random AUC [min-max]      "
-             "queue Spearman  random Spearman"]
+             "queue Spearman  random Spearman  AUC queue - random [95% CI]"]
+    differences = paired_differences(points)
     for round_, arms in sorted(by_round.items()):
         cells = []
         for metric in ("auc_sellable", "spearman"):
@@ -262,6 +309,10 @@ def simulation_lines(points: list[dict]) -> list[str]:
                                  f"{_num(r[metric + '_max'])}]".ljust(25))
                 else:
                     cells.append(_num(r[metric + "_mean"]).ljust(15))
+        paired = differences.get(round_)
+        if paired is not None and paired["low"] is not None:
+            cells.append(f"{paired['difference']:+.3f} [{paired['low']:+.3f}, "
+                         f"{paired['high']:+.3f}]")
         n = next(iter(arms.values()))["n_rated"]
         lines.append(f"{round_:>5}  {n:>7,.0f}  " + " ".join(cells).rstrip())
     for metric in ("auc_sellable", "spearman"):
@@ -276,7 +327,8 @@ def simulation_lines(points: list[dict]) -> list[str]:
             lines.append(f"{metric}: random's final {_num(saved['random_final'])} at "
                          f"{saved['random_final_n']:,.0f} ratings; the queue reaches it at "
                          f"{saved['queue_reaches_n']:,.0f} ({saved['share_of_ratings']:.0%} "
-                         "of the ratings)")
+                         "of the ratings), random itself first at "
+                         f"{saved['random_reaches_n']:,.0f}")
     return lines
 
 

@@ -2,9 +2,15 @@
 -- unrated pool images with a readable file, ranked by the acquisition rule of
 -- docs/ratings.md. The pool is the `pool` mart's unrated rows (source_rating is
 -- null): whatever neurostock.yml's `pool:` chooses to check, embed and score.
---   uncertainty    the learned model's prediction near the decision threshold
---                  (good_rating_min - 0.5 on the 0-3 scale): 1 at the threshold,
---                  0 at 1.5 or more away; 0 without a learned model
+--   uncertainty    the learned model's prediction near its boundary: 1 there, 0 at
+--                  1.5 or more away; 0 without a learned model. The boundary is where
+--                  the model splits sellable from not: the (1 - s) quantile of its
+--                  score over the valid rated images, s the share of them sellable
+--                  (as many score above it as are sellable); where that is undefined
+--                  (no rated image scored, none or all sellable), good_rating_min - 0.5
+--                  on the 0-3 scale. Measured by `neurostock ratings simulate`
+--                  (docs/ratings.md): a fixed point of the scale lies off the boundary
+--                  of a model whose predictions shrink towards the mean.
 --   disagreement   spread (population sd) of the image's percentiles under the
 --                  valid non-learned scorers, / 0.5, capped at 1; 0 under two scorers
 --   coverage       mean over its cluster, experiment model and name prefix of
@@ -65,6 +71,47 @@ learned_scores as (
     select scores.image_id, scores.score, scores.scorer_id
     from {{ ref('scores') }} as scores
     inner join learned using (scorer_id)
+
+),
+
+rated_scores as (
+
+    -- The learned score of every valid rated image, with its sellability.
+    select learned_scores.score, ratings.is_sellable
+    from learned_scores
+    inner join {{ ref('image_ratings') }} as ratings using (image_id)
+    semi join (select image_id from {{ ref('int_images_checked') }} where is_valid) using (image_id)
+    where learned_scores.score is not null and not isnan(learned_scores.score)
+
+),
+
+boundary_position as (
+
+    -- The (1 - s) quantile's position among the sorted scores (linear interpolation,
+    -- as quantile_cont, which takes only a constant fraction).
+    select (1 - avg(is_sellable::integer)) * (count(*) - 1) as position
+    from rated_scores
+    having avg(is_sellable::integer) > 0 and avg(is_sellable::integer) < 1
+
+),
+
+boundary as (
+
+    select
+        min(sorted.score) filter (where sorted.rank = floor(boundary_position.position))
+        + (boundary_position.position - floor(boundary_position.position)) * (
+            min(sorted.score) filter (where sorted.rank = ceil(boundary_position.position))
+            - min(sorted.score) filter (where sorted.rank = floor(boundary_position.position))
+        ) as threshold
+    from (select score, row_number() over (order by score) - 1 as rank from rated_scores) as sorted
+    cross join boundary_position
+    group by boundary_position.position
+
+),
+
+threshold as (
+
+    select coalesce((select threshold from boundary), {{ threshold }}) as threshold
 
 ),
 
@@ -148,8 +195,9 @@ components as (
     select
         *,
         case when learned_score is null then 0.0
-            else greatest(0.0, 1.0 - abs(learned_score - {{ threshold }}) / 1.5)
+            else greatest(0.0, 1.0 - abs(learned_score - threshold.threshold) / 1.5)
         end as uncertainty,
+        threshold.threshold,
         case when coalesce(n_scorers, 0) < 2 then 0.0
             else least(1.0, percentile_sd / 0.5)
         end as disagreement,
@@ -160,6 +208,7 @@ components as (
         ) / (case when cluster_id is null then 2 else 3 end) as coverage,
 
     from candidates
+    cross join threshold
 
 ),
 
@@ -221,6 +270,7 @@ final as (
         round(uncertainty, 4) as uncertainty,
         round(disagreement, 4) as disagreement,
         round(coverage, 4) as coverage,
+        round(threshold, 4) as uncertainty_boundary,
         learned_scorer_id,
         learned_score,
         percentile_sd,
@@ -236,7 +286,8 @@ final as (
                     >= {{ var('rating_queue_weight_coverage') }} * coverage
                 and uncertainty > 0
                 then 'model unsure: ' || learned_scorer_id || ' predicts '
-                    || printf('%.2f', learned_score) || ', threshold {{ threshold }}'
+                    || printf('%.2f', learned_score)
+                    || ', boundary ' || printf('%.2f', threshold)
             when {{ var('rating_queue_weight_disagreement') }} * disagreement
                     >= {{ var('rating_queue_weight_coverage') }} * coverage
                 and disagreement > 0
