@@ -606,6 +606,16 @@ def test_the_learned_page_shows_the_decision_and_the_blocks(trained):
     assert f"[{auc_low:,.3f}," in page
     for block in ("prefix", "prompt_words", "experiment", "month", "scores"):
         assert f"<tr><td>{block}</td>" in page
+    # Each half against its rival (learn/rivals.py): the mart holds the metrics' table.
+    assert "Each half of learned_decision against its rival" in page
+    halves = {h["comparison"]: h for h in _metrics(warehouse)["halves"]}
+    rows = query(warehouse, "select comparison, half, rival, ci_low, ci_high "
+                            "from rpt_learned_halves where scorer_id = 'learned_decision'")
+    assert {r[0] for r in rows} == set(halves) and len(rows) == 4
+    for comparison, half, rival, low, high in rows:
+        assert (half, rival, low, high) == tuple(pytest.approx(halves[comparison][k])
+                                                 for k in ("half", "rival", "ci_low", "ci_high"))
+        assert f"<tr><td>{comparison}</td>" in page.replace("&amp;", "&")
 
 
 def test_the_fast_solve_is_the_plain_ridge_solve():

@@ -413,16 +413,23 @@ class DecisionCV:
     fold_of: np.ndarray
     folds: list[dict]
     without: dict[str, np.ndarray]
+    # The halves' rivals (learn/rivals.py), out of fold: a logistic P(usable) on the
+    # same design, the ridge quality model's rating; None when not fitted.
+    rival_usable: np.ndarray | None = None
+    rival_rating: np.ndarray | None = None
 
 
 def cross_validate_decision(matrix: np.ndarray, context: Context, names: list[str],
                             source_rating: np.ndarray, unusable: np.ndarray,
                             groups: np.ndarray, blocks: tuple[str, ...], folds: int,
-                            seed: int, progress=say) -> DecisionCV:
+                            seed: int, progress=say, rivals: bool = True) -> DecisionCV:
     """Grouped K-fold: every rated image scored by a model (searched and fitted on the
-    other folds) that never saw it nor its prompt; and, per switchable block, the score
-    of the same models without it."""
+    other folds) that never saw it nor its prompt; per switchable block, the score of
+    the same models without it; and, `rivals`, each half's rival (learn/rivals.py)
+    fitted on the same folds."""
     from sklearn.model_selection import GroupKFold
+
+    from neurostock.learn import rivals as rival_models
 
     n_groups = len(np.unique(groups))
     if n_groups < folds:
@@ -433,6 +440,8 @@ def cross_validate_decision(matrix: np.ndarray, context: Context, names: list[st
     score, p_usable, rating = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     fold_of = np.full(n, -1)
     without = {b: np.full(n, np.nan) for b in drops}
+    rival_usable = np.full(n, np.nan) if rivals else None
+    rival_rating = np.full(n, np.nan) if rivals else None
     chosen = []
     unusable = np.asarray(unusable, dtype=bool)
     usable = ~unusable
@@ -452,10 +461,21 @@ def cross_validate_decision(matrix: np.ndarray, context: Context, names: list[st
                        "inner_auc_usable": model.usable.inner,
                        "inner_spearman_rating": model.rating.inner,
                        "auc_usable": rank_auc(usable[test], p)})
+        if rivals:
+            design = model.preparer.transform(matrix[train], context.take(train))
+            rival_usable[test], c = rival_models.logistic_usable(
+                design, usable[train], _inner_folds(groups[train])[0],
+                model.preparer.transform(matrix[test], context.take(test)))
+            kept = train[usable[train]]
+            rival_rating[test], params = rival_models.ridge_rating(
+                matrix[kept], source_rating[kept] - 1.0, groups[kept], names, seed,
+                matrix[test])
+            chosen[-1] |= {"rival_logistic_c": c, "rival_ridge_params": params}
         progress(f"fold {k + 1}/{folds}: P(usable) {model.usable.params}, "
                  f"E[rating] {model.rating.params}; AUC of usable "
                  f"{chosen[-1]['auc_usable']:.3f} on {len(test):,} held-out images "
                  f"({time.monotonic() - started:.1f} s)")
     # A block absent from every fold has no contribution to measure.
     without = {b: v for b, v in without.items() if not np.isnan(v).any()}
-    return DecisionCV(score, p_usable, rating, fold_of, chosen, without)
+    return DecisionCV(score, p_usable, rating, fold_of, chosen, without, rival_usable,
+                      rival_rating)

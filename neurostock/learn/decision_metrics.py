@@ -12,6 +12,7 @@ import numpy as np
 
 from neurostock.core.intervals import percentile_interval
 from neurostock.learn.decision import TARGET, DecisionCV, rank_auc
+from neurostock.learn.rivals import weighted_spearman
 from neurostock.learn.search import spearman
 
 BOOTSTRAP_REPLICATES = 1000
@@ -102,8 +103,10 @@ def decision_metrics(cv: DecisionCV, sellable: np.ndarray, source_rating: np.nda
     point_precision = [float(weighted_precision(sellable, cv.score, np.ones((1, len(sellable))),
                                                 q)[0]) for q in shares]
     point_without = {b: auc(sellable, s) for b, s in cv.without.items()}
+    comparisons = _half_comparisons(cv, sellable, source_rating, usable)
     draws_auc, draws_precision, draws_delta = [], [[] for _ in shares], \
         {b: [] for b in cv.without}
+    draws_halves: list[list[np.ndarray]] = [[] for _ in comparisons]
     for weights in bootstrap_weights(groups, replicates, seed):
         full = weighted_auc(sellable, cv.score, weights)
         draws_auc.append(full)
@@ -111,7 +114,19 @@ def decision_metrics(cv: DecisionCV, sellable: np.ndarray, source_rating: np.nda
             draws_precision[i].append(weighted_precision(sellable, cv.score, weights, q))
         for block, other in cv.without.items():
             draws_delta[block].append(full - weighted_auc(sellable, other, weights))
+        for i, comparison in enumerate(comparisons):
+            draws_halves[i].append(comparison["measure_fn"](weights, "half")
+                                   - comparison["measure_fn"](weights, "rival"))
     ci = percentile_interval(np.concatenate(draws_auc))
+    halves = []
+    for comparison, draws in zip(comparisons, draws_halves, strict=True):
+        low, high = percentile_interval(np.concatenate(draws))
+        difference = comparison["half"] - comparison["rival"]
+        halves.append({k: comparison[k] for k in ("comparison", "measure", "half_name",
+                                                    "rival_name", "half", "rival")}
+                      | {"difference": difference, "ci_low": low, "ci_high": high,
+                         "at_least_as_good": bool(difference >= 0),
+                         "significantly_worse": bool(high < 0)})
     precision = []
     for i, q in enumerate(shares):
         low, high = percentile_interval(np.concatenate(draws_precision[i]))
@@ -139,5 +154,49 @@ def decision_metrics(cv: DecisionCV, sellable: np.ndarray, source_rating: np.nda
         if usable.sum() > 2 else None,
         "spearman_ordinal": spearman(ordinal_code(source_rating, unusable), cv.score),
         "contributions": contributions,
+        "halves": halves,
         "bootstrap": f"{replicates} grouped (prompt) resamples, percentile 95%",
     }
+
+
+def _half_comparisons(cv: DecisionCV, sellable: np.ndarray, source_rating: np.ndarray,
+                      usable: np.ndarray) -> list[dict]:
+    """Each half against its rival (learn/rivals.py) and the product against each half
+    alone, out of fold: the point figures and a function of the bootstrap weights giving
+    either side's figure per replicate."""
+    rating_usable = source_rating[usable] - 1.0
+
+    def on_usable(prediction: np.ndarray):
+        return lambda w: weighted_spearman(rating_usable, prediction[usable], w[:, usable])
+
+    def on_sellable(score: np.ndarray):
+        return lambda w: weighted_auc(sellable, score, w)
+
+    def on_usable_label(score: np.ndarray):
+        return lambda w: weighted_auc(usable, score, w)
+
+    sides = [("P(usable) vs a logistic regression", "auc_usable", "P(usable)",
+              "logistic regression", on_usable_label, cv.p_usable, cv.rival_usable),
+             ("E[rating | usable] vs the ridge quality model", "spearman_rating_usable",
+              "E[rating | usable]", "ridge (model: ridge)", on_usable, cv.rating,
+              cv.rival_rating),
+             ("the product vs P(usable) alone", "auc_sellable", "P(usable) x E[rating]",
+              "P(usable) alone", on_sellable, cv.score, cv.p_usable),
+             ("the product vs E[rating | usable] alone", "auc_sellable",
+              "P(usable) x E[rating]", "E[rating | usable] alone", on_sellable, cv.score,
+              cv.rating)]
+    out = []
+    for comparison, measure, half_name, rival_name, make, half, rival in sides:
+        if rival is None or np.isnan(rival).any() or (measure == "spearman_rating_usable"
+                                                      and usable.sum() < 3):
+            continue
+        if measure == "auc_usable" and (usable.all() or not usable.any()):
+            continue
+        functions = {"half": make(half), "rival": make(rival)}
+        ones = np.ones((1, len(sellable)))
+        out.append({"comparison": comparison, "measure": measure, "half_name": half_name,
+                    "rival_name": rival_name,
+                    "half": float(functions["half"](ones)[0]),
+                    "rival": float(functions["rival"](ones)[0]),
+                    "measure_fn": lambda w, side, f=functions: f[side](w)})
+    return out

@@ -100,6 +100,11 @@ def load(con: duckdb.DuckDBPyConnection) -> dict:
         for row in query_rows(con, "select * from rpt_learned_blocks"):
             learned_blocks[row["scorer_id"]].append(row)
     data["learned_blocks"] = learned_blocks
+    learned_halves: dict = defaultdict(list)
+    if "rpt_learned_halves" in built:
+        for row in query_rows(con, "select * from rpt_learned_halves where not is_shuffled"):
+            learned_halves[row["scorer_id"]].append(row)
+    data["learned_halves"] = learned_halves
     learned_forward: dict = defaultdict(list)
     if "rpt_learned_forward" in built:
         for row in query_rows(con, "select * from rpt_learned_forward "
