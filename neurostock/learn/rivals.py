@@ -33,17 +33,20 @@ def logistic_usable(design_train: np.ndarray, usable_train: np.ndarray,
     y = np.asarray(usable_train, dtype=bool)
     if y.all() or not y.any():
         return np.full(len(design_test), float(y.mean())), float("nan")
+    oof = {c: np.full(len(y), np.nan) for c in LOGISTIC_C}
+    for k in np.unique(inner_fold):
+        fit_rows, held = inner_fold != k, inner_fold == k
+        if y[fit_rows].all() or not y[fit_rows].any():
+            continue
+        # Along the C path, each fit starts from the last (C ascending).
+        model = LogisticRegression(max_iter=1000, warm_start=True)
+        for c in LOGISTIC_C:
+            model.set_params(C=c).fit(x[fit_rows], y[fit_rows])
+            oof[c][held] = model.decision_function(x[held])
     best_c, best = LOGISTIC_C[0], -np.inf
     for c in LOGISTIC_C:
-        oof = np.full(len(y), np.nan)
-        for k in np.unique(inner_fold):
-            fit_rows, held = inner_fold != k, inner_fold == k
-            if y[fit_rows].all() or not y[fit_rows].any():
-                continue
-            model = LogisticRegression(C=c, max_iter=1000).fit(x[fit_rows], y[fit_rows])
-            oof[held] = model.decision_function(x[held])
-        have = ~np.isnan(oof)
-        value = auc(y[have], oof[have]) if have.any() else np.nan
+        have = ~np.isnan(oof[c])
+        value = auc(y[have], oof[c][have]) if have.any() else np.nan
         if np.isfinite(value) and value > best:
             best_c, best = c, value
     model = LogisticRegression(C=best_c, max_iter=1000).fit(x, y)
