@@ -26,8 +26,7 @@ def logistic_usable(design_train: np.ndarray, usable_train: np.ndarray,
     design's intercept column left to the model), C chosen on the inner folds' pooled
     AUC of usable; returns (probabilities, chosen C)."""
     from sklearn.linear_model import LogisticRegression
-
-    from neurostock.learn.decision import rank_auc as auc
+    from sklearn.metrics import roc_auc_score
 
     x, x_test = design_train[:, :-1], design_test[:, :-1]
     y = np.asarray(usable_train, dtype=bool)
@@ -46,7 +45,8 @@ def logistic_usable(design_train: np.ndarray, usable_train: np.ndarray,
     best_c, best = LOGISTIC_C[0], -np.inf
     for c in LOGISTIC_C:
         have = ~np.isnan(oof[c])
-        value = auc(y[have], oof[c][have]) if have.any() else np.nan
+        value = (roc_auc_score(y[have], oof[c][have])
+                 if have.any() and 0 < y[have].sum() < have.sum() else np.nan)
         if np.isfinite(value) and value > best:
             best_c, best = c, value
     model = LogisticRegression(C=best_c, max_iter=1000).fit(x, y)

@@ -89,10 +89,25 @@ def _ridge_search(x, y, groups, names: list[str], folds: int):
         a -= centre
         b -= centre
         y_mean = y[train].mean()
-        gram = a.T @ a
-        moment = a.T @ (y[train] - y_mean)
         is_embedding = np.r_[np.ones(int(np.sum(embedding)), bool),
                              np.zeros(a.shape[1] - int(np.sum(embedding)), bool)]
+        if len(train) < a.shape[1]:
+            # Fewer rows than columns: the same solution from the n x n kernel. Penalty
+            # alpha / w^2 on the embedding columns is uniform alpha with those columns
+            # scaled by w, and (A'A + alpha I)^-1 A' = A' (AA' + alpha I)^-1.
+            for w in weights:
+                scale = np.where(is_embedding, w, 1.0)
+                kernel = (a * scale) @ (a * scale).T
+                cross = (b * scale) @ (a * scale).T
+                for i, (alpha, cw) in enumerate(candidates):
+                    if cw != w:
+                        continue
+                    dual = solve(kernel + alpha * np.eye(len(a)), y[train] - y_mean,
+                                 assume_a="pos")
+                    totals[i] += spearman(y[valid], cross @ dual + y_mean) / folds
+            continue
+        gram = a.T @ a
+        moment = a.T @ (y[train] - y_mean)
         for i, (alpha, w) in enumerate(candidates):
             penalty = np.where(is_embedding, alpha / w**2, alpha)
             coefficients = solve(gram + np.diag(penalty), moment, assume_a="pos")
