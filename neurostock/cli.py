@@ -413,19 +413,25 @@ def _cmd_ratings_export(args: argparse.Namespace) -> None:
           f"and {result.csv_path}")
 
 
+def _learned_models(config, name: str | None, purpose: str) -> dict:
+    """The `learned:` models not trained on shuffled ratings, by name; one clear line when
+    there is none or `name` is not one of them."""
+    models = {m.name: m for m in config.learned if not m.shuffle_labels}
+    if not models:
+        raise NeurostockError(f"no learned model in neurostock.yml (`learned:`): {purpose}")
+    if name and name not in models:
+        raise NeurostockError(f"no learned model {name!r} in neurostock.yml (have: "
+                              f"{', '.join(models)})")
+    return models
+
+
 def _cmd_ratings_curve(args: argparse.Namespace) -> None:
     from neurostock.build.dbt_runner import prepare_project, run_dbt
     from neurostock.core.config import load_config
     from neurostock.learn.learning_curve import curve_lines, learning_curve
 
     config = load_config(args.config)
-    models = {m.name: m for m in config.learned if not m.shuffle_labels}
-    if not models:
-        raise NeurostockError("no learned model in neurostock.yml (`learned:`): the curve is "
-                              "drawn for one")
-    if args.name and args.name not in models:
-        raise NeurostockError(f"no learned model {args.name!r} in neurostock.yml (have: "
-                              f"{', '.join(models)})")
+    models = _learned_models(config, args.name, "the curve is drawn for one")
     if args.repeats < 1:
         raise NeurostockError(f"--repeats must be at least 1, not {args.repeats}")
     # Every learned model by default: the decision model's curve is the one with the AUC
@@ -458,13 +464,7 @@ def _cmd_ratings_simulate(args: argparse.Namespace) -> None:
     )
 
     config = load_config(args.config)
-    models = {m.name: m for m in config.learned if not m.shuffle_labels}
-    if not models:
-        raise NeurostockError("no learned model in neurostock.yml (`learned:`): the queue "
-                              "is simulated with one")
-    if args.name and args.name not in models:
-        raise NeurostockError(f"no learned model {args.name!r} in neurostock.yml (have: "
-                              f"{', '.join(models)})")
+    models = _learned_models(config, args.name, "the queue is simulated with one")
     if args.seeds < 1 or args.batch < 1:
         raise NeurostockError(f"--seeds and --batch must be at least 1, not {args.seeds} "
                               f"and {args.batch}")

@@ -583,6 +583,23 @@ def test_export_twice_does_not_duplicate_and_never_touches_other_files(rated, ca
     assert sha256_of(summary.db_path) == sha
 
 
+def test_curve_and_simulate_name_a_missing_model_in_one_line(rated, tmp_path, capsys):
+    warehouse, config, *_ = rated
+    bare = tmp_path / "bare.yml"
+    bare.write_text("scorers: [technical]\n")
+    for command in (("ratings", "curve"), ("ratings", "simulate")):
+        capsys.readouterr()
+        assert _cli(warehouse, bare, *command) != 0
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "no learned model in neurostock.yml" in err
+        assert _cli(warehouse, config, *command, "--name", "nope") != 0
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "no learned model 'nope'" in err
+        assert "(have: quality)" in err
+    assert _cli(warehouse, config, "ratings", "simulate", "--seeds", "0") != 0
+    assert "--seeds and --batch must be at least 1" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------ learning curve
 
 def test_learning_curve_queue_simulation_and_the_ratings_page(rated):
