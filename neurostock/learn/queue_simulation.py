@@ -91,11 +91,10 @@ class QueueRule:
     threshold: float = 1.5
 
     @classmethod
-    def from_vars(cls, overrides: dict | None = None) -> QueueRule:
-        """The rule with the dbt project's vars (dbt_project.yml), `overrides` (a build's
-        --vars) taking precedence."""
+    def from_vars(cls) -> QueueRule:
+        """The rule with the dbt project's vars (dbt_project.yml), as the build uses them."""
         project = yaml.safe_load((dbt_project_dir() / "dbt_project.yml").read_text())
-        values = {**(project.get("vars") or {}), **(overrides or {})}
+        values = project.get("vars") or {}
         missing = [name for name in RULE_VARS if name not in values]
         if missing:
             raise NeurostockError(f"dbt_project.yml: vars {', '.join(missing)} missing")
