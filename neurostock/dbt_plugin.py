@@ -6,6 +6,7 @@ Named in dbt_project/profiles.yml (`plugins: - module: neurostock.dbt_plugin`).
 
 from __future__ import annotations
 
+import atexit
 from pathlib import Path
 
 from dbt.adapters.duckdb.plugins import BasePlugin
@@ -45,7 +46,11 @@ def _embedding_functions(conn: DuckDBPyConnection):
         # The config the CLI names in $NEUROSTOCK_CONFIG (none: no embedders).
         config = load_config()
         warehouse = connection_warehouse(conn)
-        _FUNCTIONS = EmbeddingFunctions(config, ResumeCache(resume_cache_file(warehouse)))
+        cache = ResumeCache(resume_cache_file(warehouse))
+        # Closed at the run's end (its SQLite write-ahead log folded in and removed),
+        # not left to the interpreter's teardown, which a fork server's run skips.
+        atexit.register(cache.close)
+        _FUNCTIONS = EmbeddingFunctions(config, cache)
         _take_ray_shards(warehouse, config, _FUNCTIONS.cache)
     return _FUNCTIONS
 

@@ -55,6 +55,16 @@ def test_registry_describes_each_embedder(embedded):
     assert rows["minilm"][3] is False
 
 
+def test_the_resume_cache_is_closed_at_the_end_of_each_run(embedded):
+    """Each dbt run closes the cache file it opened (its SQLite write-ahead log folded
+    in and removed): a run forked from the fork server skips the interpreter's teardown,
+    which would otherwise have closed it."""
+    warehouse, *_ = embedded
+    cache = resume_cache_file(warehouse)
+    assert cache.is_file()
+    assert not [p.name for p in cache.parent.glob(cache.name + "-*")]
+
+
 def test_every_ok_image_is_embedded_unit_length_with_its_hash(embedded):
     warehouse, *_ = embedded
     ok = dict(query(warehouse, "select image_id, sha256 from files.images where status = 'ok'"))

@@ -76,3 +76,24 @@ def _state(pid: int) -> str:
     except OSError:
         return "X"
     return stat[stat.rindex(")") + 2]
+
+
+def test_a_run_ends_after_its_threads_and_exit_functions(tmp_path):
+    """A forked run skips the interpreter's teardown (forkserver._end_of_run) but not
+    what a run needs of it: its threads finish, its atexit functions run (the resume
+    cache closes there), its output is flushed, and its status is kept."""
+    script = (
+        "import atexit, os, sys, threading, time; from pathlib import Path; "
+        "from neurostock.core import forkserver; out = Path(sys.argv[1]); "
+        "threading.Thread(target=lambda: (time.sleep(0.3), "
+        "(out / 'thread').write_text('done'))).start(); "
+        "atexit.register(lambda: (out / 'atexit').write_text('ran')); "
+        "sys.stdout.write('unflushed'); "
+        "os._exit(forkserver._end_of_run(3))")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "unflushed"
+    assert (tmp_path / "thread").read_text() == "done"
+    assert (tmp_path / "atexit").read_text() == "ran"
