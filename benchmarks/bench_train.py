@@ -20,13 +20,20 @@ each in its own process:
              AUC, precision and contributions, then the forward figures (3 periods by
              month, each a model fitted on the months before it) and the unseen-generator
              figures (each of the 5 experiment models held out in turn)
+  context_ridge  the ridge quality model with the four context blocks
+             (learn/context_ridge.py): the same data's ratings 0-3, each block's weight
+             searched in the inner folds, each switchable block's drop-one predictions
+             per fold, the refit, the grouped bootstrap of the Spearman and of each
+             block's contribution, then the forward and unseen-generator figures with
+             their drop-one contributions
 
 Data (seeded numpy): 4,000 prompts x 3 images; a 1,024-d unit "embedding" (two
 512-d blocks) whose first dimensions carry the prompt's quality; 20 scores, a few
 related to the rating through monotone, heavy-tailed links; ratings 0-3.
 
     .venv/bin/python benchmarks/bench_train.py [--images 12000] [--dim 1024]
-        [--scores 20] [--variants baseline,ridge,ordinal,decision] [--out bench_out/train.json]
+        [--scores 20] [--variants baseline,ridge,ordinal,decision,context_ridge]
+        [--out bench_out/train.json]
 
 For the decision variant the synthetic images also get a prompt of words (some tied to
 the prompt's quality), a name prefix (3/6/7; 7 more often unusable), an experiment model
@@ -160,6 +167,35 @@ def run_variant(variant: str, images: int, dim: int, n_scores: int) -> dict:
                                    for c in metrics["contributions"]},
                  "params": [{"usable": c["params_usable"], "rating": c["params_rating"]}
                             for c in cv.folds]}
+    elif variant == "context_ridge":
+        from neurostock.core.config import LEARNED_BLOCKS
+        from neurostock.learn import context_ridge
+
+        context, *_ = make_decision_data(images, y, groups)
+        say = lambda m: print(m, file=sys.stderr)  # noqa: E731
+        started = time.perf_counter()
+        cv = context_ridge.cross_validate_context_ridge(x, context, names, y, groups,
+                                                        LEARNED_BLOCKS, 5, 42, say)
+        cv_seconds = time.perf_counter() - started
+        context_ridge.fit_context_ridge(x, context, names, y, groups, LEARNED_BLOCKS)
+        refit_seconds = time.perf_counter() - started - cv_seconds
+        grouped = context_ridge.contributions(y, cv.predictions, cv.without, groups, 42)
+        bootstrap_seconds = time.perf_counter() - started - cv_seconds - refit_seconds
+        forward = context_ridge.forward_validate_context_ridge(
+            x, context, names, y, groups, LEARNED_BLOCKS, 42, say)
+        unseen = context_ridge.unseen_generator_context_ridge(
+            x, context, names, y, groups, LEARNED_BLOCKS, 42, say)
+        forward_seconds = (time.perf_counter() - started - cv_seconds - refit_seconds
+                           - bootstrap_seconds)
+        predictions = cv.predictions
+        extra = {"cv_seconds": round(cv_seconds, 1), "refit_seconds": round(refit_seconds, 1),
+                 "bootstrap_seconds": round(bootstrap_seconds, 1),
+                 "forward_seconds": round(forward_seconds, 1),
+                 "forward_spearman": round(forward["pooled"]["spearman"], 4),
+                 "unseen_generator_spearman": round(unseen["pooled"]["spearman"], 4),
+                 "contributions": {c["block"]: round(c["delta_spearman"], 4)
+                                   for c in grouped["contributions"]},
+                 "params": [c["params"] for c in cv.folds]}
     else:
         from neurostock.learn.search import cross_validate, fit_search
 
@@ -209,6 +245,13 @@ def main() -> int:
                                      f"{r['forward_auc']}, unseen generator "
                                      f"{r['unseen_generator_auc']}), drop-one AUC "
                                      f"{r['contributions']}" if "auc_sellable" in r else "")
+                                  + (f" + bootstrap {r['bootstrap_seconds']} s + forward "
+                                     f"and unseen generator {r['forward_seconds']} s; "
+                                     f"Spearman forward (within periods) "
+                                     f"{r['forward_spearman']}, unseen generator "
+                                     f"{r['unseen_generator_spearman']}, drop-one "
+                                     f"{r['contributions']}" if "forward_spearman" in r
+                                     else "")
                                   + f"; chosen per fold: {r['params']}")
         print(f"| {r['variant']} | {r['seconds']} | {r['spearman_oof']} | {r['peak_mb']:,} "
               f"| {notes} |")

@@ -629,7 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=["ridge", "ordinal", "decision"])
     p.add_argument("--block", action="append",
                    choices=["prompt_words", "prefix", "experiment", "month"],
-                   help="with --model decision: a context block to use (default all)")
+                   help="a context block to use: with --model decision (default all) or "
+                        "ridge (default none)")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--shuffle-labels", action="store_true",

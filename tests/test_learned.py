@@ -557,14 +557,61 @@ def test_shuffled_decision_ratings_fall_to_chance(trained):
                             "where scorer_id = 'learned_shuffled_decision'")[0][0] is True
 
 
+def test_the_quality_model_takes_context_blocks_each_measured_three_ways(trained):
+    """`model: ridge` with blocks (learn/context_ridge.py): trained through the CLI,
+    judged like every learned score, each block's drop-one contribution grouped,
+    forward in time and per held-out generator in rpt_learned_quality_blocks."""
+    warehouse, config, root, _ = trained
+    assert _cli(warehouse, config, "train", "--name", "context", "--model", "ridge",
+                "--embedder", "minilm", "--kind", "prompt", "--block", "prompt_words",
+                "--block", "prefix", "--block", "experiment", "--block", "month") == 0
+    metrics = _metrics(warehouse, "learned_context")
+    low, high = metrics["spearman_oof_ci"]
+    assert low < metrics["spearman_oof"] < high
+    assert {"w_prompt_words", "w_prefix", "w_experiment", "w_month"} & \
+        set(metrics["final_params"])
+    n_rated = query(warehouse, "select count(*) from full_set")[0][0]
+    assert query(warehouse, "select n from rpt_score_agreement where scorer_id = "
+                            "'learned_context' and subset = 'all'") == [(n_rated,)]
+    rows = query(warehouse, """
+        select split, block, spearman, spearman_without, delta_spearman, ci_low, ci_high,
+               reason
+        from rpt_learned_quality_blocks where scorer_id = 'learned_context'""")
+    by_split: dict = {}
+    for split, block, rho, rho_without, delta, ci_low, ci_high, reason in rows:
+        by_split.setdefault(split, {})[block] = (rho, rho_without, delta, ci_low, ci_high,
+                                                 reason)
+    assert set(by_split) == {"grouped", "forward", "unseen generator"}
+    assert {"prompt_embeddings", "scores", "prompt_words"} <= set(by_split["grouped"])
+    for split, blocks in by_split.items():
+        for block, (rho, rho_without, delta, ci_low, ci_high, reason) in blocks.items():
+            if block == "none":
+                assert reason, split
+                continue
+            assert delta == pytest.approx(rho - rho_without), (split, block)
+            assert ci_low <= delta <= ci_high, (split, block)
+    # The grouped Spearman is the out-of-fold score's, as the agreement measures it.
+    assert by_split["grouped"]["scores"][0] == pytest.approx(metrics["spearman_oof"])
+    # The plain ridge quality model gets no row.
+    assert query(warehouse, "select count(*) from rpt_learned_quality_blocks "
+                            "where scorer_id = 'learned_quality'") == [(0,)]
+    out = root / "report-context"
+    assert _cli(warehouse, config, "report", "--out", str(out), "--no-docs") == 0
+    page = (out / "learned.html").read_text(encoding="utf-8")
+    assert 'id="quality-blocks-learned_context"' in page
+    low = metrics["spearman_oof_ci"][0]
+    assert f"<tr><td>grouped</td><td class=\"n\">{metrics['spearman_oof']:,.3f}</td>" \
+           f"<td>[{low:,.3f}," in page
+
+
 def test_block_mistakes_are_one_line(trained, capsys):
     warehouse, config, *_ = trained
     capsys.readouterr()
-    assert _cli(warehouse, config, "train", "--name", "bad", "--model", "ridge",
+    assert _cli(warehouse, config, "train", "--name", "bad", "--model", "ordinal",
                 "--embedder", "minilm", "--block", "prefix") == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "blocks are features of model decision, not of ridge" in err
+    assert "blocks are features of model decision or ridge, not of ordinal" in err
     with pytest.raises(NeurostockError) as caught:
         learned_config("config neurostock.yml: learned[0]", name="q", model="decision",
                        blocks=("prefix", "colour"))

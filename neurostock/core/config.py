@@ -220,7 +220,9 @@ class LearnedConfig:
     folds: Annotated[int, Field(ge=2)] = 5
     seed: int = 42
     shuffle_labels: bool = False
-    # Only with model decision; unset: all of LEARNED_BLOCKS.
+    # The context blocks (learn/context.py): model decision (unset: all of
+    # LEARNED_BLOCKS) and model ridge learning the ratings (unset: none, the quality model
+    # on its features alone; learn/context_ridge.py).
     blocks: tuple[Literal["prompt_words", "prefix", "experiment", "month"], ...] | None = None
     # What it learns: the ratings (full_set's 0-3; the decision model: every rated
     # image), or the market's answer to the images sent (submission_outcomes): accepted
@@ -233,15 +235,19 @@ class LearnedConfig:
 
     @property
     def context_blocks(self) -> tuple[str, ...]:
-        """The context feature blocks this model uses (none but for model decision)."""
-        if self.model != "decision":
-            return ()
-        return LEARNED_BLOCKS if self.blocks is None else tuple(dict.fromkeys(self.blocks))
+        """The context feature blocks this model uses: model decision all of them unless
+        `blocks` says which; model ridge those `blocks` names (none unset)."""
+        if self.blocks is None:
+            return LEARNED_BLOCKS if self.model == "decision" else ()
+        return tuple(dict.fromkeys(self.blocks))
 
     @model_validator(mode="after")
-    def _blocks_need_decision(self):
-        if self.blocks is not None and self.model != "decision":
-            raise ValueError(f"blocks are features of model decision, not of {self.model}")
+    def _blocks_need_decision_or_ridge(self):
+        if self.blocks is not None and self.model == "ordinal":
+            raise ValueError("blocks are features of model decision or ridge, not of ordinal")
+        if self.blocks is not None and self.target != "rating":
+            raise ValueError(f"blocks are learned with the ratings, not with target "
+                             f"{self.target}")
         return self
 
     @model_validator(mode="after")

@@ -384,6 +384,32 @@ def _fit_decision(matrix, context, names, source_rating, unusable, groups, block
     return model, without
 
 
+def fit_rating_part(matrix: np.ndarray, context: Context, names: list[str],
+                    rating: np.ndarray, groups: np.ndarray, blocks: tuple[str, ...],
+                    drops: tuple[str, ...] = ()
+                    ) -> tuple[Preparer, PartFit, dict[str, np.ndarray]]:
+    """The E[rating] part alone, on rows that are all usable: ridge on `rating` (0-3)
+    over the features and context `blocks`, alpha and each block's weight chosen by the
+    same inner grouped search (Spearman) as the decision's rating half. Returns the
+    preparation, the fit and, per block of `drops` present, the coefficients without it
+    (same parameters). The quality model with context (learn/context_ridge.py)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        preparer = Preparer(names, blocks).fit(matrix, context)
+        a = preparer.transform(matrix, context)
+        usable = np.ones(len(rating), dtype=bool)
+        fold, folds = _inner_folds(groups)
+        grams = _Grams(a, usable, np.asarray(rating, dtype=float), fold, folds,
+                       n_embedding=int((preparer.groups == "embeddings").sum()))
+        params, inner, _ = _search_part(2, grams, preparer)
+        fit = PartFit(params=params, beta=grams.solve(2, None, _penalty(preparer, params)),
+                      inner=inner)
+        without = {block: grams.solve(2, None, _penalty(preparer, params, dropped=block))
+                   for block in drops if (preparer.parts == block).any()}
+    return preparer, fit, without
+
+
 def _logistic_usable(a: np.ndarray, usable: np.ndarray, preparer: Preparer, params: dict,
                      dropped: str | None = None, start: np.ndarray | None = None
                      ) -> np.ndarray:

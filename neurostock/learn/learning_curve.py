@@ -29,7 +29,7 @@ from neurostock.core.config import LearnedConfig
 from neurostock.core.errors import NeurostockError
 from neurostock.core.meta import ensure_ratings_table
 from neurostock.core.progress import say
-from neurostock.learn import decision
+from neurostock.learn import context_ridge, decision
 from neurostock.learn.context import Context, load_context
 from neurostock.learn.decision_metrics import auc
 from neurostock.learn.features import load_features
@@ -78,9 +78,11 @@ def _compute(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, repeats: int,
             return _decision_curve(con, cfg, repeats, fractions, progress)
         ids, y, groups = full_set_population(con)
         _check_groups(groups, cfg.folds, "full_set")
-        x = load_features(con, cfg, ids).matrix
-        points = curve_points(x, y, groups, cfg.model, cfg.folds, cfg.seed, repeats,
-                              fractions, progress)
+        features = load_features(con, cfg, ids)
+        context = load_context(con, ids) if cfg.context_blocks else None
+        points = curve_points(features.matrix, y, groups, cfg.model, cfg.folds, cfg.seed,
+                              repeats, fractions, progress, context=context,
+                              names=features.names, blocks=cfg.context_blocks)
     return points
 
 
@@ -129,17 +131,26 @@ def _finite(value: float) -> float | None:
 
 def curve_points(x: np.ndarray, y: np.ndarray, groups: np.ndarray, model: str, folds: int,
                  seed: int, repeats: int = 3, fractions: tuple[float, ...] = FRACTIONS,
-                 progress=say, sellable: np.ndarray | None = None) -> list[dict]:
-    """Out-of-fold Spearman of `model` (learn/search.py's grouped cross-validation) on
-    seeded samples of whole groups: {fraction, repeat, n_ratings, n_groups, spearman,
-    auc_sellable} per sample, `repeats` samples per fraction below 1 and one at 1.
-    auc_sellable is the AUC of `sellable` (bool per row) by the same predictions, None
-    without it."""
+                 progress=say, sellable: np.ndarray | None = None,
+                 context: Context | None = None, names: list[str] | None = None,
+                 blocks: tuple[str, ...] = ()) -> list[dict]:
+    """Out-of-fold Spearman of `model` (learn/search.py's grouped cross-validation; a
+    ridge with context `blocks`: learn/context_ridge.py's, on `context` and the columns
+    `names`) on seeded samples of whole groups: {fraction, repeat, n_ratings, n_groups,
+    spearman, auc_sellable} per sample, `repeats` samples per fraction below 1 and one at
+    1. auc_sellable is the AUC of `sellable` (bool per row) by the same predictions,
+    None without it."""
     quiet = lambda *_: None  # noqa: E731 - the folds' own lines would drown the curve's
 
     def judge(keep: np.ndarray, repeat: int) -> dict:
-        predictions, _, _ = cross_validate(x[keep], y[keep], groups[keep], model, folds,
-                                           seed + repeat, quiet)
+        if blocks:
+            rows = np.flatnonzero(keep)
+            predictions = context_ridge.cross_validate_context_ridge(
+                x[rows], context.take(rows), names, y[rows], groups[rows], blocks, folds,
+                seed + repeat, measure_blocks=False).predictions
+        else:
+            predictions, _, _ = cross_validate(x[keep], y[keep], groups[keep], model,
+                                               folds, seed + repeat, quiet)
         return {"spearman": _finite(spearman(y[keep], predictions)),
                 "auc_sellable": None if sellable is None
                 else _finite(auc(sellable[keep], predictions))}

@@ -418,6 +418,20 @@ def rating_learner(model: str, x: np.ndarray, rating: np.ndarray, groups: np.nda
     return fit
 
 
+def context_ridge_learner(matrix: np.ndarray, context, names: list[str], rating: np.ndarray,
+                          groups: np.ndarray, blocks: tuple[str, ...]) -> Learner:
+    """The ridge quality model with context blocks (learn/context_ridge.py) as `neurostock
+    build` fits it; `rating` on the 1-4 source scale."""
+    from neurostock.learn import context_ridge
+
+    def fit(rows: np.ndarray):
+        model, _ = context_ridge.fit_context_ridge(matrix[rows], context.take(rows), names,
+                                                   rating[rows] - 1.0, groups[rows], blocks)
+        return lambda these: model.predict(matrix[these], context.take(these))
+
+    return fit
+
+
 def warehouse_simulation(con, cfg, rule: QueueRule, seeds: int = 10, batch: int = 50,
                          progress=say) -> list[dict]:
     """The simulation on a warehouse's rated images with the learned model `cfg` (its
@@ -445,8 +459,11 @@ def warehouse_simulation(con, cfg, rule: QueueRule, seeds: int = 10, batch: int 
         sellable = dict(con.execute(
             "select image_id, is_sellable from image_ratings").fetchall())
         features = load_features(con, cfg, ids)
-        learner = rating_learner(cfg.model, features.matrix, rating + 1.0, groups,
-                                 features.names, cfg.seed)
+        learner = (context_ridge_learner(features.matrix, load_context(con, ids),
+                                         features.names, rating + 1.0, groups,
+                                         cfg.context_blocks) if cfg.context_blocks
+                   else rating_learner(cfg.model, features.matrix, rating + 1.0, groups,
+                                       features.names, cfg.seed))
         rated = load_rated(con, ids, rating + 1.0, [bool(sellable[int(i)]) for i in ids],
                            np.zeros(len(ids), dtype=bool), groups)
     # Many small fits: one BLAS thread each (as the learning curve).

@@ -5,15 +5,17 @@ every image, plus every valid score. Target: full_set's rating 0-3, or (`target:
 accepted|sold`) the market's answer to the images sent (submission_outcomes). Models
 (scikit-learn, learn/estimators.py): `ridge` (ridge regression) and `ordinal`
 (cumulative logistic regressions, Frank & Hall: one P(rating > k) per k, the score is
-their sum, the expected rating). Evaluation (learn/search.py): grouped K-fold
-cross-validation, groups = the normalised cleaned prompt, so one prompt never sits on
-both sides; the regularisation strength and the weight of the embeddings are chosen
-inside each training fold by an inner grouped 3-fold search (Spearman). The
-out-of-fold predictions are the scorer `learned_<name>` for rated images; a model
-refitted on every rated image scores the pool's unrated images and any other image with
-features (learn/learned_scores.py); the decision model scores every unrated image of the
-mart `pool`, features or not (its context blocks cover them all). Everything downstream
-(agreement, thresholds, select, the report) treats the scorer like any outside score.
+their sum, the expected rating); `ridge` with `blocks:` also sees the images' context
+(prompt words, name prefix, experiment, month: learn/context_ridge.py). Evaluation
+(learn/search.py): grouped K-fold cross-validation, groups = the normalised cleaned
+prompt, so one prompt never sits on both sides; the regularisation strength and the
+weight of the embeddings are chosen inside each training fold by an inner grouped
+3-fold search (Spearman). The out-of-fold predictions are the scorer `learned_<name>`
+for rated images; a model refitted on every rated image scores the pool's unrated
+images and any other image with features (learn/learned_scores.py); the decision model
+scores every unrated image of the mart `pool`, features or not (its context blocks
+cover them all). Everything downstream (agreement, thresholds, select, the report)
+treats the scorer like any outside score.
 
 The rules are the warehouse's, read here, never re-derived: the prompt group is
 pool.prompt_group (macro prompt_group), sellable and unusable are image_ratings'
@@ -39,9 +41,14 @@ from neurostock.core.meta import ensure_learned_models_table
 from neurostock.core.paths import models_dir
 from neurostock.core.progress import say
 from neurostock.core.warehouse import table_columns
-from neurostock.learn import decision
+from neurostock.learn import context_ridge, decision
 from neurostock.learn.context import Context, load_context
-from neurostock.learn.decision_metrics import clean_json, decision_metrics, ordinal_code
+from neurostock.learn.decision_metrics import (
+    BOOTSTRAP_REPLICATES,
+    clean_json,
+    decision_metrics,
+    ordinal_code,
+)
 from neurostock.learn.features import Features, load_features
 from neurostock.learn.forward import (
     ForwardScores,
@@ -104,7 +111,9 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
                            seconds=time.monotonic() - started, model_path="",
                            message=too_few)
     features = load_features(con, cfg, ids, required=not is_decision)
-    context = load_context(con, ids) if is_decision else None
+    # The decision model and a ridge quality model with `blocks` see each image's context.
+    with_context = is_decision or bool(cfg.context_blocks)
+    context = load_context(con, ids) if with_context else None
     left_out: list[dict] = []
     if is_decision:
         matrix, names, kept, left_out = decision.coverage_filter(
@@ -131,7 +140,7 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
     others = _others(con, ids, with_pool=is_decision and bool(cfg.context_blocks))
     other_features = _columns(load_features(con, cfg, others, required=not is_decision),
                               features.names) if len(others) else None
-    other_context = load_context(con, others) if is_decision and len(others) else None
+    other_context = load_context(con, others) if with_context and len(others) else None
     previous = _previous(con, cfg, data_sha, path, progress, ids)
     forward_scores = None
     if previous is not None:
@@ -174,6 +183,15 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
             "left_out": left_out})
         _save(path, final, features, cfg)
         status = "trained"
+    elif cfg.context_blocks:
+        progress(f"{cfg.scorer_id}: ridge on {len(ids):,} rated images x "
+                 f"{features.matrix.shape[1]:,} features + context "
+                 f"{', '.join(cfg.context_blocks)}, {cfg.folds}-fold grouped by prompt "
+                 f"({len(np.unique(groups)):,} groups)")
+        final, predictions, fold_of, metrics = _context_ridge(
+            features, context, y, groups, cfg, progress)
+        _save(path, final, features, cfg)
+        status = "trained"
     else:
         population = ("rated images" if cfg.target == "rating" else
                       f"images the market answered (target {cfg.target})")
@@ -197,7 +215,7 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
         status = "trained"
     if other_features is None:
         other_scores = np.array([])
-    elif is_decision:
+    elif with_context:
         other_scores = final.predict(other_features.matrix, other_context)
     else:
         other_scores = final.predict(other_features.matrix)
@@ -212,6 +230,36 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
         spearman_oof=metrics.get("spearman_oof"), seconds=time.monotonic() - started,
         model_path=str(path), scores_changed=scores_changed, auc_oof=metrics.get("auc_oof"),
         target=cfg.target)
+
+
+def _context_ridge(features: Features, context: Context, y: np.ndarray, groups: np.ndarray,
+                   cfg: LearnedConfig, progress) -> tuple:
+    """The ridge quality model with context blocks (learn/context_ridge.py): fitted,
+    judged by grouped folds and forward, each block's drop-one contribution in both.
+    Returns (final model, out-of-fold predictions, folds, metrics)."""
+    cv = context_ridge.cross_validate_context_ridge(
+        features.matrix, context, features.names, y, groups, cfg.context_blocks, cfg.folds,
+        cfg.seed, progress)
+    final, _ = context_ridge.fit_context_ridge(features.matrix, context, features.names, y,
+                                               groups, cfg.context_blocks)
+    grouped = context_ridge.contributions(y, cv.predictions, cv.without, groups, cfg.seed)
+    forward = context_ridge.forward_validate_context_ridge(
+        features.matrix, context, features.names, y, groups, cfg.context_blocks, cfg.seed,
+        progress)
+    if "skipped" in forward:
+        progress(f"{cfg.scorer_id}: no forward figure: {forward['skipped']}")
+    unseen = context_ridge.unseen_generator_context_ridge(
+        features.matrix, context, features.names, y, groups, cfg.context_blocks, cfg.seed,
+        progress)
+    if "skipped" in unseen:
+        progress(f"{cfg.scorer_id}: no unseen-generator figure: {unseen['skipped']}")
+    metrics = clean_json({
+        "spearman_oof": grouped["spearman"], "spearman_oof_ci": grouped["spearman_ci"],
+        "contributions": grouped["contributions"], "forward": forward,
+        "unseen_generator": unseen, "folds": cv.folds,
+        "final_params": final.fit.params,
+        "bootstrap": f"{BOOTSTRAP_REPLICATES} grouped (prompt) resamples, percentile 95%"})
+    return final, cv.predictions, cv.fold_of, metrics
 
 
 def _save(path: Path, final, features: Features, cfg: LearnedConfig) -> None:
@@ -303,6 +351,10 @@ def _record(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, features: Featur
                   f"alpha {decision.ALPHAS} x embedding weight, then each context block's "
                   f"weight {decision.BLOCK_WEIGHTS}, then alpha; P(usable) on AUC, "
                   "E[rating | usable] on Spearman")
+    elif cfg.context_blocks:
+        search = (f"inner GroupKFold({decision.INNER_FOLDS}) coordinate search on Spearman: "
+                  f"alpha {decision.ALPHAS} x embedding weight, then each context block's "
+                  f"weight {decision.BLOCK_WEIGHTS}, then alpha")
     else:
         search = (f"inner GroupKFold({INNER_FOLDS}) grid {grid(cfg.model, features.names)} "
                   "on Spearman")

@@ -100,6 +100,13 @@ def load(con: duckdb.DuckDBPyConnection) -> dict:
         for row in query_rows(con, "select * from rpt_learned_blocks"):
             learned_blocks[row["scorer_id"]].append(row)
     data["learned_blocks"] = learned_blocks
+    quality_blocks: dict = defaultdict(list)
+    if "rpt_learned_quality_blocks" in built:
+        for row in query_rows(con, "select * from rpt_learned_quality_blocks "
+                                   "order by scorer_id, split_order, "
+                                   "delta_spearman desc nulls last, block"):
+            quality_blocks[row["scorer_id"]].append(row)
+    data["quality_blocks"] = dict(quality_blocks)
     learned_halves: dict = defaultdict(list)
     if "rpt_learned_halves" in built:
         for row in query_rows(con, "select * from rpt_learned_halves where not is_shuffled"):
