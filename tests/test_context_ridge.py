@@ -118,3 +118,27 @@ def test_the_learning_curve_and_the_queue_simulation_fit_the_model_with_its_bloc
                                  groups[rows], kept)
     test = np.arange(600, 720)
     assert np.allclose(predict(test), model.predict(matrix[test], context.take(test)))
+
+
+def test_a_model_without_context_is_judged_forward_by_its_own_fits():
+    """The plain ridge (learn/search.py) judged forward: each period's Spearman is that
+    of the model fitted on the months before it, exactly as `neurostock train` fits it."""
+    from neurostock.learn.context_ridge import held_out_figures, plain_fit
+    from neurostock.learn.forward import forward_periods
+    from neurostock.learn.search import fit_search
+
+    matrix, names, context, rating, groups = _planted()
+    fit = plain_fit("ridge", matrix, names, rating, groups, 7)
+    forward = held_out_figures("forward", fit, context, rating, groups, 7, replicates=200)
+    periods, _ = forward_periods(context.month)
+    assert [p["n"] for p in forward["periods"]] == [len(p.test) for p in periods]
+    for period, figure in zip(periods, forward["periods"], strict=True):
+        fitted, _, _ = fit_search("ridge", matrix[period.train], rating[period.train],
+                                  groups[period.train], names, 7)
+        assert figure["spearman"] == pytest.approx(
+            spearman(rating[period.test], fitted.predict(matrix[period.test])))
+    assert forward["pooled"]["contributions"] == []
+    low, high = forward["pooled"]["spearman_ci"]
+    assert low < forward["pooled"]["spearman"] < high
+    unseen = held_out_figures("unseen generator", fit, context, rating, groups, 7)
+    assert unseen == {"skipped": "all rated images are of one experiment model (1)"}

@@ -595,10 +595,27 @@ def test_the_quality_model_takes_context_blocks_each_measured_three_ways(trained
     # The plain ridge quality model gets no row.
     assert query(warehouse, "select count(*) from rpt_learned_quality_blocks "
                             "where scorer_id = 'learned_quality'") == [(0,)]
+    # Both quality models, with context and without, judged forward and per generator.
+    for scorer_id in ("learned_context", "learned_quality"):
+        judged = _metrics(warehouse, scorer_id)
+        splits = query(warehouse, """
+            select split, part, n, spearman, spearman_ci_low, grouped_spearman, reason
+            from rpt_learned_quality_splits where scorer_id = ?
+            order by split_order, position""", [scorer_id])
+        assert {r[0] for r in splits} == {"forward", "unseen generator"}, scorer_id
+        for split, key, parts in (("forward", "forward", "periods"),
+                                  ("unseen generator", "unseen_generator", "generators")):
+            pooled = [r for r in splits if r[0] == split and r[1] == "pooled"][0]
+            figures = judged[key]["pooled"]
+            assert pooled[2:5] == (figures["n"], pytest.approx(figures["spearman"]),
+                                   pytest.approx(figures["spearman_ci"][0])), scorer_id
+            assert pooled[5] == pytest.approx(judged["spearman_oof"])
+            assert len([r for r in splits if r[0] == split]) == len(judged[key][parts]) + 1
     out = root / "report-context"
     assert _cli(warehouse, config, "report", "--out", str(out), "--no-docs") == 0
     page = (out / "learned.html").read_text(encoding="utf-8")
     assert 'id="quality-blocks-learned_context"' in page
+    assert "learned_quality on images it could not have seen" in page
     low = metrics["spearman_oof_ci"][0]
     assert f"<tr><td>grouped</td><td class=\"n\">{metrics['spearman_oof']:,.3f}</td>" \
            f"<td>[{low:,.3f}," in page

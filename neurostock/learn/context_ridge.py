@@ -26,6 +26,7 @@ Judged three ways, never on the rows a model was fitted on:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -171,17 +172,11 @@ def forward_validate_context_ridge(matrix: np.ndarray, context: Context, names: 
                                    replicates: int = BOOTSTRAP_REPLICATES) -> dict:
     """Forward-chaining by generation month (learn/forward.py's periods): per period the
     model fitted on every dated image generated before it, and the models without each
-    block; the Spearman per period, and pooled over the periods with each block's
+    block; the Spearman per period, and over the periods with each block's
     contribution. `skipped` with the reason where the dates do not allow it."""
-    periods, reason = forward_periods(context.month)
-    if reason:
-        return {"skipped": reason}
-    splits = [({"first_month": p.first_month, "last_month": p.last_month}, p.train, p.test)
-              for p in periods]
-    out = _held_out(splits, matrix, context, names, rating, groups, blocks, seed,
-                    replicates, progress, "forward")
-    return {"periods": out.pop("parts"), **out,
-            "n_undated": int(sum(m is None for m in context.month))}
+    return held_out_figures(
+        "forward", _context_fit(matrix, context, names, rating, groups, blocks), context,
+        rating, groups, seed, progress, replicates)
 
 
 def unseen_generator_context_ridge(matrix: np.ndarray, context: Context, names: list[str],
@@ -191,33 +186,67 @@ def unseen_generator_context_ridge(matrix: np.ndarray, context: Context, names: 
     """One experiment model (generator) held out at a time (learn/forward.py's
     generator_splits), judged by models fitted on every other image: for sets without
     dates (AGIQA-3K names its generators) the nearest thing to "new generations"."""
-    splits, reason = generator_splits(context.experiment_model)
-    if reason:
-        return {"skipped": reason}
-    out = _held_out(splits, matrix, context, names, rating, groups, blocks, seed,
-                    replicates, progress, "unseen generator")
-    return {"generators": out.pop("parts"), **out}
+    return held_out_figures(
+        "unseen generator", _context_fit(matrix, context, names, rating, groups, blocks),
+        context, rating, groups, seed, progress, replicates)
 
 
-def _held_out(splits: list[tuple[dict, np.ndarray, np.ndarray]], matrix: np.ndarray,
-              context: Context, names: list[str], rating: np.ndarray, groups: np.ndarray,
-              blocks: tuple[str, ...], seed: int, replicates: int, progress, what: str
-              ) -> dict:
-    """Each split (its labels, train rows, test rows) judged by a model and its drop-one
-    models fitted on the train rows only; per split its Spearman, and pooled over the
-    splits the Spearman and each block's contribution."""
+def plain_fit(model: str, x: np.ndarray, names: list[str], rating: np.ndarray,
+              groups: np.ndarray, seed: int) -> SplitFit:
+    """A split's fit for a learned model without context (learn/search.py's fit_search:
+    the ridge quality model as `neurostock train` fits it): its predictions, no drops."""
+    from neurostock.learn.search import fit_search
+
+    def fit(train: np.ndarray, test: np.ndarray):
+        fitted, _, _ = fit_search(model, x[train], rating[train], groups[train], names, seed)
+        return fitted.predict(x[test]), {}
+
+    return fit
+
+
+def _context_fit(matrix: np.ndarray, context: Context, names: list[str], rating: np.ndarray,
+                 groups: np.ndarray, blocks: tuple[str, ...]) -> SplitFit:
     drops = tuple(switchable_blocks(names, blocks))
-    rows, scores, parts = [], [], []
-    without: dict[str, list[np.ndarray]] = {b: [] for b in drops}
-    for label, train, test in splits:
-        started = time.monotonic()
+
+    def fit(train: np.ndarray, test: np.ndarray):
         model, dropped = fit_context_ridge(matrix[train], context.take(train), names,
                                            rating[train], groups[train], blocks, drops)
         score = model.predict(matrix[test], context.take(test))
-        for block in drops:
-            other = dropped.get(block)
-            without[block].append(other.predict(matrix[test], context.take(test))
-                                  if other is not None else np.full(len(test), np.nan))
+        without = {b: (dropped[b].predict(matrix[test], context.take(test)) if b in dropped
+                       else np.full(len(test), np.nan)) for b in drops}
+        return score, without
+
+    return fit
+
+
+# A split's fit: (train rows, test rows) -> (the test rows' scores, per dropped block the
+# scores of the same model without it).
+SplitFit = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, dict[str, np.ndarray]]]
+
+
+def held_out_figures(split: str, fit: SplitFit, context: Context, rating: np.ndarray,
+                     groups: np.ndarray, seed: int, progress=None,
+                     replicates: int = BOOTSTRAP_REPLICATES) -> dict:
+    """`split` 'forward' (learn/forward.py's periods of generation months) or 'unseen
+    generator' (one experiment model held out at a time): each part judged by `fit` on
+    the rows before it (the other generators) only; per part its Spearman, and over the
+    parts the within-part Spearman and each dropped block's contribution (`contributions`
+    with the parts as strata). `skipped` with the reason where the data do not allow it."""
+    if split == "forward":
+        periods, reason = forward_periods(context.month)
+        splits = [({"first_month": p.first_month, "last_month": p.last_month}, p.train,
+                   p.test) for p in periods]
+    else:
+        splits, reason = generator_splits(context.experiment_model)
+    if reason:
+        return {"skipped": reason}
+    rows, scores, parts = [], [], []
+    without: dict[str, list[np.ndarray]] = {}
+    for label, train, test in splits:
+        started = time.monotonic()
+        score, dropped = fit(train, test)
+        for block, other in dropped.items():
+            without.setdefault(block, []).append(other)
         rows.append(test)
         scores.append(score)
         judged = bool(np.ptp(rating[test]) > 0)
@@ -228,7 +257,7 @@ def _held_out(splits: list[tuple[dict, np.ndarray, np.ndarray]], matrix: np.ndar
             shown = " .. ".join(dict.fromkeys(label.values()))
             figure = (f"Spearman {parts[-1]['spearman']:.3f}" if judged
                       else "not judged (one rating only)")
-            progress(f"{what} ({shown}): {figure} on {len(test):,} images, trained on "
+            progress(f"{split} ({shown}): {figure} on {len(test):,} images, trained on "
                      f"{len(train):,} ({time.monotonic() - started:.1f} s)")
     judged = np.concatenate(rows)
     part_of = np.concatenate([np.full(len(test), k) for k, test in enumerate(rows)])
@@ -236,5 +265,8 @@ def _held_out(splits: list[tuple[dict, np.ndarray, np.ndarray]], matrix: np.ndar
     pooled = contributions(rating[judged], np.concatenate(scores),
                            {b: v for b, v in pooled_without.items() if not np.isnan(v).any()},
                            groups[judged], seed, replicates, strata=part_of)
-    return {"parts": parts, "pooled": pooled,
-            "bootstrap": f"{replicates} grouped (prompt) resamples, percentile 95%"}
+    out = {"periods" if split == "forward" else "generators": parts, "pooled": pooled,
+           "bootstrap": f"{replicates} grouped (prompt) resamples, percentile 95%"}
+    if split == "forward":
+        out["n_undated"] = int(sum(m is None for m in context.month))
+    return out

@@ -211,6 +211,9 @@ def train(con: duckdb.DuckDBPyConnection, warehouse: Path, cfg: LearnedConfig,
             # A yes/no target: how well the out-of-fold score separates the two.
             metrics["auc_oof"] = float(roc_auc_score(y, predictions))
             metrics["target"] = cfg.target
+        if cfg.target == "rating":
+            metrics |= _held_out_plain(con, cfg, features, ids, y, predictions, groups,
+                                       progress)
         _save(path, final, features, cfg)
         status = "trained"
     if other_features is None:
@@ -260,6 +263,31 @@ def _context_ridge(features: Features, context: Context, y: np.ndarray, groups: 
         "final_params": final.fit.params,
         "bootstrap": f"{BOOTSTRAP_REPLICATES} grouped (prompt) resamples, percentile 95%"})
     return final, cv.predictions, cv.fold_of, metrics
+
+
+def _held_out_plain(con: duckdb.DuckDBPyConnection, cfg: LearnedConfig, features: Features,
+                    ids: np.ndarray, y: np.ndarray, predictions: np.ndarray,
+                    groups: np.ndarray, progress) -> dict:
+    """A quality model without context judged like the others (learn/context_ridge.py):
+    its grouped Spearman's interval, and the same model fitted before each forward
+    period and without each held-out generator. An ordinal model is not: its fits take
+    minutes each at the team's size (benchmarks/bench_train.py), and eight more would
+    make every build that retrains it that much longer."""
+    grouped = context_ridge.contributions(y, predictions, {}, groups, cfg.seed)
+    out = {"spearman_oof_ci": grouped["spearman_ci"]}
+    if cfg.model != "ridge":
+        reason = f"not measured for model {cfg.model} (each fit takes minutes)"
+        return clean_json(out | {"forward": {"skipped": reason},
+                                 "unseen_generator": {"skipped": reason}})
+    context = load_context(con, ids)
+    fit = context_ridge.plain_fit(cfg.model, features.matrix, features.names, y, groups,
+                                  cfg.seed)
+    for split, key in (("forward", "forward"), ("unseen generator", "unseen_generator")):
+        out[key] = context_ridge.held_out_figures(split, fit, context, y, groups, cfg.seed,
+                                                  progress)
+        if "skipped" in out[key]:
+            progress(f"{cfg.scorer_id}: no {split} figure: {out[key]['skipped']}")
+    return clean_json(out)
 
 
 def _save(path: Path, final, features: Features, cfg: LearnedConfig) -> None:

@@ -107,6 +107,13 @@ def load(con: duckdb.DuckDBPyConnection) -> dict:
                                    "delta_spearman desc nulls last, block"):
             quality_blocks[row["scorer_id"]].append(row)
     data["quality_blocks"] = dict(quality_blocks)
+    quality_splits: dict = defaultdict(list)
+    if "rpt_learned_quality_splits" in built:
+        for row in query_rows(con, "select * from rpt_learned_quality_splits "
+                                   "where not is_shuffled "
+                                   "order by scorer_id, split_order, position"):
+            quality_splits[row["scorer_id"]].append(row)
+    data["quality_splits"] = dict(quality_splits)
     learned_halves: dict = defaultdict(list)
     if "rpt_learned_halves" in built:
         for row in query_rows(con, "select * from rpt_learned_halves where not is_shuffled"):
