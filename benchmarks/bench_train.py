@@ -207,6 +207,19 @@ def run_variant(variant: str, images: int, dim: int, n_scores: int) -> dict:
         extra = {"cv_seconds": round(cv_seconds, 1),
                  "refit_seconds": round(time.perf_counter() - started - cv_seconds, 1),
                  "params": [c["params"] for c in chosen]}
+        if variant == "ridge":
+            # What `neurostock train` adds for a ridge quality model: its grouped
+            # interval and the same model judged forward (3 periods) and per held-out
+            # generator (5), learn/context_ridge.py.
+            from neurostock.learn import context_ridge
+
+            context, *_ = make_decision_data(images, y, groups)
+            before = time.perf_counter()
+            context_ridge.contributions(y, predictions, {}, groups, 42)
+            fit = context_ridge.plain_fit("ridge", x, names, y, groups, 42)
+            for split in ("forward", "unseen generator"):
+                context_ridge.held_out_figures(split, fit, context, y, groups, 42)
+            extra["held_out_seconds"] = round(time.perf_counter() - before, 1)
     seconds = time.perf_counter() - started
     return {"variant": variant, "seconds": round(seconds, 1),
             "spearman_oof": round(float(spearmanr(y, predictions).statistic), 4),
@@ -251,6 +264,9 @@ def main() -> int:
                                      f"{r['forward_spearman']}, unseen generator "
                                      f"{r['unseen_generator_spearman']}, drop-one "
                                      f"{r['contributions']}" if "forward_spearman" in r
+                                     else "")
+                                  + (f" + grouped interval, forward and unseen generator "
+                                     f"{r['held_out_seconds']} s" if "held_out_seconds" in r
                                      else "")
                                   + f"; chosen per fold: {r['params']}")
         print(f"| {r['variant']} | {r['seconds']} | {r['spearman_oof']} | {r['peak_mb']:,} "

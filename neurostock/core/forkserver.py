@@ -256,11 +256,9 @@ def _warm_schemas() -> None:
     """Build the JSON schemas every dbt run validates its project against (dbt builds
     each once per process, ~0.1 CPU-s a run): once here, inherited by every fork."""
     try:
-        from dbt.config.runtime import RuntimeConfig
         from dbt.contracts.project import PackageConfig, Project, ProjectFlags
 
-        # RuntimeConfig validates against its own schema (a cache per class), ~0.06 s.
-        for contract in (Project, ProjectFlags, PackageConfig, RuntimeConfig):
+        for contract in (Project, ProjectFlags, PackageConfig):
             contract.json_schema()
     except Exception:  # another dbt version: its runs build them as before
         pass
