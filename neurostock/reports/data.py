@@ -95,36 +95,26 @@ def load(con: duckdb.DuckDBPyConnection) -> dict:
     data["learned_decision"] = query_rows(con, "select * from rpt_learned_decision "
                                                "order by scorer_id") \
         if "rpt_learned_decision" in built else []
-    learned_blocks: dict = defaultdict(list)
-    if "rpt_learned_blocks" in built:
-        for row in query_rows(con, "select * from rpt_learned_blocks"):
-            learned_blocks[row["scorer_id"]].append(row)
-    data["learned_blocks"] = learned_blocks
-    quality_blocks: dict = defaultdict(list)
-    if "rpt_learned_quality_blocks" in built:
-        for row in query_rows(con, "select * from rpt_learned_quality_blocks "
-                                   "order by scorer_id, split_order, "
-                                   "delta_spearman desc nulls last, block"):
-            quality_blocks[row["scorer_id"]].append(row)
-    data["quality_blocks"] = dict(quality_blocks)
-    quality_splits: dict = defaultdict(list)
-    if "rpt_learned_quality_splits" in built:
-        for row in query_rows(con, "select * from rpt_learned_quality_splits "
-                                   "where not is_shuffled "
-                                   "order by scorer_id, split_order, position"):
-            quality_splits[row["scorer_id"]].append(row)
-    data["quality_splits"] = dict(quality_splits)
-    learned_halves: dict = defaultdict(list)
-    if "rpt_learned_halves" in built:
-        for row in query_rows(con, "select * from rpt_learned_halves where not is_shuffled"):
-            learned_halves[row["scorer_id"]].append(row)
-    data["learned_halves"] = learned_halves
-    learned_forward: dict = defaultdict(list)
-    if "rpt_learned_forward" in built:
-        for row in query_rows(con, "select * from rpt_learned_forward "
-                                   "order by scorer_id, split_order, position"):
-            learned_forward[row["scorer_id"]].append(row)
-    data["learned_forward"] = learned_forward
+
+    def by_scorer(table: str, clauses: str = "") -> dict:
+        """A learned-model mart's rows per scorer_id; {} where the warehouse was built
+        before the mart existed."""
+        grouped: dict = defaultdict(list)
+        if table in built:
+            for row in query_rows(con, f"select * from {table} {clauses}"):
+                grouped[row["scorer_id"]].append(row)
+        return dict(grouped)
+
+    data["learned_blocks"] = by_scorer("rpt_learned_blocks")
+    data["quality_blocks"] = by_scorer(
+        "rpt_learned_quality_blocks",
+        "order by scorer_id, split_order, delta_spearman desc nulls last, block")
+    data["quality_splits"] = by_scorer(
+        "rpt_learned_quality_splits",
+        "where not is_shuffled order by scorer_id, split_order, position")
+    data["learned_halves"] = by_scorer("rpt_learned_halves", "where not is_shuffled")
+    data["learned_forward"] = by_scorer("rpt_learned_forward",
+                                        "order by scorer_id, split_order, position")
     data["suggestions"] = query_rows(con, """
         select * from rpt_threshold_suggestions order by scorer_id""")
     boxes = defaultdict(list)
