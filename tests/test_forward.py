@@ -5,6 +5,7 @@ after it (planted data where the future differs from the past shows it)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from neurostock.learn.context import Context
 from neurostock.learn.forward import (
@@ -94,6 +95,12 @@ def test_each_period_is_judged_by_a_model_that_never_saw_it():
     pooled = result["pooled"]
     assert pooled["n"] == 240 and pooled["keep_share"] == 0.25
     assert pooled["auc_sellable_ci"][0] <= pooled["auc_sellable"] <= pooled["auc_sellable_ci"][1]
+    # Each period is scored by its own model: the pooled figures are the periods' own,
+    # weighted by their sizes, not one AUC over scores of different models.
+    sizes = np.array([p["n"] for p in periods], dtype=float)
+    for figure in ("auc_sellable", "precision_sellable"):
+        assert pooled[figure] == pytest.approx(
+            sum(p[figure] * p["n"] for p in periods) / sizes.sum())
     assert len(lines) == 3 and lines[0].startswith("forward 1/3 (2022-12): trained on 160 images")
     # The forward scores come back per judged row, with their period: never a row of
     # the first training months, each period's rows once.

@@ -14,7 +14,8 @@ next month's batch. Forward-chaining measures that:
 - For each period: the decision model is searched and fitted (the same inner grouped
   search, learn/decision.fit_decision) on every dated image generated before the
   period, and scores the period's images. Nothing of the period or after it is seen.
-- Per period and pooled over the periods: AUC of sellable and precision of sellable
+- Per period and pooled over the periods (each period's figure weighted by its size:
+  each period is scored by its own model): AUC of sellable and precision of sellable
   among the top KEEP_SHARE of the period's images, with grouped bootstrap 95%
   intervals (prompt groups resampled, as the grouped figures).
 
@@ -38,7 +39,6 @@ from neurostock.learn.context import Context
 from neurostock.learn.decision import fit_decision
 from neurostock.learn.decision_metrics import (
     BOOTSTRAP_REPLICATES,
-    auc,
     bootstrap_weights,
     weighted_auc,
     weighted_precision,
@@ -115,21 +115,45 @@ def forward_periods(month: np.ndarray, cuts: int = CUTS,
 
 
 def _figures(sellable: np.ndarray, score: np.ndarray, groups: np.ndarray,
-             seed: int, replicates: int) -> dict:
-    """AUC of sellable and precision among the top KEEP_SHARE, with grouped intervals."""
+             seed: int, replicates: int, strata: np.ndarray | None = None) -> dict:
+    """AUC of sellable and precision among the top KEEP_SHARE, with grouped intervals.
+    `strata` (the pooled figures of several periods or generators): each figure within
+    each part, averaged with the parts' sizes as weights. Each part is scored by its own
+    model, whose level need not match another's, and a pack is chosen from one batch:
+    one AUC over the pooled parts would also rank the parts' levels. A part with one
+    class only has no AUC and is left out of the AUC's average."""
+    labels = np.zeros(len(score), dtype=np.int64) if strata is None else \
+        np.unique(np.asarray(strata), return_inverse=True)[1]
+    parts = [np.flatnonzero(labels == k) for k in np.unique(labels)]
+    sizes = np.array([len(rows) for rows in parts], dtype=float)
+
+    def within(measure, weights: np.ndarray) -> np.ndarray:
+        values = np.column_stack([measure(rows, weights[:, rows]) for rows in parts])
+        defined = np.isfinite(values)
+        with np.errstate(invalid="ignore"):
+            return (np.where(defined, values, 0.0) @ sizes) / (defined @ sizes)
+
+    def auc_of(rows, weights):
+        return weighted_auc(sellable[rows], score[rows], weights)
+
+    def precision_of(rows, weights):
+        return weighted_precision(sellable[rows], score[rows], weights, KEEP_SHARE)
+
     draws_auc, draws_precision = [], []
     for weights in bootstrap_weights(groups, replicates, seed):
-        draws_auc.append(weighted_auc(sellable, score, weights))
-        draws_precision.append(weighted_precision(sellable, score, weights, KEEP_SHARE))
+        draws_auc.append(within(auc_of, weights))
+        draws_precision.append(within(precision_of, weights))
     ones = np.ones((1, len(score)))
     return {
         "n": int(len(score)), "n_sellable": int(sellable.sum()),
         "sellable_rate": float(sellable.mean()),
-        "auc_sellable": auc(sellable, score),
+        "auc_sellable": float(within(auc_of, ones)[0]),
         "auc_sellable_ci": list(percentile_interval(np.concatenate(draws_auc))),
         "keep_share": KEEP_SHARE,
-        "precision_sellable": float(weighted_precision(sellable, score, ones, KEEP_SHARE)[0]),
+        "precision_sellable": float(within(precision_of, ones)[0]),
         "precision_sellable_ci": list(percentile_interval(np.concatenate(draws_precision))),
+        **({"pooling": "each figure within each part, weighted by the parts' sizes"}
+           if strata is not None else {}),
     }
 
 
@@ -166,8 +190,9 @@ def _judge(splits: list[tuple[dict, np.ndarray, np.ndarray]], matrix: np.ndarray
         empty = np.zeros(0, np.int64)
         return out, None, empty, np.zeros(0), empty
     test_rows, test_scores = np.concatenate(rows), np.concatenate(scores)
+    split_of = np.concatenate(parts)
     return (out, _figures(sellable[test_rows], test_scores, groups[test_rows], seed,
-                          replicates), test_rows, test_scores, np.concatenate(parts))
+                          replicates, strata=split_of), test_rows, test_scores, split_of)
 
 
 def forward_validate_decision(matrix: np.ndarray, context: Context, names: list[str],

@@ -6,7 +6,8 @@
 --   split 'unseen generator'  a part is one experiment model; its model was trained on
 --                             every rated image of the other experiment models
 -- AUC of sellable and the precision of sellable among the top keep_share of the part,
--- each with a grouped bootstrap 95% interval; beside them the grouped (random-fold)
+-- each with a grouped bootstrap 95% interval (the pooled row: each part's figure
+-- weighted by its size, each part being scored by its own model); beside them the grouped (random-fold)
 -- AUC of the same model. `disagrees`: the two AUC intervals do not overlap (the random
 -- folds promise what new images do not keep, or the reverse). A split without figures
 -- has one row, part 'none', with the reason.
