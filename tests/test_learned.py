@@ -472,9 +472,11 @@ def test_the_gate_and_select_rely_on_the_forward_figure_where_it_disagrees(train
                            from rpt_forward_operating_points
                            where scorer_id = 'learned_decision' and target_precision = 0.5""")[0]
     assert rule[:2] == ("learned_decision", "forward in time"), rule
-    assert rule[2:6] == point, (rule, point)
+    assert rule[3:6] == point[1:], (rule, point)
     assert "disagree beyond their intervals" in rule[6]
     assert rule[7] == (point[1] >= 0.5 and point[2] >= 30), rule
+    # A threshold only where the target is reached (else every image is held).
+    assert rule[2] == (point[0] if rule[7] else None), (rule, point)
     # The unchanged warehouse relies on the grouped folds.
     assert query(warehouse, "select count(*) from rpt_forward_operating_points")[0][0] > 0
     capsys.readouterr()

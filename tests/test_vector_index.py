@@ -158,3 +158,82 @@ def test_a_wider_search_for_one_call_only(tmp_path, monkeypatch):
         assert view.index.expansion_search == vector_index.EXPANSION_SEARCH
     assert hits[vector_index.SIMILAR_EXPANSION] >= hits[None]
     assert hits[vector_index.SIMILAR_EXPANSION] >= 0.95 * 20 * len(queries)
+
+
+def _vectors_view(n: int, dim: int = 16):
+    """A DuckDB session with a view shaped like int_image_vectors (one embedder, its
+    usual dimension by `mode`, a problem column) over n planted vectors."""
+    import duckdb
+    import pandas as pd
+
+    con = duckdb.connect()
+    vectors = planted(n, dim)
+    con.register("raw", pd.DataFrame({"image_id": np.arange(1, n + 1),
+                                      "embedding": list(vectors.astype(np.float32))}))
+    con.execute(f"""create table stored as select image_id, 'e' as embedder_id,
+                    embedding::float[]::float[{dim}]::float[] as embedding from raw""")
+    con.execute("""create view int_image_vectors as
+        with v as (select *, len(embedding) as dim from stored),
+        usual as (select embedder_id, mode(dim) as usual_dim from v group by embedder_id)
+        select v.*, case when v.dim != usual.usual_dim then 'wrong dimension' end as problem
+        from v inner join usual using (embedder_id)""")
+    return con, vectors
+
+
+def _joins(plan: dict) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(operator, its join conditions, its inputs' operators) of every join in a DuckDB
+    JSON plan."""
+    found = []
+    name = plan.get("name", "")
+    children = plan.get("children", [])
+    if "JOIN" in name or "CROSS_PRODUCT" in name:
+        found.append((name, str(plan.get("extra_info", {}).get("Conditions", "")),
+                      tuple(child.get("name", "") for child in children)))
+    for child in children:
+        found += _joins(child)
+    return found
+
+
+def test_pairs_are_verified_by_joins_on_the_image_id_only():
+    """verified_pairs keeps exactly the candidates whose stored vectors are at the
+    threshold, and its plan joins every vector on an image id: never the two sides of
+    the vectors on the embedder alone (every vector with every other), which the same
+    question written as one three-way join gets from DuckDB's planner."""
+    import json
+
+    import pandas as pd
+
+    con, vectors = _vectors_view(3000)
+    rng = np.random.default_rng(1)
+    low = np.concatenate([np.arange(1, 300, 5), rng.integers(1, 3001, 400)])
+    high = np.concatenate([np.arange(2, 301, 5), rng.integers(1, 3001, 400)])
+    keep = low != high
+    candidates = pd.DataFrame({"embedder_id": "e", "image_id_a": low[keep],
+                               "image_id_b": high[keep]}).drop_duplicates()
+    relation = con.view("int_image_vectors")
+    got = vector_index.verified_pairs(con, relation, candidates, 0.97)
+    cosine = (vectors[candidates["image_id_a"] - 1] * vectors[candidates["image_id_b"] - 1]).sum(1)
+    expected = set(zip(candidates["image_id_a"][cosine >= 0.97],
+                       candidates["image_id_b"][cosine >= 0.97], strict=True))
+    assert len(expected) >= 20
+    assert set(zip(got["image_id_a"], got["image_id_b"], strict=True)) == expected
+
+    def plan_joins(sql: str) -> list[tuple[str, str]]:
+        con.register("ns_candidate_pairs", candidates)
+        con.execute("create or replace temp view vectors as select * from int_image_vectors")
+        plan = json.loads(con.execute("explain (format json) " + sql).fetchall()[0][1])
+        return [j for node in plan for j in _joins(node)]
+
+    def only_embedder(joins):
+        # A join without an image id, other than the view's own join of each vector
+        # with its embedder's usual dimension (a grouped input): vectors with vectors.
+        return [j for j in joins if "image_id" not in j[1] and "HASH_GROUP_BY" not in j[2]]
+
+    assert only_embedder(plan_joins(vector_index.VERIFY_SQL.format(min_cosine=0.97))) == []
+    three_way = """select c.embedder_id, list_cosine_similarity(a.embedding, b.embedding)
+        from ns_candidate_pairs as c
+        inner join vectors as a on a.embedder_id = c.embedder_id and a.image_id = c.image_id_a
+        inner join vectors as b on b.embedder_id = c.embedder_id and b.image_id = c.image_id_b
+        where a.problem is null and b.problem is null
+            and list_cosine_similarity(a.embedding, b.embedding) >= 0.97"""
+    assert only_embedder(plan_joins(three_way)), "the hazard this plan check guards against"

@@ -146,3 +146,38 @@ def candidate_pairs(index: VectorIndex, ids: np.ndarray, vectors: np.ndarray,
     a, b = np.concatenate(low), np.concatenate(high)
     pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1), axis=0)
     return pairs[:, 0], pairs[:, 1]
+
+
+# Each candidate pair takes its first vector, then its second: two joins on the image id,
+# in that order (materialized). Written as one three-way join, DuckDB's planner may join
+# the two sides of `vectors` on the embedder alone first, every vector with every other,
+# and filter on the cosine (bench_pool.py --full: unfinished after 4 minutes at 100,000
+# vectors; tests/test_vector_index.py checks the plan).
+VERIFY_SQL = """
+with with_a as materialized (
+    select c.embedder_id, c.image_id_a, c.image_id_b, a.embedding as embedding_a
+    from ns_candidate_pairs as c
+    inner join vectors as a on a.embedder_id = c.embedder_id and a.image_id = c.image_id_a
+    where a.problem is null
+),
+scored as materialized (
+    select w.embedder_id, w.image_id_a::bigint as image_id_a,
+           w.image_id_b::bigint as image_id_b,
+           list_cosine_similarity(w.embedding_a, b.embedding)::double as cosine
+    from with_a as w
+    inner join vectors as b on b.embedder_id = w.embedder_id and b.image_id = w.image_id_b
+    where b.problem is null
+)
+select * from scored where cosine >= {min_cosine}
+"""
+
+
+def verified_pairs(session, vectors, candidates, min_cosine: float):
+    """The candidate pairs (a DataFrame of embedder_id, image_id_a, image_id_b) whose
+    stored vectors (`vectors`: a DuckDB relation of int_image_vectors' columns) are at
+    cosine >= min_cosine, with the cosine: a DataFrame."""
+    session.register("ns_candidate_pairs", candidates)
+    try:
+        return vectors.query("vectors", VERIFY_SQL.format(min_cosine=float(min_cosine))).df()
+    finally:
+        session.unregister("ns_candidate_pairs")

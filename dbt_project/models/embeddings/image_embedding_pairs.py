@@ -19,7 +19,7 @@ wrong dimension or with NaN (int_image_vectors.problem) are counted and left out
 import numpy as np
 import pandas as pd
 
-from neurostock.compute.vector_index import VectorIndex, candidate_pairs
+from neurostock.compute.vector_index import VectorIndex, candidate_pairs, verified_pairs
 from neurostock.core.paths import connection_warehouse, image_index_file
 from neurostock.core.progress import say
 
@@ -143,24 +143,9 @@ def model(dbt, session):
         {"embedder_id": pd.Series(dtype=str), "image_id_a": pd.Series(dtype="int64"),
          "image_id_b": pd.Series(dtype="int64")})
     found = found.drop_duplicates()
-    session.register("ns_candidate_pairs", found)
-    try:
-        # Every candidate verified on the stored vectors (an id the index still holds
-        # but the warehouse no longer has drops out in the join).
-        verified = vectors.query("vectors", f"""
-            select c.embedder_id, c.image_id_a::bigint as image_id_a,
-                   c.image_id_b::bigint as image_id_b,
-                   list_cosine_similarity(a.embedding, b.embedding)::double as cosine
-            from ns_candidate_pairs as c
-            inner join vectors as a
-                on a.embedder_id = c.embedder_id and a.image_id = c.image_id_a
-            inner join vectors as b
-                on b.embedder_id = c.embedder_id and b.image_id = c.image_id_b
-            where a.problem is null and b.problem is null
-                and list_cosine_similarity(a.embedding, b.embedding) >= {min_cosine}
-        """).df()
-    finally:
-        session.unregister("ns_candidate_pairs")
+    # Every candidate verified on the stored vectors (an id the index still holds but
+    # the warehouse no longer has drops out in the join).
+    verified = verified_pairs(session, vectors, found, min_cosine)
     frames = [f for f in (*kept, verified) if len(f)]
     pairs = pd.concat(frames, ignore_index=True) if frames else verified
     say(f"image_embedding_pairs: {len(pairs):,} pairs at cosine >= {min_cosine} "

@@ -170,18 +170,23 @@ grouped as (
 
 ),
 
+{#- The forward operating point reaches the target: a threshold, a precision that is a
+    number (no image kept: NaN, which DuckDB orders above every number) at least the
+    target, and enough images kept. Not reached: no threshold, as in the grouped row. #}
+{%- set forward_reached = "(forward_point.threshold is not null"
+    ~ " and not isnan(forward_point.oos_precision)"
+    ~ " and forward_point.oos_precision >= grouped.target_precision"
+    ~ " and forward_point.oos_n_kept >= grouped.min_kept)" %}
 final as (
 
     select
         grouped.* replace (
-            case when forward_disagrees then forward_point.threshold is not null
-                and forward_point.oos_precision >= grouped.target_precision
-                and forward_point.oos_n_kept >= grouped.min_kept
+            case when forward_disagrees then {{ forward_reached }}
                 else grouped.is_reached end as is_reached,
             {#- Column of the grouped row: what the forward operating point puts there. #}
             {%- for column, forward in [
                 ('direction', 'forward_point.direction'),
-                ('threshold', 'forward_point.threshold'),
+                ('threshold', 'case when ' ~ forward_reached ~ ' then forward_point.threshold end'),
                 ('operating_point', "'forward: precision >= ' || grouped.target_precision"),
                 ('oos_precision', 'forward_point.oos_precision'),
                 ('oos_precision_low', 'forward_point.oos_precision'),
@@ -197,16 +202,15 @@ final as (
             case when forward_disagrees then 'forward: ' || forward_point.oos_n_kept
                 || ' later-period images kept by thresholds chosen on earlier periods'
                 else grouped.reliability end as reliability,
-            case when forward_disagrees then (
-                select count(*) from unrated_scores
-                where unrated_scores.scorer_id = grouped.scorer_id
-                    and unrated_scores.score >= forward_point.threshold)
-                else grouped.n_pool_kept end as n_pool_kept,
+            case when not forward_disagrees then grouped.n_pool_kept
+                when {{ forward_reached }} then (
+                    select count(*) from unrated_scores
+                    where unrated_scores.scorer_id = grouped.scorer_id
+                        and unrated_scores.score >= forward_point.threshold)
+                end as n_pool_kept,
             case
                 when not forward_disagrees then grouped.reason
-                when forward_point.threshold is not null
-                    and forward_point.oos_precision >= grouped.target_precision
-                    and forward_point.oos_n_kept >= grouped.min_kept then null
+                when {{ forward_reached }} then null
                 else 'no decision: ' || grouped.scorer_id || ' reaches precision '
                     || grouped.target_precision || ' forward in time (later generations) '
                     || 'at no threshold keeping at least ' || grouped.min_kept || ' images ('
