@@ -65,6 +65,7 @@ from benchmarks.proc_stats import busy_cpu_seconds, watch_peaks  # noqa: E402
 from tests.source_builder import IMG_INFO_DDL, METADATA_DDL, USER_DDL  # noqa: E402
 
 FILES_PER_FOLDER = 10_000
+MARKER = ".bench_pool"  # marks a scratch folder this benchmark made
 WORDS = ("cat", "forest", "portrait", "city", "sunset", "robot", "flower", "ocean", "castle",
          "dragon", "car", "mountain", "bird", "kitchen", "neon", "winter")
 
@@ -509,8 +510,14 @@ def main() -> int:
     out = args.out or REPO / "bench_out" / ("pool_full.json" if args.full else "pool.json")
 
     args.scratch = args.scratch.resolve()
+    marker = args.scratch / MARKER
+    if args.scratch.exists() and any(args.scratch.iterdir()) and not marker.exists():
+        raise SystemExit(f"bench_pool: --scratch {args.scratch} holds files this benchmark "
+                         "did not write; name an empty or new folder")
     if args.scratch.exists():
-        shutil.rmtree(args.scratch)
+        shutil.rmtree(args.scratch)  # an earlier run's (it carries the marker)
+    args.scratch.mkdir(parents=True)
+    marker.write_text("written by benchmarks/bench_pool.py; removed with its folder\n")
     runs = []
     out.parent.mkdir(parents=True, exist_ok=True)
     try:

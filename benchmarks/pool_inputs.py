@@ -35,10 +35,10 @@ import numpy as np
 import pyarrow as pa
 
 from neurostock.compute.shards import (
-    SCORE_SCHEMA,
     SCORES,
     VECTOR_SCHEMA,
     VECTORS,
+    score_table,
     shard_folder,
     write_shard,
 )
@@ -123,6 +123,8 @@ def planted_hash_pairs(last_id: int) -> set[tuple[int, int]]:
 
 def _vector_table(hashes_: list[str], fingerprint: str, target: str,
                   vectors: np.ndarray) -> pa.Table:
+    """compute.shards.vector_table's rows from one float32 matrix (its list of arrays
+    would cost a Python object per vector at pool size)."""
     n, dim = vectors.shape
     lists = pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32) * dim),
                                      pa.array(vectors.reshape(-1)))
@@ -253,10 +255,8 @@ def write_scores(shards: Path, scorers: list[dict], ids: np.ndarray,
             for start in range(0, len(positions), SHARD_ROWS):
                 part = positions[start:start + SHARD_ROWS]
                 n = len(part)
-                write_shard(folder, pa.table({
-                    "content_sha256": [shas[i] for i in part],
-                    "fingerprint": [sc["fingerprint"]] * n, "target_id": [sc["id"]] * n,
-                    "result": results[start:start + n]}, schema=SCORE_SCHEMA))
+                write_shard(folder, score_table([shas[i] for i in part], sc["fingerprint"],
+                                                sc["id"], results[start:start + n]))
         written[sc["id"]] = len(ids)
     return written
 
