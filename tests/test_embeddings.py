@@ -376,3 +376,59 @@ def test_changed_vectors_alone_are_searched_and_bad_ones_counted(embedded, tmp_p
                        "where problem is not null") == [(c, "not finite")]
     assert query(copy, "select count(*) from image_embedding_checked "
                        "where image_id = ? and embedder_id = 'tiny'", [c])[0][0] == 0
+
+
+def test_zero_shot_leaves_out_unusable_vectors_and_recomputes_a_changed_one(
+        embedded, tmp_path, capfd):
+    """The zero-shot models (numpy batches, incremental): a NaN vector and an all-zero
+    one are counted and left out with their reasons, their old rows deleted; a changed
+    vector alone is computed again, its probabilities those of the new vector."""
+    warehouse, config, *_ = embedded
+    copy = copy_warehouse(warehouse, tmp_path / "zero" / warehouse.name)
+    a, b, c = (r[0] for r in query(copy, "select image_id from emb_image__tiny "
+                                         "order by image_id limit 3"))
+    before = _zero_shot_times(copy)
+    con = duckdb.connect(str(copy))
+    try:
+        con.execute("update emb_image__tiny set embedding = "
+                    "list_transform(embedding, x -> -x)::float[32] where image_id = ?", [a])
+        con.execute("update emb_image__tiny set embedding = "
+                    "list_transform(embedding, x -> 'nan'::float)::float[32] "
+                    "where image_id = ?", [b])
+        con.execute("update emb_image__tiny set embedding = "
+                    "list_transform(embedding, x -> 0::float)::float[32] "
+                    "where image_id = ?", [c])
+    finally:
+        con.close()
+    capfd.readouterr()
+    assert _build(copy, config, "--skip-images", "-s",
+                  "int_image_vectors keyword_zero_shot keyword_group_zero_shot") == 0
+    log = capfd.readouterr().err
+    for model in ("keyword_zero_shot", "keyword_group_zero_shot"):
+        assert f"{model}: 1 tiny image vectors left out (not finite)" in log
+        assert f"{model}: 1 tiny image vectors left out (all zeros)" in log
+        assert f"{model}: 1 (image, embedder) pairs computed" in log
+        assert query(copy, f"select count(*) from {model} where image_id in (?, ?) "
+                           "and embedder_id = 'tiny'", [b, c])[0][0] == 0
+    after = _zero_shot_times(copy)
+    assert {key for key in after if after[key] != before.get(key)} == {
+        (m, a, "tiny") for m in ("keyword_zero_shot", "keyword_group_zero_shot")}
+    assert set(before) - set(after) == {
+        (m, i, "tiny") for m in ("keyword_zero_shot", "keyword_group_zero_shot")
+        for i in (b, c)}
+    keywords = query(copy, "select keyword, embedding from keyword_embeddings "
+                           "where embedder_id = 'tiny' order by keyword")
+    text = np.array([k[1] for k in keywords], dtype=np.float64)
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    vector = np.array(query(copy, "select embedding from emb_image__tiny where image_id = ?",
+                            [a])[0][0], dtype=np.float64)
+    logits = 100 * text @ (vector / np.linalg.norm(vector))
+    expected = np.exp(logits - logits.max())
+    expected /= expected.sum()
+    ours = dict(query(copy, "select keyword, probability from keyword_zero_shot "
+                            "where image_id = ? and embedder_id = 'tiny'", [a]))
+    if len(ours) == len(keywords):  # a rated image: every keyword
+        assert np.allclose([ours[k[0]] for k in keywords], expected, atol=1e-9)
+    else:  # an unrated one: its top keywords
+        assert all(abs(ours[k[0]] - p) < 1e-9 for k, p in zip(keywords, expected,
+                                                              strict=True) if k[0] in ours)

@@ -285,3 +285,123 @@ def map_table(vectors: list[EmbedderVectors], seed: int, tsne_max: int,
             "method": [method] * n, "input_sha": [sha] * n,
         }, schema=MAP_SCHEMA))
     return pa.concat_tables(tables)
+
+
+# cluster_assignments: one row per (image, embedder, input, k).
+ASSIGNMENT_SCHEMA = pa.schema([
+    ("image_id", pa.int64()), ("embedder_id", pa.string()), ("k", pa.int64()),
+    ("embedding_kind", pa.string()), ("image_set", pa.string()),
+    ("is_chosen_k", pa.bool_()), ("is_default_input", pa.bool_()),
+    ("cluster_id", pa.int32()), ("centroid_distance", pa.float64()),
+])
+
+ASSIGN_BATCH = 20_000
+
+# The images assigned: full_set's, the unusable rated images and the pool's unrated.
+_MEMBERS = """
+    select image_id, min(image_set) as image_set from (
+        select image_id, 'full_set' as image_set from {full_set}
+        union all
+        select image_id, 'unusable' from {pool} where image_set = 'unusable'
+        union all
+        select image_id, 'pool' from {pool} where source_rating is null
+    ) group by image_id
+"""
+
+
+def _assignment_sql(kind: str, names: dict[str, str]) -> str:
+    members = _MEMBERS.format(full_set=names["full_set"], pool=names["pool"])
+    if kind == "both":
+        return f"""
+            with members as ({members})
+            select members.image_id, members.image_set, i.embedding as embedding,
+                   p.embedding as prompt_embedding
+            from members
+            inner join {names['images']} as i using (image_id)
+            inner join {names['prompts']} as p using (image_id, embedder_id)
+            where i.embedder_id = $embedder"""
+    table = names["images"] if kind == "image" else names["prompts"]
+    return f"""
+        with members as ({members})
+        select members.image_id, members.image_set, e.embedding as embedding
+        from members inner join {table} as e using (image_id)
+        where e.embedder_id = $embedder"""
+
+
+def _both_vectors(images: np.ndarray, prompts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows kept, vectors): each half made unit length, the whole too (BOTH_SQL's
+    vector); rows with an all-zero half are left out."""
+    image_sq = (images * images).sum(axis=1)
+    prompt_sq = (prompts * prompts).sum(axis=1)
+    kept = (image_sq > 0) & (prompt_sq > 0)
+    images, prompts = images[kept], prompts[kept]
+    return kept, np.concatenate([images / np.sqrt(2 * image_sq[kept])[:, None],
+                                 prompts / np.sqrt(2 * prompt_sq[kept])[:, None]], axis=1)
+
+
+def assignment_batches(session: duckdb.DuckDBPyConnection, names: dict[str, str]):
+    """(table, n_images) batches of cluster_assignments: every member image's nearest
+    centroid per (embedder, input, k) of cluster_centroids (ties: the lower cluster id)
+    and the Euclidean distance to it, in float64, ASSIGN_BATCH images at a time. `names`:
+    the tables centroids, full_set, pool, images, prompts."""
+    centroids = session.execute(f"""
+        select embedder_id, embedding_kind, k, is_chosen_k, is_default_input, cluster_id,
+               centroid
+        from {names['centroids']}
+        order by embedder_id, embedding_kind, k, cluster_id""").df()
+    for (embedder_id, kind), group in centroids.groupby(["embedder_id", "embedding_kind"],
+                                                        sort=True):
+        matrix = np.array(group["centroid"].tolist(), dtype=np.float64)
+        ks = group["k"].to_numpy(dtype=np.int64)
+        cluster_ids = group["cluster_id"].to_numpy(dtype=np.int32)
+        chosen = group["is_chosen_k"].to_numpy(dtype=bool)
+        default = bool(group["is_default_input"].iloc[0])
+        solutions = [np.flatnonzero(ks == k) for k in np.unique(ks)]
+        # A cursor of its own: each batch's rows are written on `session` between reads.
+        cursor = session.cursor()
+        try:
+            reader = cursor.execute(_assignment_sql(kind, names),
+                                    {"embedder": embedder_id}).fetch_record_batch(ASSIGN_BATCH)
+            for batch in reader:
+                if not batch.num_rows:
+                    continue
+                ids = batch.column("image_id").to_numpy()
+                sets = batch.column("image_set").to_numpy(zero_copy_only=False)
+                vectors = _matrix(batch.column("embedding"))
+                if kind == "both":
+                    kept, vectors = _both_vectors(
+                        vectors, _matrix(batch.column("prompt_embedding")))
+                    ids, sets = ids[kept], sets[kept]
+                if vectors.shape[1] != matrix.shape[1]:
+                    say(f"cluster_assignments: {embedder_id} {kind}: {len(ids):,} vectors "
+                        f"of length {vectors.shape[1]}, not the centroids' "
+                        f"{matrix.shape[1]}: left out")
+                    continue
+                distances = np.empty((len(ids), len(matrix)))
+                for column, centroid in enumerate(matrix):
+                    distances[:, column] = np.linalg.norm(vectors - centroid, axis=1)
+                for columns in solutions:
+                    # The first minimum: the lowest cluster id among equal distances.
+                    best = columns[np.argmin(distances[:, columns], axis=1)]
+                    yield pa.table({
+                        "image_id": ids,
+                        "embedder_id": pa.array([embedder_id] * len(ids), pa.string()),
+                        "k": np.full(len(ids), ks[columns[0]]),
+                        "embedding_kind": pa.array([kind] * len(ids), pa.string()),
+                        "image_set": pa.array(sets, pa.string()),
+                        "is_chosen_k": np.full(len(ids), chosen[columns[0]]),
+                        "is_default_input": np.full(len(ids), default),
+                        "cluster_id": cluster_ids[best],
+                        "centroid_distance": distances[np.arange(len(ids)), best],
+                    }), len(ids) if columns is solutions[0] else 0
+        finally:
+            cursor.close()
+
+
+def _matrix(column: pa.Array) -> np.ndarray:
+    """A list column of equal-length vectors as a float64 matrix (lengths checked)."""
+    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+    if len(lengths) and (lengths != lengths[0]).any():
+        raise ValueError(f"vectors of {len(set(lengths.tolist()))} lengths in one batch")
+    flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
+    return flat.reshape(len(column), -1) if len(column) else flat.reshape(0, 0)

@@ -2,7 +2,8 @@
 -- One row per image and embedder with an image vector: the vector, its hash (what tells
 -- a later build that it changed) and, for a vector no index may hold, why: a length
 -- other than the embedder's usual one ('wrong dimension') or a NaN or infinite value
--- ('not finite'). image_embedding_pairs counts those and leaves them out.
+-- ('not finite') or all zeros (no direction: 'all zeros'). image_embedding_pairs and the
+-- zero-shot models count those and leave them out.
 with
 
 vectors as (
@@ -30,6 +31,7 @@ select
     case
         when vectors.dim != usual.usual_dim then 'wrong dimension'
         when not isfinite(list_sum(vectors.embedding)) then 'not finite'
+        when list_dot_product(vectors.embedding, vectors.embedding) = 0 then 'all zeros'
     end as problem,
 from vectors
 inner join usual using (embedder_id)
