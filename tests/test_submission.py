@@ -326,25 +326,33 @@ def test_titles_and_keywords_drop_filler_and_fit(gate):
 
 def test_a_rebuild_describes_only_prompts_it_has_not_described(packs, capfd):
     """Titles, own keywords and the names found are kept for prompts described before
-    with the same describer (describer_sha); the fill from the neighbours is redone."""
+    with the same describer (describer_sha); so are the keywords filled from the
+    neighbours, but for a prompt whose vector changed (keyword_vector_digest)."""
     warehouse, config, _ = packs
     columns = ("prompt_raw, title, keywords, prompt_keywords, n_prompt_keywords, "
                "category_id, prohibited_terms, artist_references, news_event_terms, "
-               "content_type, describer_sha")
+               "content_type, describer_sha, keyword_fill_sha, keyword_fill_floor, "
+               "in_keyword_reference")
     sql = f"select {columns} from submission_prompt_texts order by prompt_raw"
     before = query(warehouse, sql)
-    assert before and len({r[-1] for r in before}) == 1 and before[0][-1]
-    # One row as if described by another version of the describer, wrongly.
+    assert before and len({r[10] for r in before}) == 1 and before[0][10]
+    assert len({r[11] for r in before}) == 1 and any(r[12] is not None for r in before)
+    # One row as if described by another version of the describer, wrongly; another
+    # as if filled from another vector, wrongly.
     con = duckdb.connect(str(warehouse))
     try:
         con.execute("update submission_prompt_texts set describer_sha = 'older', "
                     "title = 'stale title' where prompt = 'A lighthouse on a cliff'")
+        con.execute("update submission_prompt_texts set keyword_vector_digest = 'other', "
+                    "keywords = ['stale'] where prompt = 'A lighthouse on a cliff'")
     finally:
         con.close()
     capfd.readouterr()
     assert _cli(warehouse, config, "dbt", "run", "-s", "submission_prompt_texts") == 0
     printed = capfd.readouterr().err
     assert f"described 1 prompt(s), kept {len(before) - 1} from the last build" in printed
+    assert re.search(r"keywords of 1 prompts filled to \d+ from \d+ nearest-prompt "
+                     rf"candidates \(team_text\); {len(before) - 1} kept", printed), printed
     assert query(warehouse, sql) == before
 
 

@@ -22,10 +22,16 @@ picture, and a wrong keyword misleads a buyer. The vocabulary is the
 describer's keywords of those prompts, so the same rules hold for every added word: no
 prohibited name, no filler, singular forms.
 
-The neighbours are searched among at most REFERENCE_PROMPTS prompts (the rated ones
-first, then the rest by prompt hash, so the choice is the same on every build), exactly
+The neighbours are searched among at most REFERENCE_PROMPTS prompts, exactly
 (compute.vector_index: brute force at this size): the cost grows with the gate's prompts
-times a bounded reference, never with every prompt against every other.
+times a bounded reference, never with every prompt against every other. The reference
+(choose_reference) is every rated prompt, then the unrated prompts whose hash falls in a
+fraction 1/2^s of the hash range, s the smallest that keeps them within the rest of the
+bound: the same choice on every build, and one that only grows as prompts come, until
+their number doubles and s steps up. So a rebuild fills again only what a new reference
+prompt can change (Expansion.floor, needs_refill): a fill of NEIGHBOURS neighbours
+changes when a new reference prompt is nearer than its farthest one, a fill of fewer
+when one reaches MIN_COSINE.
 
 The team's keyword list (seed `keywords`) is not used: it is a list of zero-shot probes
 (text, horrible, flawed logic, adult content), words no stock image should carry.
@@ -62,6 +68,56 @@ class Expansion:
     keywords: list[str]
     n_own: int          # how many of them are the prompt's own
     n_neighbours: int   # prompts near enough to lend words
+    # The cosine a reference prompt added later must reach to change this fill (inf:
+    # none can: the prompt's own words are enough, or its vector is unusable).
+    floor: float = float("inf")
+
+
+def choose_reference(keys: Sequence[str], rated: Sequence[bool],
+                     limit: int = REFERENCE_PROMPTS) -> list[int]:
+    """Indices of the reference prompts among `keys` (their text; `rated`: has a
+    rating): the rated ones (by hash, at most `limit`), then the unrated ones whose
+    64-bit hash is below 2^(64-s), s the smallest with (unrated prompts) / 2^s within
+    the rest of `limit` (a hash range, not a rank: a new prompt joins or not by its own
+    hash, and no prompt leaves while s stays); cut to `limit` in hash order should the
+    hashes bunch."""
+    import hashlib
+
+    hashes = [int.from_bytes(hashlib.sha256(str(k).encode("utf-8")).digest()[:8], "big")
+              for k in keys]
+    rated_rows = sorted((i for i, r in enumerate(rated) if r), key=lambda i: hashes[i])
+    chosen = rated_rows[:limit]
+    budget = limit - len(chosen)
+    unrated = [i for i, r in enumerate(rated) if not r]
+    if budget <= 0 or not unrated:
+        return chosen
+    shift = 0
+    while len(unrated) > budget << shift:
+        shift += 1
+    below = 1 << (64 - shift)
+    picked = sorted((i for i in unrated if hashes[i] < below), key=lambda i: hashes[i])
+    return chosen + picked[:budget]
+
+
+def needs_refill(vectors: np.ndarray, floors: np.ndarray, added: np.ndarray,
+                 margin: float = 1e-5, batch: int = 4096) -> np.ndarray:
+    """Which of the prompts (`vectors`, their fills' `floors`) a fill would change now
+    that the reference prompts `added` joined: one of them is at least as near as the
+    floor (less `margin`: the index and this product round differently)."""
+    out = np.zeros(len(vectors), dtype=bool)
+    finite = np.isfinite(floors)
+    if not len(added) or not finite.any():
+        return out
+    unit = _unit(added)
+    rows = np.flatnonzero(finite)
+    queries = np.asarray(vectors, dtype=np.float32)[rows]
+    norms = np.linalg.norm(queries, axis=1, keepdims=True)
+    queries = queries / np.where(norms == 0, 1, norms)
+    for start in range(0, len(rows), batch):
+        nearest = (queries[start:start + batch] @ unit.T).max(axis=1)
+        part = rows[start:start + batch]
+        out[part] = nearest >= floors[part] - margin
+    return out
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray | None:
@@ -91,6 +147,7 @@ class KeywordExpander:
         self._index = VectorIndex(unit.shape[1])
         self._index.add(np.arange(len(unit), dtype=np.int64), unit)
         self.neighbours = min(neighbours, len(unit))
+        self._wanted = neighbours
         self.min_cosine = min_cosine
         self.min_support = min_support
 
@@ -107,6 +164,8 @@ class KeywordExpander:
             if len(words) >= target:
                 results[i] = Expansion(list(words[:max_keywords]), min(len(words),
                                                                        max_keywords), 0)
+            elif not self.neighbours:
+                results[i] = Expansion(list(words), len(words), 0, self.min_cosine)
         if wanted and self.neighbours:
             unit = _unit(np.asarray(vectors)[wanted]) if len(vectors) else None
             if unit is None:  # one bad vector: take them one by one
@@ -131,10 +190,12 @@ class KeywordExpander:
         scores: dict[str, float] = {}
         support: dict[str, int] = {}
         used = 0
+        farthest = float("inf")
         for key, sim in zip(keys.tolist(), sims.tolist(), strict=True):
             if key < 0 or key == self_row or sim < self.min_cosine or used == self.neighbours:
                 continue
             used += 1
+            farthest = min(farthest, sim)
             for word in self._keywords[key]:
                 scores[word] = scores.get(word, 0.0) + sim
                 support[word] = support.get(word, 0) + 1
@@ -143,4 +204,7 @@ class KeywordExpander:
                          and support[w] >= self.min_support),
                         key=lambda w: (-scores[w], w))
         words = list(own) + ranked[: max(0, target - len(own))]
-        return Expansion(words, len(own), used)
+        # A later reference prompt changes the neighbours if nearer than the farthest
+        # of a full set, or if near enough at all where the set is not full.
+        floor = farthest if used == self._wanted else self.min_cosine
+        return Expansion(words, len(own), used, floor)

@@ -8,21 +8,28 @@ vectors, by name on a tie); without one a prompt keeps its own words.
 A rebuild describes only prompts it has not described before: a prompt whose row the
 last build wrote with the same describer fingerprint (describer_sha: the describing
 code, the seeds' lists and the limits) keeps its title, own keywords (prompt_keywords),
-category and found names. The fill from the nearest prompts is done again every build
-(new prompts change the neighbours)."""
+category and found names. And it fills again only the keywords a change can reach: a
+prompt keeps its filled keywords when the fill's fingerprint (keyword_fill_sha: the
+describer's, the filling code, the embedder, the limits), its vector
+(keyword_vector_digest) and the reference prompts it was filled from are unchanged,
+except for reference prompts added since, none of which is as near as its fill's floor
+(keyword_fill_floor; submit/keywords.py says why that is exact). A reference prompt
+gone (in_keyword_reference: last build's reference) fills everything again."""
 
 import numpy as np
 import pandas as pd
 
 from neurostock.core.progress import say
 from neurostock.core.warehouse import table_columns
-from neurostock.submit.keywords import REFERENCE_PROMPTS, KeywordExpander
+from neurostock.submit import keywords as keyword_fill
+from neurostock.submit.keywords import KeywordExpander, choose_reference, needs_refill
 from neurostock.submit.text import PromptDescriber, PromptText
 
 COLUMNS = ["prompt_raw", "prompt", "title", "keywords", "n_keywords", "n_prompt_keywords",
            "keyword_embedder", "keyword_note", "category_id", "prohibited_terms",
            "artist_references", "news_event_terms", "content_type", "prompt_keywords",
-           "describer_sha"]
+           "describer_sha", "keyword_fill_sha", "keyword_vector_digest",
+           "keyword_fill_floor", "in_keyword_reference"]
 # What a prompt's description is made of, kept from the last build (module doc).
 _KEPT = ("title", "prompt_keywords", "category_id", "prohibited_terms", "artist_references",
          "news_event_terms", "content_type")
@@ -43,6 +50,38 @@ def _described_before(session, fingerprint: str) -> dict:
         content_type=content_type)
         for raw, prompt, title, keywords, category_id, prohibited, references, news,
         content_type in rows}
+
+
+def _fill_fingerprint(describer_sha: str, embedder: str | None, target: int,
+                      max_keywords: int) -> str:
+    """What a prompt's filled keywords depend on besides its vector and the reference:
+    its description, the filling code and its constants, the embedder, the limits."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256(Path(keyword_fill.__file__).read_bytes())
+    digest.update(repr((describer_sha, embedder, target, max_keywords)).encode("utf-8"))
+    return digest.hexdigest()[:32]
+
+
+def _vector_digest(vector: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.blake2b(np.ascontiguousarray(vector, dtype=np.float32).tobytes(),
+                           digest_size=12).hexdigest()
+
+
+def _filled_before(session, fill_sha: str) -> dict:
+    """{(prompt_raw, prompt): (keywords, vector digest, floor, was a reference prompt)}
+    of the last build's rows filled with `fill_sha`."""
+    if "keyword_fill_sha" not in table_columns(session, "submission_prompt_texts"):
+        return {}
+    rows = session.execute(
+        "select prompt_raw, prompt, keywords, keyword_vector_digest, keyword_fill_floor, "
+        "in_keyword_reference from main.submission_prompt_texts "
+        "where keyword_fill_sha = ?", [fill_sha]).fetchall()
+    return {(raw, prompt): (list(keywords or []), digest, floor, bool(in_reference))
+            for raw, prompt, keywords, digest, floor, in_reference in rows}
 
 
 def _vectors(session, embeddings, prompts: pd.DataFrame):
@@ -101,28 +140,63 @@ def model(dbt, session):
         f"{kept:,} from the last build")
     own = [t.keywords for t in texts]
     keywords, embedder, vectors = own, None, {}
+    floors = np.full(len(texts), np.inf)
+    digests: list[str | None] = [None] * len(texts)
+    in_reference = np.zeros(len(texts), dtype=bool)
     if len(prompts) and target > 0:
         embedder, vectors = _vectors(session, embeddings, prompts)
+    fill_sha = _fill_fingerprint(fingerprint, embedder, target, max_keywords)
     # A vector that is not finite or is zero lends nothing (its prompt keeps its words).
     usable = [r for r, v in vectors.items() if np.isfinite(v).all() and v.any()]
     expanding = embedder is not None and len(usable) > 1
     if expanding:
-        # The reference: rated prompts first, then the rest by the prompt's hash.
-        order = sorted(usable, key=lambda r: (not prompts["is_rated"].iat[r],
-                                              hash_key(prompts["prompt_raw"].iat[r])))
-        reference = order[:REFERENCE_PROMPTS]
+        keys = [text_key(prompts, r, "prompt_raw") for r in usable]
+        reference = [usable[i] for i in choose_reference(
+            keys, [bool(prompts["is_rated"].iat[r]) for r in usable])]
+        in_reference[reference] = True
         position = {r: p for p, r in enumerate(reference)}
         expander = KeywordExpander(np.stack([vectors[r] for r in reference]),
                                    [own[r] for r in reference])
         rows = sorted(vectors)
-        say(f"submission_prompt_texts: keywords of {len(rows):,} prompts filled to "
-            f"{target} from {len(reference):,} nearest-prompt candidates ({embedder})")
-        expanded = expander.expand_all([own[r] for r in rows],
-                                       np.stack([vectors[r] for r in rows]),
-                                       [position.get(r) for r in rows], target, max_keywords)
+        for r in rows:
+            digests[r] = _vector_digest(vectors[r])
+        filled = _filled_before(session, fill_sha)
+        earlier = [filled.get((text_key(prompts, r, "prompt_raw"),
+                               text_key(prompts, r, "prompt"))) for r in rows]
+        previous_reference = {key for key, (*_, was) in filled.items() if was}
+        now_reference = {(text_key(prompts, r, "prompt_raw"), text_key(prompts, r, "prompt"))
+                         for r in reference}
+        keep = np.array([e is not None and e[1] == digests[r]
+                         for r, e in zip(rows, earlier, strict=True)], dtype=bool)
+        if previous_reference - now_reference:
+            keep[:] = False  # a reference prompt gone: every fill may change
+        added = [r for r in reference if (text_key(prompts, r, "prompt_raw"),
+                                          text_key(prompts, r, "prompt"))
+                 not in previous_reference]
+        if keep.any() and added:
+            kept_rows = np.flatnonzero(keep)
+            changed = needs_refill(np.stack([vectors[rows[i]] for i in kept_rows]),
+                                   np.array([np.inf if earlier[i][2] is None else earlier[i][2]
+                                             for i in kept_rows], dtype=float),
+                                   np.stack([vectors[r] for r in added]))
+            keep[kept_rows[changed]] = False
+        redo = [r for r, k in zip(rows, keep, strict=True) if not k]
+        say(f"submission_prompt_texts: keywords of {len(redo):,} prompts filled to "
+            f"{target} from {len(reference):,} nearest-prompt candidates ({embedder}); "
+            f"{len(rows) - len(redo):,} kept from the last build "
+            f"({len(added):,} reference prompts added)")
+        expanded = expander.expand_all([own[r] for r in redo],
+                                       np.stack([vectors[r] for r in redo]) if redo else
+                                       np.zeros((0, 1), np.float32),
+                                       [position.get(r) for r in redo], target, max_keywords)
         keywords = list(own)
-        for r, result in zip(rows, expanded, strict=True):
+        for r, result in zip(redo, expanded, strict=True):
             keywords[r] = result.keywords
+            floors[r] = result.floor
+        for r, k, e in zip(rows, keep, earlier, strict=True):
+            if k:
+                keywords[r] = e[0]
+                floors[r] = np.inf if e[2] is None else e[2]
     out = []
     for r, text in enumerate(texts):
         found = keywords[r]
@@ -143,7 +217,10 @@ def model(dbt, session):
                     "artist_references": text.artist_references,
                     "news_event_terms": list(text.news_event_terms),
                     "content_type": text.content_type, "prompt_keywords": text.keywords,
-                    "describer_sha": fingerprint})
+                    "describer_sha": fingerprint, "keyword_fill_sha": fill_sha,
+                    "keyword_vector_digest": digests[r],
+                    "keyword_fill_floor": floors[r] if np.isfinite(floors[r]) else None,
+                    "in_keyword_reference": bool(in_reference[r])})
     frame = pd.DataFrame(out, columns=COLUMNS)
     return session.from_df(frame).project(
         "prompt_raw::varchar as prompt_raw, prompt::varchar as prompt, "
@@ -154,15 +231,14 @@ def model(dbt, session):
         "artist_references::varchar[] as artist_references, "
         "news_event_terms::varchar[] as news_event_terms, "
         "content_type::varchar as content_type, "
-        "prompt_keywords::varchar[] as prompt_keywords, describer_sha::varchar as describer_sha")
+        "prompt_keywords::varchar[] as prompt_keywords, describer_sha::varchar as describer_sha, "
+        "keyword_fill_sha::varchar as keyword_fill_sha, "
+        "keyword_vector_digest::varchar as keyword_vector_digest, "
+        "keyword_fill_floor::double as keyword_fill_floor, "
+        "in_keyword_reference::boolean as in_keyword_reference")
 
 
 def text_key(prompts: pd.DataFrame, row: int, column: str):
     value = prompts[column].iat[row]
     return None if pd.isna(value) else value
 
-
-def hash_key(text) -> str:
-    import hashlib
-
-    return hashlib.sha256(str(text).encode("utf-8")).hexdigest()
