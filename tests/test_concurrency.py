@@ -13,9 +13,8 @@ import duckdb
 import pytest
 
 from neurostock.core.lock import lock_path, writer_lock
-from neurostock.sampledata.source import write_sample
 from tests.checkout import REPO
-from tests.conftest import query
+from tests.conftest import built_sample, query
 from tests.tiny_clip import tiny_checkpoint, tiny_embedder
 
 pytestmark = pytest.mark.slow
@@ -44,17 +43,14 @@ def _ok(process: subprocess.Popen, timeout: int = 1200) -> str:
 
 @pytest.fixture(scope="module")
 def clustered(tmp_path_factory):
-    """A built warehouse with one (tiny) embedder, so both cluster models have work."""
+    """A built warehouse with one (tiny) embedder, so both cluster models have work
+    (built in this process, as other modules build theirs: the races below start
+    processes of their own)."""
     root = tmp_path_factory.mktemp("concurrency")
-    sample = write_sample(root / "sample", rows=200, seed=7)
     model_config, checkpoint = tiny_checkpoint(root)
-    config = root / "neurostock.yml"
-    config.write_text(
-        "embedders:\n" + tiny_embedder(model_config, checkpoint, batch_size=32, kinds=["image"])
-        + f"images: {{dest: {root / 'all_data'}}}\n")
-    warehouse = root / "warehouse.duckdb"
-    _ok(_cli(warehouse, config, "ingest", str(sample.db_path)))
-    _ok(_cli(warehouse, config, "build"))
+    warehouse, config, sample, _ = built_sample(
+        root, "embedders:\n" + tiny_embedder(model_config, checkpoint, batch_size=32,
+                                             kinds=["image"]), rows=200, seed=7)
     return warehouse, config, sample.db_path
 
 

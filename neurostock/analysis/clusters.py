@@ -341,8 +341,10 @@ def _both_vectors(images: np.ndarray, prompts: np.ndarray) -> tuple[np.ndarray, 
 
 def assignment_batches(session: duckdb.DuckDBPyConnection, names: dict[str, str]):
     """(table, n_images) batches of cluster_assignments: every member image's nearest
-    centroid per (embedder, input, k) of cluster_centroids (ties: the lower cluster id)
-    and the Euclidean distance to it, in float64, ASSIGN_BATCH images at a time. `names`:
+    centroid per (embedder, input, k) of cluster_centroids (ties: the lower cluster id;
+    chosen by squared distances from one matrix product, as scikit-learn's k-means
+    labels its points) and the Euclidean distance to it, in float64, ASSIGN_BATCH images
+    at a time. `names`:
     the tables centroids, full_set, pool, images, prompts."""
     centroids = session.execute(f"""
         select embedder_id, embedding_kind, k, is_chosen_k, is_default_input, cluster_id,
@@ -352,6 +354,7 @@ def assignment_batches(session: duckdb.DuckDBPyConnection, names: dict[str, str]
     for (embedder_id, kind), group in centroids.groupby(["embedder_id", "embedding_kind"],
                                                         sort=True):
         matrix = np.array(group["centroid"].tolist(), dtype=np.float64)
+        centroid_sq = (matrix * matrix).sum(axis=1)
         ks = group["k"].to_numpy(dtype=np.int64)
         cluster_ids = group["cluster_id"].to_numpy(dtype=np.int32)
         chosen = group["is_chosen_k"].to_numpy(dtype=bool)
@@ -377,12 +380,14 @@ def assignment_batches(session: duckdb.DuckDBPyConnection, names: dict[str, str]
                         f"of length {vectors.shape[1]}, not the centroids' "
                         f"{matrix.shape[1]}: left out")
                     continue
-                distances = np.empty((len(ids), len(matrix)))
-                for column, centroid in enumerate(matrix):
-                    distances[:, column] = np.linalg.norm(vectors - centroid, axis=1)
+                # Squared distances by one matrix product (|x|^2 + |c|^2 - 2 x.c), the
+                # nearest centroid per k from them; the distance to it then exactly.
+                squared = ((vectors * vectors).sum(axis=1)[:, None] + centroid_sq[None, :]
+                           - 2 * (vectors @ matrix.T))
                 for columns in solutions:
                     # The first minimum: the lowest cluster id among equal distances.
-                    best = columns[np.argmin(distances[:, columns], axis=1)]
+                    best = columns[np.argmin(squared[:, columns], axis=1)]
+                    distance = np.linalg.norm(vectors - matrix[best], axis=1)
                     yield pa.table({
                         "image_id": ids,
                         "embedder_id": pa.array([embedder_id] * len(ids), pa.string()),
@@ -392,7 +397,7 @@ def assignment_batches(session: duckdb.DuckDBPyConnection, names: dict[str, str]
                         "is_chosen_k": np.full(len(ids), chosen[columns[0]]),
                         "is_default_input": np.full(len(ids), default),
                         "cluster_id": cluster_ids[best],
-                        "centroid_distance": distances[np.arange(len(ids)), best],
+                        "centroid_distance": distance,
                     }), len(ids) if columns is solutions[0] else 0
         finally:
             cursor.close()

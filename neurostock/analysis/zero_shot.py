@@ -176,11 +176,10 @@ def keyword_rows(batch: Batch, scale: float, top_k: int) -> pa.Table:
     keywords = batch.keywords
     return pa.table({
         "image_id": pa.array(batch.image_id[rows], pa.int64()),
-        "embedder_id": pa.array(np.full(len(rows), keywords.embedder_id, dtype=object),
-                                pa.string()),
+        "embedder_id": _repeated(keywords.embedder_id, len(rows)),
         "is_random_init": pa.array(batch.is_random_init[rows], pa.bool_()),
-        "keyword": pa.array(keywords.keywords[columns], pa.string()),
-        "keyword_group": pa.array(keywords.groups[columns], pa.string()),
+        "keyword": _coded(columns, keywords.keywords),
+        "keyword_group": _coded(columns, keywords.groups),
         "logit": pa.array(logits[rows, columns], pa.float64()),
         "probability": pa.array(probabilities[rows, columns], pa.float64()),
         "keyword_rank": pa.array(ranks + 1, pa.int64()),
@@ -188,6 +187,17 @@ def keyword_rows(batch: Batch, scale: float, top_k: int) -> pa.Table:
         "vector_hash": pa.array(batch.vector_hash[rows], pa.uint64()),
         "keyword_list_hash": pa.array(np.full(len(rows), keywords.list_hash, np.uint64)),
     })
+
+
+def _coded(codes: np.ndarray, names: np.ndarray) -> pa.Array:
+    """names[codes] as Arrow strings, decoded by Arrow (no Python string per row)."""
+    return pa.DictionaryArray.from_arrays(
+        pa.array(codes.astype(np.int32)), pa.array(list(names), pa.string())
+    ).cast(pa.string())
+
+
+def _repeated(value: str, n: int) -> pa.Array:
+    return _coded(np.zeros(n, dtype=np.int32), np.array([value], dtype=object))
 
 
 def group_rows(batch: Batch, scale: float) -> pa.Table:
@@ -203,9 +213,8 @@ def group_rows(batch: Batch, scale: float) -> pa.Table:
     groups = np.tile(np.arange(g), n)
     return pa.table({
         "image_id": pa.array(batch.image_id[rows], pa.int64()),
-        "embedder_id": pa.array(np.full(len(rows), keywords.embedder_id, dtype=object),
-                                pa.string()),
-        "keyword_group": pa.array(names[groups].astype(object), pa.string()),
+        "embedder_id": _repeated(keywords.embedder_id, len(rows)),
+        "keyword_group": _coded(groups, names.astype(object)),
         "is_random_init": pa.array(batch.is_random_init[rows], pa.bool_()),
         "probability": pa.array(sums.reshape(-1), pa.float64()),
         "n_keywords": pa.array(one_hot.sum(axis=0).astype(np.int64)[groups], pa.int64()),
