@@ -144,7 +144,9 @@ class KeywordExpander:
         if unit is None:
             raise ValueError("reference vectors must be finite and non-zero")
         self._keywords = [list(k) for k in keywords]
-        self._index = VectorIndex(unit.shape[1])
+        # float32: the fill scores words by the neighbours' cosines, and a fill's floor
+        # (Expansion.floor) is compared with exact products later.
+        self._index = VectorIndex(unit.shape[1], dtype="f32")
         self._index.add(np.arange(len(unit), dtype=np.int64), unit)
         self.neighbours = min(neighbours, len(unit))
         self._wanted = neighbours
