@@ -124,13 +124,13 @@ def test_a_saved_index_opens_as_a_read_only_view(tmp_path):
     assert VectorIndex.load(tmp_path / "absent.usearch", 16) is None
     (tmp_path / "broken.usearch").write_bytes(b"not an index")
     assert VectorIndex.load(tmp_path / "broken.usearch", 16) is None
-    # An index saved with another storage kind (float16, before int8) is not taken up:
-    # the build makes a new one, as the measured configuration is.
-    older = VectorIndex(16, dtype="f16")
-    older.add(ids, vectors)
-    older.save(tmp_path / "older.usearch")
-    assert VectorIndex.load(tmp_path / "older.usearch", 16) is None
-    assert vector_index.DTYPE == "i8"
+    # An index saved with another storage kind (int8) is not taken up: the build makes
+    # a new one, of the measured kind.
+    other = VectorIndex(16, dtype="i8")
+    other.add(ids, vectors)
+    other.save(tmp_path / "other.usearch")
+    assert VectorIndex.load(tmp_path / "other.usearch", 16) is None
+    assert vector_index.DTYPE == "f16"
 
 
 def test_one_query_is_answered_like_many():
