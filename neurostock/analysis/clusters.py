@@ -362,23 +362,34 @@ def assignment_batches(session: duckdb.DuckDBPyConnection, names: dict[str, str]
         solutions = [np.flatnonzero(ks == k) for k in np.unique(ks)]
         # A cursor of its own: each batch's rows are written on `session` between reads.
         cursor = session.cursor()
+        left_out = 0
         try:
             reader = cursor.execute(_assignment_sql(kind, names),
-                                    {"embedder": embedder_id}).fetch_record_batch(ASSIGN_BATCH)
+                                    {"embedder": embedder_id}).to_arrow_reader(ASSIGN_BATCH)
             for batch in reader:
                 if not batch.num_rows:
                     continue
                 ids = batch.column("image_id").to_numpy()
                 sets = batch.column("image_set").to_numpy(zero_copy_only=False)
-                vectors = _matrix(batch.column("embedding"))
                 if kind == "both":
-                    kept, vectors = _both_vectors(
-                        vectors, _matrix(batch.column("prompt_embedding")))
-                    ids, sets = ids[kept], sets[kept]
-                if vectors.shape[1] != matrix.shape[1]:
-                    say(f"cluster_assignments: {embedder_id} {kind}: {len(ids):,} vectors "
-                        f"of length {vectors.shape[1]}, not the centroids' "
-                        f"{matrix.shape[1]}: left out")
+                    images = batch.column("embedding")
+                    image_dim = _usual_length(images)
+                    ok_image, image_rows = _rows_of_length(images, image_dim)
+                    ok_prompt, prompt_rows = _rows_of_length(
+                        batch.column("prompt_embedding"), matrix.shape[1] - image_dim)
+                    usable = ok_image & ok_prompt
+                    kept, vectors = _both_vectors(image_rows[usable[ok_image]],
+                                                  prompt_rows[usable[ok_prompt]])
+                    usable[usable] = kept
+                else:
+                    usable, vectors = _rows_of_length(batch.column("embedding"),
+                                                      matrix.shape[1])
+                finite = np.isfinite(vectors).all(axis=1)
+                vectors = vectors[finite]
+                usable[usable] = finite
+                left_out += int((~usable).sum())
+                ids, sets = ids[usable], sets[usable]
+                if not len(ids):
                     continue
                 # Squared distances by one matrix product (|x|^2 + |c|^2 - 2 x.c), the
                 # nearest centroid per k from them; the distance to it then exactly.
@@ -401,12 +412,21 @@ def assignment_batches(session: duckdb.DuckDBPyConnection, names: dict[str, str]
                     }), len(ids) if columns is solutions[0] else 0
         finally:
             cursor.close()
+        if left_out:
+            say(f"cluster_assignments: {embedder_id} {kind}: {left_out:,} vectors left out "
+                f"(not the centroids' length {matrix.shape[1]}, not finite, or all zeros)")
 
 
-def _matrix(column: pa.Array) -> np.ndarray:
-    """A list column of equal-length vectors as a float64 matrix (lengths checked)."""
-    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
-    if len(lengths) and (lengths != lengths[0]).any():
-        raise ValueError(f"vectors of {len(set(lengths.tolist()))} lengths in one batch")
-    flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
-    return flat.reshape(len(column), -1) if len(column) else flat.reshape(0, 0)
+def _usual_length(column: pa.Array) -> int:
+    """The most common length of a batch's vectors."""
+    lengths = pc.list_value_length(column).fill_null(0).to_numpy(zero_copy_only=False)
+    values, counts = np.unique(lengths, return_counts=True)
+    return int(values[np.argmax(counts)]) if len(values) else 0
+
+
+def _rows_of_length(column: pa.Array, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(which rows are vectors of length `dim`, those rows as a float64 matrix)."""
+    lengths = pc.list_value_length(column).fill_null(-1).to_numpy(zero_copy_only=False)
+    mask = lengths == dim
+    flat = column.filter(pa.array(mask)).flatten().to_numpy(zero_copy_only=False)
+    return mask, flat.astype(np.float64).reshape(int(mask.sum()), max(dim, 0))

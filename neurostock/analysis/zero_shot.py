@@ -140,7 +140,7 @@ def todo_batches(session, *, vectors_table: str, this: str | None, lists: list[K
                 from {vectors_table}
                 where embedder_id = $embedder and problem is null and dim = {dim}
             )
-            select wanted.* from wanted {done}""", params).fetch_record_batch(BATCH)
+            select wanted.* from wanted {done}""", params).to_arrow_reader(BATCH)
         try:
             for batch in _rebatched(reader):
                 flat = batch.column("embedding").flatten().to_numpy(zero_copy_only=False)
