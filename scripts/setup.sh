@@ -32,7 +32,23 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   # pip byte-compiles every package here; keep it (no --no-compile): these machines and CI
   # set PYTHONDONTWRITEBYTECODE=1, so nothing is compiled and kept at first import, and
   # without it every process compiles torch and dbt again (7 Dec 2026: suite 716 -> 819 s).
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.lock 2> >(grep -v "^WARNING: Location 'file:" >&2)
+  # requirements.lock is complete (every package, setuptools included: `pip check` below
+  # says so), so it installs with --no-deps in two halves at once: pip unpacks and
+  # compiles on one core, and the halves take the two (7 Dec 2026, this 2-core machine:
+  # 69 s instead of 115 s).
+  halves=$(mktemp -d)
+  trap 'rm -rf "$halves"' EXIT
+  grep -v '^#' requirements.lock | awk -v dir="$halves" 'NF { print > (dir "/half" (NR % 2) ".txt") }'
+  pids=()
+  for half in "$halves"/half*.txt; do
+    .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -r "$half" 2> >(grep -v "^WARNING: Location 'file:" >&2) &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || { echo "setup: installing requirements.lock failed (pip's message above)" >&2; exit 1; }
+  done
+  .venv/bin/pip check --disable-pip-version-check >/dev/null || {
+    echo "setup: requirements.lock is incomplete: $(.venv/bin/pip check --disable-pip-version-check 2>&1 | head -1)" >&2; exit 1; }
   # The project itself, editable: built with the venv's own setuptools when it is recent
   # enough (a dependency brings it), which spares pip a throw-away build env (~5 s).
   isolation=""
