@@ -133,13 +133,14 @@ def _shared_dbt_work(tmp_path_factory):
 
 @pytest.fixture(autouse=True, scope="module")
 def _module_data_tests(request):
-    """dbt's data and unit tests run in the builds of the modules that test the
-    warehouse itself, marked `data_tests` (test_warehouse_build, test_embeddings,
-    test_scores_build, test_submission, test_team_files, test_hostile_ingest): their
-    builds, fixtures' and tests' alike, run every data and unit test, on every
-    configuration the other modules use (each embedder kind, each scorer, the learned
-    models, the gate), and so do the tests marked `data_tests` elsewhere (a build after
-    new generations or app ratings; a `dbt test`, which would otherwise run nothing).
+    """dbt's data and unit tests run in the builds of the module-scoped fixtures of the
+    modules that test the warehouse itself, marked `data_tests` (test_warehouse_build,
+    test_embeddings, test_scores_build, test_submission, test_team_files,
+    test_hostile_ingest): every data and unit test, on every configuration the other
+    modules use (each embedder kind, each scorer, the learned models, the gate); and in
+    the builds of the tests marked `data_tests` themselves (a build after a changed
+    file, new generations, app ratings or a new import, another configuration; a
+    `dbt test`, which would otherwise run nothing): _test_data_tests below.
     The other builds are made to be read or raced, and leave them out: they are about
     40% of a small build's time (70% of its dbt nodes)."""
     with data_tests(request.node.get_closest_marker("data_tests") is not None):
@@ -148,8 +149,16 @@ def _module_data_tests(request):
 
 @pytest.fixture(autouse=True)
 def _test_data_tests(request):
-    """A test marked `data_tests` in a module that is not runs them in its own builds."""
-    with data_tests(request.node.get_closest_marker("data_tests") is not None):
+    """A test's own builds (in its body or its function-scoped fixtures) run dbt's data
+    and unit tests only where the test itself is marked `data_tests`: a marked module's
+    warehouses (its module-scoped fixtures, built before this fixture applies) are
+    tested on every configuration, and a rebuild in one of its tests is tested where
+    the test says so (a changed file, a new import, another configuration). The unit
+    tests read fixed inputs, and a rebuild's rows are the fixture's rows plus what the
+    test changed: run in each of the ~20 rebuilds of those modules' tests they cost
+    ~3 s a dbt run and told nothing new (8 Dec 2026)."""
+    own = any(marker.name == "data_tests" for marker in request.node.own_markers)
+    with data_tests(own):
         yield
 
 

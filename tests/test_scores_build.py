@@ -74,6 +74,7 @@ def test_second_build_scores_nothing(scored):
     assert all(r[2] > 50 for r in runs)
 
 
+@pytest.mark.data_tests
 def test_near_duplicates_are_grouped(scored):
     warehouse, config, root = scored
     first, second = query(warehouse, "select resolved_path from files.images "

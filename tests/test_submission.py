@@ -190,6 +190,7 @@ def detail(row: dict, rule_id: str) -> str:
 # --- the verdicts ----------------------------------------------------------------------
 
 
+@pytest.mark.data_tests
 def test_the_default_quality_rule_holds_everything_when_no_threshold_reaches_the_target(
         packs, tmp_path, capsys):
     # The policy's own quality rule is the sell decision; two rated images reach no

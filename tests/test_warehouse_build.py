@@ -149,6 +149,7 @@ def test_big_set_is_reproducible_and_seeded(built, tmp_path):
     assert not (set(first) | set(other)) & (rated | sevens)
 
 
+@pytest.mark.data_tests
 def test_a_failing_data_test_fails_the_build_with_one_line(built, tmp_path):
     warehouse, _ = built
     copy = _copy_of(warehouse, tmp_path)
@@ -196,6 +197,7 @@ def test_staging_views_show_what_python_wrote(built):
                                           "where prompt is not null")[0][0] > 0
 
 
+@pytest.mark.data_tests
 def test_a_new_import_reaches_scorer_summary_when_scores_rebuild(built, tmp_path):
     """imported.scores__<id> is found when `scores` builds (stg_imported__scores is
     ephemeral), so `build -s scores+` after an import needs no other selection."""
