@@ -346,7 +346,8 @@ def test_changed_vectors_alone_are_searched_and_bad_ones_counted(embedded, tmp_p
     its reason; a build with nothing new does not touch the index."""
     warehouse, config, *_ = embedded
     copy = copy_warehouse(warehouse, tmp_path / "pairs" / warehouse.name)
-    steps = ["-s", "int_image_vectors image_embedding_pairs image_embedding_checked"]
+    steps = ["-s", "int_image_vectors int_image_vector_facts image_embedding_pairs "
+                   "image_embedding_checked"]
     assert _build(copy, config, "--skip-images", *steps) == 0  # its own index, from scratch
     index_file = Path(str(copy) + ".index") / "image__tiny.usearch"
     before = index_file.stat().st_mtime_ns
@@ -408,7 +409,8 @@ def test_zero_shot_leaves_out_unusable_vectors_and_recomputes_a_changed_one(
         con.close()
     capfd.readouterr()
     assert _build(copy, config, "--skip-images", "-s",
-                  "int_image_vectors keyword_zero_shot keyword_group_zero_shot") == 0
+                  "int_image_vectors int_image_vector_facts keyword_zero_shot "
+                  "keyword_group_zero_shot") == 0
     log = capfd.readouterr().err
     for model in ("keyword_zero_shot", "keyword_group_zero_shot"):
         assert f"{model}: 1 tiny image vectors left out (not finite)" in log

@@ -9,10 +9,12 @@ rows through two window functions, which ran DuckDB out of its memory limit).
 
 Incremental: only (image, embedder) pairs whose image vector (vector_hash), keyword list
 (keyword_list_hash) or, for the per-keyword rows, completeness changed are computed; the
-models write them with delete+insert on (image_id, embedder_id). Vectors no keyword can
-be compared with (int_image_vectors.problem: a NaN or infinite value, another length
-than the embedder's usual one, all zeros; or another length than its keywords') are
-counted, said in the build log and left out."""
+models write them with delete+insert on (image_id, embedder_id). What is to compute is
+found in the vectors' facts (int_image_vector_facts: hashes, lengths, problems) and only
+those vectors are read: a build with nothing new reads none. Vectors no keyword can be
+compared with (int_image_vectors.problem: a NaN or infinite value, another length than
+the embedder's usual one, all zeros; or another length than its keywords') are counted,
+said in the build log and left out."""
 
 from __future__ import annotations
 
@@ -102,11 +104,14 @@ def keyword_lists(session, keywords_table: str) -> list[KeywordList]:
     return lists
 
 
-def todo_batches(session, *, vectors_table: str, this: str | None, lists: list[KeywordList],
-                 completeness_sql: str | None, model: str) -> Iterator[Batch]:
+def todo_batches(session, *, facts: str, embeddings_table: str, this: str | None,
+                 lists: list[KeywordList], completeness_sql: str | None,
+                 model: str) -> Iterator[Batch]:
     """The batches of (image, embedder) pairs to compute: new, or changed since `this`
-    computed them (None: all). completeness_sql: the SQL of is_complete (per-keyword
-    rows) or None (group rows)."""
+    computed them (None: all). facts: the vectors' facts (int_image_vector_facts); the
+    vectors to compute, and only those, are read from embeddings_table (image_embeddings, the rows
+    int_image_vectors reads) by image and embedder.
+    completeness_sql: the SQL of is_complete (per-keyword rows) or None (group rows)."""
     for keywords in lists:
         complete = f", {completeness_sql} as is_complete" if completeness_sql else ""
         done = ""
@@ -126,22 +131,34 @@ def todo_batches(session, *, vectors_table: str, this: str | None, lists: list[K
                     select case when problem is not null then problem
                                 when dim != $dim then 'not the keywords'' length ' || $dim
                            end as why
-                    from {vectors_table} where embedder_id = $embedder)
+                    from {facts} where embedder_id = $embedder)
                 where why is not null group by all order by all""",
                 {"embedder": keywords.embedder_id, "dim": dim}).fetchall():
             say(f"{model}: {n:,} {keywords.embedder_id} image vectors left out ({why})")
-        # Read on a cursor of its own: the caller writes each batch's rows on `session`
-        # between reads, which would end a result streamed on it.
-        cursor = session.cursor()
-        reader = cursor.execute(f"""
+        # What to compute, from the facts alone (ids and hashes, no vector). Nothing: no
+        # vector is read.
+        todo = session.execute(f"""
             with wanted as (
                 select image_id, is_random_init, vector_hash,
-                       $list_hash::ubigint as keyword_list_hash{complete}, embedding
-                from {vectors_table}
+                       $list_hash::ubigint as keyword_list_hash{complete}
+                from {facts}
                 where embedder_id = $embedder and problem is null and dim = {dim}
             )
-            select wanted.* from wanted {done}""", params).to_arrow_reader(BATCH)
+            select wanted.* from wanted {done}""", params).to_arrow_table()
+        if not todo.num_rows:
+            continue
+        # The vectors, streamed on a cursor of its own: the caller writes each batch's
+        # rows on `session` between reads, which would end a result streamed on it.
+        cursor = session.cursor()
         try:
+            cursor.register("ns_zero_shot_todo", todo)
+            reader = cursor.execute(f"""
+                select todo.*, vectors.embedding
+                from ns_zero_shot_todo as todo
+                inner join {embeddings_table} as vectors
+                    on vectors.image_id = todo.image_id and vectors.embedder_id = $embedder
+                   and vectors.embedding is not null""",
+                {"embedder": keywords.embedder_id}).to_arrow_reader(BATCH)
             for batch in _rebatched(reader):
                 flat = batch.column("embedding").flatten().to_numpy(zero_copy_only=False)
                 yield Batch(

@@ -253,15 +253,54 @@ def serve(fd: int, extra: Sequence[str] = ()) -> None:
 
 
 def _warm_schemas() -> None:
-    """Build the JSON schemas every dbt run validates its project against (dbt builds
-    each once per process, ~0.1 CPU-s a run): once here, inherited by every fork."""
+    """Build the JSON schemas every dbt run validates its project, and a parse its
+    nodes, against (dbt builds each once per process: ~0.3 CPU-s of a run that parses
+    nothing, more of one that does): once here, inherited by every fork. And find a
+    behaviour flag's module from the frames' globals, not inspect.stack(), which reads
+    every frame's source file and walks sys.modules once per frame (~0.2 CPU-s a run
+    in a process that holds torch: 8 Dec 2026, py-spy over the test suite)."""
     try:
-        from dbt.contracts.project import PackageConfig, Project, ProjectFlags
+        from dbt.contracts.graph.nodes import (
+            GenericTestNode,
+            ModelNode,
+            SeedNode,
+            SingularTestNode,
+        )
+        from dbt.contracts.graph.unparsed import (
+            UnparsedAnalysisUpdate,
+            UnparsedMacroUpdate,
+            UnparsedNodeUpdate,
+            UnparsedSourceDefinition,
+        )
+        from dbt.contracts.project import Configuration, PackageConfig, Project, ProjectFlags
 
-        for contract in (Project, ProjectFlags, PackageConfig):
+        for contract in (Project, ProjectFlags, PackageConfig, Configuration, ModelNode,
+                         SeedNode, SingularTestNode, GenericTestNode,
+                         UnparsedSourceDefinition, UnparsedNodeUpdate, UnparsedMacroUpdate,
+                         UnparsedAnalysisUpdate):
             contract.json_schema()
     except Exception:  # another dbt version: its runs build them as before
         pass
+    try:
+        from dbt_common import behavior_flags
+
+        rendered = behavior_flags.BehaviorFlagRendered
+        if isinstance(rendered.__dict__.get("_default_source"), staticmethod):
+            rendered._default_source = staticmethod(_flag_source)
+    except Exception:  # another dbt version: left as it is
+        pass
+
+
+def _flag_source() -> str:
+    """BehaviorFlagRendered._default_source's answer (the nearest calling module other
+    than dbt_common.behavior_flags), from each frame's module name."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__")
+        if name and name != "dbt_common.behavior_flags":
+            return name
+        frame = frame.f_back
+    return "Unknown"
 
 
 def _child(server: socket.socket, reply: socket.socket, stdio: list[int], request: dict,

@@ -23,12 +23,14 @@ def model(dbt, session):
     dbt.config(materialized="incremental", unique_key=["image_id", "embedder_id"],
                incremental_strategy="delete+insert", on_schema_change="append_new_columns")
     scale = float(dbt.config.get("logit_scale"))
-    dbt.ref("int_image_vectors")
+    dbt.ref("int_image_vector_facts")
+    dbt.ref("image_embeddings")
     dbt.ref("keyword_embeddings")
     this = str(dbt.this) if dbt.is_incremental and resumable(
         session, "keyword_group_zero_shot") else None
     lists = keyword_lists(session, "keyword_embeddings")
-    batches = todo_batches(session, vectors_table="int_image_vectors", this=this,
+    batches = todo_batches(session, facts="int_image_vector_facts",
+                           embeddings_table="image_embeddings", this=this,
                            lists=lists, completeness_sql=None,
                            model="keyword_group_zero_shot")
     n = stage(session, STAGED, GROUP_SCHEMA,

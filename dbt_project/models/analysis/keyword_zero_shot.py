@@ -30,7 +30,8 @@ def model(dbt, session):
     scale = float(dbt.config.get("logit_scale"))
     top_k = int(dbt.config.get("pool_top_k"))
     signals = str(dbt.config.get("keyword_signals")).lower() == "true"
-    dbt.ref("int_image_vectors")
+    dbt.ref("int_image_vector_facts")
+    dbt.ref("image_embeddings")
     dbt.ref("keyword_embeddings")
     dbt.ref("image_ratings")
     this = str(dbt.this) if dbt.is_incremental and resumable(session, "keyword_zero_shot",
@@ -38,7 +39,8 @@ def model(dbt, session):
     lists = keyword_lists(session, "keyword_embeddings")
     completeness = "true" if signals else \
         "image_id in (select image_id from image_ratings)"
-    batches = todo_batches(session, vectors_table="int_image_vectors", this=this,
+    batches = todo_batches(session, facts="int_image_vector_facts",
+                           embeddings_table="image_embeddings", this=this,
                            lists=lists, completeness_sql=completeness,
                            model="keyword_zero_shot")
     n = stage(session, STAGED, KEYWORD_SCHEMA,

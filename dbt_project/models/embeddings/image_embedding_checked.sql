@@ -8,5 +8,5 @@ select
     embedder_id,
     vector_hash,
     {{ embedding_pair_min_cosine() }} as min_cosine,
-from {{ ref('int_image_vectors') }}
+from {{ ref('int_image_vector_facts') }}
 where problem is null

@@ -105,7 +105,9 @@ def model(dbt, session):
     min_cosine = float(dbt.config.get("min_cosine"))
     vectors = dbt.ref("int_image_vectors")
     warehouse = connection_warehouse(session)
-    state = vectors.project(
+    # The facts (hashes, problems) from their table: the view would hash and check
+    # every vector again.
+    state = dbt.ref("int_image_vector_facts").project(
         "image_id, embedder_id, is_random_init, vector_hash, dim, problem").df()
     for (embedder_id, problem), n in state[state["problem"].notna()].groupby(
             ["embedder_id", "problem"]).size().items():
